@@ -1,0 +1,44 @@
+"""Model outputs and per-example scores used by the audit. All accuracies are in [0, 1]."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from erasekit.data.dataset import batches
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, dataset: Dataset, batch_size: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits and labels for every example, model in eval mode (no augmentation, no dropout)."""
+    was_training = model.training
+    model.eval()
+    outputs, labels = [], []
+    for x, y in batches(dataset, batch_size):
+        outputs.append(model(x).float())
+        labels.append(y)
+    model.train(was_training)
+    if not outputs:
+        return torch.empty(0, 0), torch.empty(0, dtype=torch.int64)
+    return torch.cat(outputs), torch.cat(labels)
+
+
+def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """Fraction of examples whose arg-max logit is the label; 0.0 on an empty set."""
+    if len(labels) == 0:
+        return 0.0
+    return float((logits.argmax(dim=1) == labels).float().mean())
+
+
+def true_label_confidence(logits: torch.Tensor, labels: torch.Tensor) -> np.ndarray:
+    """Softmax probability of the true label, p_y(x) ∈ [0, 1]."""
+    probs = torch.softmax(logits.double(), dim=1)
+    return probs[torch.arange(len(labels)), labels].numpy()
+
+
+def prediction_entropy(logits: torch.Tensor) -> np.ndarray:
+    """Shannon entropy of the softmax in nats: −Σ_j p_j log p_j (0 for a one-hot prediction)."""
+    log_probs = torch.log_softmax(logits.double(), dim=1)
+    return -(log_probs.exp() * log_probs).sum(dim=1).numpy()

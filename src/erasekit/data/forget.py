@@ -1,0 +1,122 @@
+"""Naming the forget set: whole classes, a seeded random fraction, or explicit indices."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from erasekit.errors import ForgetSetError
+
+
+@dataclass(frozen=True)
+class ForgetSpec:
+    """Which training examples to forget.
+
+    Build with :meth:`classes`, :meth:`random` or :meth:`indices`, or parse the CLI form
+    (``class=3``, ``class=3,5``, ``random=0.1``, ``indices=FILE``) with :meth:`parse`.
+    Indices are positions in the training dataset.
+    """
+
+    kind: Literal["class", "random", "indices"]
+    class_ids: tuple[int, ...] = ()
+    fraction: float = 0.0
+    index_list: tuple[int, ...] = ()
+
+    @classmethod
+    def classes(cls, *class_ids: int) -> ForgetSpec:
+        return cls(kind="class", class_ids=tuple(int(c) for c in class_ids))
+
+    @classmethod
+    def random(cls, fraction: float) -> ForgetSpec:
+        return cls(kind="random", fraction=float(fraction))
+
+    @classmethod
+    def indices(cls, indices) -> ForgetSpec:
+        return cls(kind="indices", index_list=tuple(int(i) for i in np.asarray(indices).ravel()))
+
+    def describe(self) -> str:
+        if self.kind == "class":
+            return "class=" + ",".join(str(c) for c in self.class_ids)
+        if self.kind == "random":
+            return f"random={self.fraction:g}"
+        return f"indices ({len(self.index_list)} examples)"
+
+    @staticmethod
+    def parse(text: str) -> ForgetSpec:
+        """Parse ``class=3[,5]``, ``random=0.1`` or ``indices=FILE`` (FILE: integers, any separator)."""
+        kind, sep, value = text.partition("=")
+        if not sep or not value:
+            raise ForgetSetError(f"cannot parse forget spec '{text}'; use class=3, random=0.1 or indices=FILE")
+        if kind == "class":
+            try:
+                return ForgetSpec.classes(*(int(v) for v in value.split(",")))
+            except ValueError:
+                raise ForgetSetError(f"class ids must be integers, got '{value}'; e.g. class=3 or class=3,5") from None
+        if kind == "random":
+            try:
+                fraction = float(value)
+            except ValueError:
+                raise ForgetSetError(f"random fraction must be a number in (0, 1), got '{value}'") from None
+            return ForgetSpec.random(fraction)
+        if kind == "indices":
+            return ForgetSpec.indices(read_index_file(Path(value)))
+        raise ForgetSetError(f"unknown forget kind '{kind}'; use class=…, random=… or indices=FILE")
+
+    def resolve(self, labels: np.ndarray, num_classes: int, seed: int = 0) -> np.ndarray:
+        """Sorted training positions to forget; validates the request against the data."""
+        n = len(labels)
+        if self.kind == "class":
+            if not self.class_ids:
+                raise ForgetSetError("no class given to forget; e.g. class=3")
+            for c in self.class_ids:
+                if not 0 <= c < num_classes:
+                    raise ForgetSetError(f"class {c} does not exist: the data has classes 0..{num_classes - 1}")
+                if not np.any(labels == c):
+                    raise ForgetSetError(f"class {c} has no training examples; nothing to forget")
+            chosen = np.flatnonzero(np.isin(labels, self.class_ids))
+        elif self.kind == "random":
+            if not 0.0 < self.fraction < 1.0:
+                raise ForgetSetError(f"random fraction must be in (0, 1), got {self.fraction:g}")
+            size = int(round(self.fraction * n))
+            if size == 0:
+                raise ForgetSetError(
+                    f"random={self.fraction:g} of {n} training examples selects none; use a larger fraction"
+                )
+            chosen = np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
+        else:
+            chosen = np.asarray(self.index_list, dtype=np.int64)
+            if chosen.size == 0:
+                raise ForgetSetError("the forget set is empty; give at least one index")
+            bad = chosen[(chosen < 0) | (chosen >= n)]
+            if bad.size:
+                raise ForgetSetError(f"forget index {int(bad[0])} is out of range: the training set has indices 0..{n - 1}")
+            unique, counts = np.unique(chosen, return_counts=True)
+            if np.any(counts > 1):
+                raise ForgetSetError(f"forget index {int(unique[counts > 1][0])} is listed more than once; remove duplicates")
+            chosen = unique
+        if chosen.size == 0:
+            raise ForgetSetError("the forget set is empty")
+        if chosen.size >= n:
+            raise ForgetSetError(
+                "the forget set is the whole training set; nothing would be left to retain — train a new model instead"
+            )
+        return chosen.astype(np.int64)
+
+
+def read_index_file(path: Path) -> np.ndarray:
+    """Integers separated by whitespace or commas; ``#`` starts a comment."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ForgetSetError(f"cannot read forget index file {path}: {exc.strerror}") from None
+    tokens = []
+    for line_number, line in enumerate(text.splitlines(), start=1):
+        for token in line.split("#", 1)[0].replace(",", " ").split():
+            try:
+                tokens.append(int(token))
+            except ValueError:
+                raise ForgetSetError(f"{path}:{line_number}: '{token}' is not an integer index") from None
+    return np.asarray(tokens, dtype=np.int64)

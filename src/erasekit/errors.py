@@ -1,0 +1,42 @@
+"""Exception types: every user-facing failure in erasekit is an :class:`ErasekitError`.
+
+The CLI turns any of these into one line on stderr and exit code 2. Messages name the
+problem and, where there is one, the fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class ErasekitError(Exception):
+    """Base class for all errors erasekit raises on bad input or unusable files."""
+
+
+class DataError(ErasekitError):
+    """A dataset is unreadable, truncated, malformed or contains NaN/inf."""
+
+
+class ForgetSetError(ErasekitError):
+    """The forget set is empty, out of range, duplicated, or names a missing class."""
+
+
+class ModelError(ErasekitError):
+    """A model does not fit the data, or a model file fails its integrity check."""
+
+
+class MethodError(ErasekitError):
+    """An unknown method name or an invalid method parameter."""
+
+
+class OutputError(ErasekitError):
+    """An output location cannot be written."""
+
+
+def suggest(name: str, choices: Iterable[str]) -> str:
+    """Return ``" (did you mean 'x'?)"`` for the closest choices, or ``""``."""
+    close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.5)
+    if not close:
+        return ""
+    return " (did you mean " + " or ".join(f"'{c}'" for c in close) + "?)"

@@ -1,0 +1,222 @@
+"""Run unlearning methods and their exact reference on one or more forget requests.
+
+Per seed: train (or load) the original, retrain the reference for each scenario, run every
+method, audit every model on the same splits, then aggregate over seeds into a
+:class:`~erasekit.report.schema.Report`. Methods never see the audit; the audit never trains.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shlex
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from erasekit import progress
+from erasekit._resources import measure
+from erasekit.audit.unlearning import AuditConfig, UnlearningMetrics, audit_model
+from erasekit.audit.metrics import accuracy, predict_logits
+from erasekit.data.dataset import DataSplits
+from erasekit.data.forget import ForgetSpec
+from erasekit.models.zoo import ModelSpec
+from erasekit.provenance import library_versions, sha256_state
+from erasekit.report.schema import MethodRow, Report, RunRecord, ScenarioInfo, ScenarioReport
+from erasekit.training import Recipe, train
+from erasekit.unlearn.base import ImportanceCache, UnlearningTask, method_info, unlearn
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A named forget request, e.g. ``Scenario("forget class 3", ForgetSpec.classes(3))``."""
+
+    name: str
+    forget: ForgetSpec
+
+
+@dataclass(frozen=True)
+class OriginalModel:
+    """Where the original comes from: trained here from ``spec`` (a fresh model per seed), or a
+    fixed pretrained ``model`` (then every seed audits the same weights)."""
+
+    spec: ModelSpec
+    recipe: Recipe
+    pretrained: nn.Module | None = None
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    data: DataSplits
+    data_spec: str
+    original: OriginalModel
+    scenarios: tuple[Scenario, ...]
+    methods: tuple[str, ...]
+    params: dict[str, Any] = field(default_factory=dict)  # method name → its params dataclass
+    seeds: int = 1
+    audit: AuditConfig = AuditConfig()
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    name: str
+    params: Any
+    seconds: float
+    peak_memory_mb: float
+    metrics: UnlearningMetrics
+    original_sha: str
+    weights_sha: str
+    cache_hits: int
+
+
+def run_experiment(config: ExperimentConfig) -> Report:
+    """Everything in one pass; returns the typed report (nothing is written here)."""
+    seeds = tuple(range(config.seeds))
+    data = config.data
+    outcomes: dict[str, dict[str, list[_Outcome]]] = {s.name: {} for s in config.scenarios}
+    forget_sizes: dict[str, list[int]] = {s.name: [] for s in config.scenarios}
+    original_scores: list[tuple[float, float]] = []
+    with progress.session():
+        for seed in seeds:
+            original = _original_model(config, seed)
+            train_logits, train_labels = predict_logits(original, data.train)
+            test_logits, test_labels = predict_logits(original, data.test)
+            original_scores.append((accuracy(train_logits, train_labels), accuracy(test_logits, test_labels)))
+            cache = ImportanceCache()  # SSD's full-data importances are shared by all scenarios of a seed
+            for scenario in config.scenarios:
+                task = UnlearningTask.create(
+                    original, data.train, scenario.forget, recipe=config.original.recipe,
+                    num_classes=data.num_classes, seed=seed, cache=cache,
+                )
+                forget_sizes[scenario.name].append(len(task.forget_indices))
+                runs = outcomes[scenario.name]
+                for name in ("original", "retrain", *config.methods):
+                    runs.setdefault(name, []).append(_run_one(task, name, config, data))
+    reports = tuple(
+        _scenario_report(config, scenario, outcomes[scenario.name], forget_sizes[scenario.name], original_scores, seeds)
+        for scenario in config.scenarios
+    )
+    return Report(
+        scenarios=reports,
+        provenance={**library_versions(), "seeds": list(seeds), "data_sha256": data.sha256()},
+        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        command=shlex.join(["erasekit", *sys.argv[1:]]) if sys.argv and sys.argv[0].endswith("erasekit") else "",
+    )
+
+
+def _original_model(config: ExperimentConfig, seed: int) -> nn.Module:
+    if config.original.pretrained is not None:
+        return config.original.pretrained
+    model = config.original.spec.build()
+    return train(model, config.data.train, config.original.recipe, seed=seed, description=f"train original (seed {seed})")
+
+
+def _run_one(task: UnlearningTask, name: str, config: ExperimentConfig, data: DataSplits) -> _Outcome:
+    if name == "original":  # the negative control: no unlearning at all
+        with measure() as cost:
+            model = task.model
+        params, sha, hits = {}, task.model_sha256, 0
+    else:
+        result = unlearn(task, name, config.params.get(name))
+        model, cost, params, sha, hits = result.model, result, result.params, result.weights_sha256, result.cache_hits
+    metrics = audit_model(model, data.train, data.test, task.forget_indices, config.audit)
+    return _Outcome(
+        name=name,
+        params=params,
+        seconds=cost.seconds,
+        peak_memory_mb=cost.peak_memory_mb,
+        metrics=metrics,
+        original_sha=task.model_sha256,
+        weights_sha=sha,
+        cache_hits=hits,
+    )
+
+
+def _mean_metrics(values: Sequence[UnlearningMetrics], reduce=np.mean) -> UnlearningMetrics:
+    return UnlearningMetrics(**{n: float(reduce([getattr(v, n) for v in values])) for n in UnlearningMetrics.names()})
+
+
+def _scenario_report(config, scenario, runs, forget_sizes, original_scores, seeds) -> ScenarioReport:
+    data = config.data
+    reference_runs = runs["retrain"]
+    reference_seconds = float(np.mean([r.seconds for r in reference_runs]))
+
+    def row(name: str) -> MethodRow:
+        outcomes = runs[name]
+        records = tuple(
+            RunRecord(
+                seed=seed,
+                seconds=o.seconds,
+                peak_memory_mb=o.peak_memory_mb,
+                metrics=o.metrics,
+                gap=o.metrics.gap_to(ref.metrics),
+                avg_gap=o.metrics.avg_gap_to(ref.metrics),
+                original_weights_sha256=o.original_sha,
+                weights_sha256=o.weights_sha,
+                cache_hits=o.cache_hits,
+            )
+            for seed, o, ref in zip(seeds, outcomes, reference_runs)
+        )
+        seconds = float(np.mean([o.seconds for o in outcomes]))
+        role = "reference" if name == "retrain" else "negative_control" if name == "original" else "method"
+        params = outcomes[0].params
+        return MethodRow(
+            name=name,
+            role=role,
+            params=dataclasses.asdict(params) if dataclasses.is_dataclass(params) else dict(params),
+            seconds=seconds,
+            seconds_std=float(np.std([o.seconds for o in outcomes])),
+            speedup=None if role == "negative_control" else reference_seconds / max(seconds, 1e-9),
+            peak_memory_mb=float(np.max([o.peak_memory_mb for o in outcomes])),
+            metrics=_mean_metrics([o.metrics for o in outcomes]),
+            metrics_std=_mean_metrics([o.metrics for o in outcomes], np.std),
+            gap=_mean_metrics([r.gap for r in records]),
+            avg_gap=float(np.mean([r.avg_gap for r in records])),
+            avg_gap_std=float(np.std([r.avg_gap for r in records])),
+            runs=records,
+            provenance={
+                **library_versions(),
+                "seeds": list(seeds),
+                "data_sha256": data.sha256(),
+                "original_weights_sha256": [o.original_sha for o in outcomes],
+                "unlearned_weights_sha256": [o.weights_sha for o in outcomes],
+            },
+        )
+
+    n_train = len(data.train)
+    size = float(np.mean(forget_sizes))
+    info = ScenarioInfo(
+        name=scenario.name,
+        data={
+            "spec": config.data_spec,
+            "name": data.name,
+            "sha256": data.sha256(),
+            "n_train": n_train,
+            "n_test": len(data.test),
+            "num_classes": data.num_classes,
+            "input_shape": list(data.input_shape),
+            "preprocessing": data.preprocessing,
+        },
+        forget={
+            "spec": scenario.forget.describe(),
+            "kind": scenario.forget.kind,
+            "size": size,
+            "retain_size": n_train - size,
+            "fraction": size / n_train,
+        },
+        model={**config.original.spec.to_dict(), "pretrained": config.original.pretrained is not None},
+        recipe=config.original.recipe.to_dict(),
+        seeds=seeds,
+        original={
+            "train_acc": float(np.mean([s[0] for s in original_scores])),
+            "test_acc": float(np.mean([s[1] for s in original_scores])),
+        },
+    )
+    methods = tuple(row(name) for name in ("original", *config.methods))
+    return ScenarioReport(scenario=info, reference=row("retrain"), methods=methods)
+
+

@@ -1,0 +1,120 @@
+"""Model files: safetensors weights plus a JSON sidecar; never pickle.
+
+``model.safetensors`` sits next to ``model.json``, which records the architecture, the
+training recipe, the data it was trained on (spec and SHA-256) and the SHA-256 of the
+weights file. Loading refuses a file whose hash does not match its sidecar.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+from torch import nn
+
+from erasekit._io import atomic_write_bytes, atomic_write_text
+from erasekit.errors import ModelError
+from erasekit.models.zoo import ModelSpec
+from erasekit.provenance import library_versions, sha256_state
+from erasekit.training import Recipe
+
+SIDECAR_FORMAT = "erasekit.model/1"
+
+
+def sidecar_path(path: Path) -> Path:
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise ModelError(f"model files end in .safetensors, got {path}; e.g. --out model.safetensors")
+    return path.with_suffix(".json")
+
+
+@dataclass(frozen=True)
+class SavedModel:
+    """A loaded model file with its sidecar facts."""
+
+    model: nn.Module
+    spec: ModelSpec
+    recipe: Recipe
+    data_spec: str
+    data_sha256: str
+    seed: int
+    weights_sha256: str
+
+
+def save_model(
+    model: nn.Module,
+    path: Path,
+    spec: ModelSpec,
+    recipe: Recipe,
+    data_spec: str,
+    data_sha256: str,
+    seed: int,
+    metrics: dict[str, float] | None = None,
+) -> Path:
+    """Write weights and sidecar atomically; returns the sidecar path."""
+    path = Path(path)
+    side = sidecar_path(path)
+    payload = save_safetensors({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()})
+
+    sidecar = {
+        "format": SIDECAR_FORMAT,
+        "architecture": spec.to_dict(),
+        "recipe": recipe.to_dict(),
+        "data": {"spec": data_spec, "sha256": data_sha256},
+        "seed": seed,
+        "weights_file_sha256": hashlib.sha256(payload).hexdigest(),
+        "weights_sha256": sha256_state(model),
+        "metrics": metrics or {},
+        "versions": library_versions(),
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    atomic_write_bytes(path, payload)
+    atomic_write_text(side, json.dumps(sidecar, indent=2) + "\n")
+    return side
+
+
+def load_model(path: Path) -> SavedModel:
+    """Load a model saved by :func:`save_model`, verifying the weights against the sidecar."""
+
+    path = Path(path)
+    side = sidecar_path(path)
+    if not path.is_file():
+        raise ModelError(f"model file {path} does not exist")
+    if not side.is_file():
+        raise ModelError(f"model file {path} has no sidecar {side}; save models with `erasekit train`")
+    try:
+        sidecar = json.loads(side.read_text())
+        if sidecar.get("format") != SIDECAR_FORMAT:
+            raise ModelError(f"{side} is not an erasekit model sidecar (format {sidecar.get('format')!r})")
+        spec = ModelSpec.from_dict(sidecar["architecture"])
+        recipe = Recipe.from_dict(sidecar["recipe"])
+        expected = sidecar["weights_file_sha256"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ModelError(f"{side} is not a valid model sidecar ({exc!s}); re-save the model") from None
+    payload = path.read_bytes()
+    actual = hashlib.sha256(payload).hexdigest()
+    if actual != expected:
+        raise ModelError(
+            f"{path} does not match its sidecar: sha256 {actual[:12]}… but {side.name} records {expected[:12]}…; "
+            "the file was changed or corrupted — re-train or restore it"
+        )
+    model = spec.build()
+    try:
+        model.load_state_dict(load_safetensors(payload))
+    except (SafetensorError, RuntimeError) as exc:
+        raise ModelError(f"{path} does not fit architecture {spec.architecture}: {str(exc).splitlines()[0]}") from None
+    return SavedModel(
+        model=model,
+        spec=spec,
+        recipe=recipe,
+        data_spec=sidecar["data"]["spec"],
+        data_sha256=sidecar["data"]["sha256"],
+        seed=int(sidecar.get("seed", 0)),
+        weights_sha256=sha256_state(model),
+    )

@@ -1,0 +1,20 @@
+"""Retrain — the exact reference (ALGORITHMS.md §1.1)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from erasekit.training import train
+from erasekit.unlearn.base import UnlearningTask, register
+
+
+@dataclass(frozen=True)
+class RetrainParams:
+    """No parameters: the retrain reference uses the task's recipe (the original's)."""
+
+
+@register("retrain", RetrainParams, exact=True)
+def retrain(task: UnlearningTask, params: RetrainParams):
+    """Exact reference: fresh initialisation trained on the retain set with the original recipe."""
+    model = task.fresh_model()
+    return train(model, task.retain_set, task.recipe, seed=task.seed, description="retrain (exact reference)")

@@ -1,0 +1,72 @@
+"""SCRUB — teacher–student unlearning with max-steps on the forget set (ALGORITHMS.md §1.9)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from erasekit import progress
+from erasekit.data.dataset import num_batches
+from erasekit.errors import MethodError
+from erasekit.unlearn._common import check_positive, seeded_generator, shuffled
+from erasekit.unlearn.base import UnlearningTask, register
+
+
+@dataclass(frozen=True)
+class SCRUBParams:
+    """Small-scale defaults from the SCRUB code: Adam lr 5e-4, 10 epochs, 3 max-step epochs,
+    temperature 4, gamma 1 (cross-entropy weight), alpha 0.5 (distillation weight)."""
+
+    epochs: int = 10
+    max_steps: int = 3
+    lr: float = 5e-4
+    temperature: float = 4.0
+    gamma: float = 1.0
+    alpha: float = 0.5
+    batch_size: int = 64
+
+    def __post_init__(self):
+        check_positive(self, "epochs", "lr", "temperature", "batch_size")
+        if not 0 <= self.max_steps <= self.epochs:
+            raise MethodError(f"SCRUBParams.max_steps must be in [0, epochs], got {self.max_steps}")
+
+
+def distill_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """KL between teacher and student distributions at temperature T, scaled by T² (Hinton)."""
+    log_student = F.log_softmax(student_logits / temperature, dim=1)
+    teacher = F.softmax(teacher_logits / temperature, dim=1)
+    return F.kl_div(log_student, teacher, reduction="batchmean") * temperature**2
+
+
+@register("scrub", SCRUBParams)
+def scrub(task: UnlearningTask, params: SCRUBParams):
+    """Student moves away from the teacher on forget data while matching it on retain data."""
+    teacher = task.copy_model().eval()
+    student = task.copy_model().train()
+    optimizer = torch.optim.Adam(student.parameters(), lr=params.lr)
+    generator = seeded_generator(task.seed)
+    steps = params.max_steps * num_batches(task.forget_set, params.batch_size) + params.epochs * num_batches(
+        task.retain_set, params.batch_size
+    )
+    with progress.step("scrub", steps) as advance:
+        for epoch in range(params.epochs):
+            if epoch < params.max_steps:
+                for x, _ in shuffled(task.forget_set, params.batch_size, generator):
+                    with torch.no_grad():
+                        target = teacher(x)
+                    optimizer.zero_grad(set_to_none=True)
+                    (-distill_kl(student(x), target, params.temperature)).backward()
+                    optimizer.step()
+                    advance(1)
+            for x, y in shuffled(task.retain_set, params.batch_size, generator):
+                with torch.no_grad():
+                    target = teacher(x)
+                optimizer.zero_grad(set_to_none=True)
+                logits = student(x)
+                loss = params.gamma * F.cross_entropy(logits, y) + params.alpha * distill_kl(logits, target, params.temperature)
+                loss.backward()
+                optimizer.step()
+                advance(1)
+    return student
