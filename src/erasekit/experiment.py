@@ -59,6 +59,7 @@ class ExperimentConfig:
     params: dict[str, Any] = field(default_factory=dict)  # method name → its params dataclass
     seeds: int = 1
     audit: AuditConfig = AuditConfig()
+    share_importances: bool = True  # reuse SSD's full-data importances across scenarios of a seed
 
 
 @dataclass(frozen=True)
@@ -86,8 +87,9 @@ def run_experiment(config: ExperimentConfig) -> Report:
             train_logits, train_labels = predict_logits(original, data.train)
             test_logits, test_labels = predict_logits(original, data.test)
             original_scores.append((accuracy(train_logits, train_labels), accuracy(test_logits, test_labels)))
-            cache = ImportanceCache()  # SSD's full-data importances are shared by all scenarios of a seed
+            shared_cache = ImportanceCache()
             for scenario in config.scenarios:
+                cache = shared_cache if config.share_importances else ImportanceCache()
                 task = UnlearningTask.create(
                     original, data.train, scenario.forget, recipe=config.original.recipe,
                     num_classes=data.num_classes, seed=seed, cache=cache,
@@ -111,7 +113,7 @@ def run_experiment(config: ExperimentConfig) -> Report:
 def _original_model(config: ExperimentConfig, seed: int) -> nn.Module:
     if config.original.pretrained is not None:
         return config.original.pretrained
-    model = config.original.spec.build()
+    model = config.original.spec.build(seed=seed)
     return train(model, config.data.train, config.original.recipe, seed=seed, description=f"train original (seed {seed})")
 
 

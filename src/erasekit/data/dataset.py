@@ -137,6 +137,29 @@ class DataSplits:
                 raise ForgetSetError(f"forget index {row} is out of range: the data has rows 0..{total - 1}")
         return out
 
+    def subsample_train(self, size: int, seed: int = 0) -> DataSplits:
+        """Keep a stratified random ``size`` of the training split (test split unchanged)."""
+        from sklearn.model_selection import train_test_split
+
+        n = len(self.train)
+        if not 0 < size < n:
+            raise DataError(f"--subset must be between 1 and {n - 1} (the training split has {n} examples), got {size}")
+        labels = self.train.y.numpy()
+        try:
+            keep, _ = train_test_split(np.arange(n), train_size=size, random_state=seed, stratify=labels)
+        except ValueError:
+            keep, _ = train_test_split(np.arange(n), train_size=size, random_state=seed)
+        keep = np.sort(keep)
+        return DataSplits(
+            name=self.name,
+            train=self.train.subset(keep),
+            test=self.test,
+            train_rows=self.train_rows[keep],
+            test_rows=self.test_rows,
+            class_names=self.class_names,
+            preprocessing=f"{self.preprocessing}; stratified training subset of {size} (seed {seed})",
+        )
+
     @classmethod
     def from_arrays(cls, name, x_train, y_train, x_test, y_test, class_names=None) -> DataSplits:
         train = ArrayDataset(x_train, y_train)

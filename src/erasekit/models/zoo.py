@@ -6,6 +6,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Literal
 
+import torch
 from torch import nn
 
 from erasekit.errors import ModelError
@@ -22,7 +23,10 @@ class ModelSpec:
     num_classes: int
     hidden: int = 128
 
-    def build(self) -> nn.Module:
+    def build(self, seed: int | None = None) -> nn.Module:
+        """A freshly initialised model; ``seed`` makes the initial weights reproducible."""
+        if seed is not None:
+            torch.manual_seed(seed)
         if self.architecture == "mlp":
             width = math.prod(self.input_shape)
             return nn.Sequential(
