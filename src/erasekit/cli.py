@@ -18,7 +18,16 @@ from rich.table import Table
 from erasekit import progress
 from erasekit.errors import ErasekitError, ModelError
 
-out = Console()
+
+
+class _Stdout:
+    """Rich console bound to the current stdout (wide when piped, so tables do not wrap)."""
+
+    def print(self, *objects, **kwargs) -> None:
+        Console(width=None if sys.stdout.isatty() else 160).print(*objects, **kwargs)
+
+
+out = _Stdout()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
