@@ -49,7 +49,7 @@ RECIPE = Recipe(epochs=10, batch_size=128, lr=0.05)
 ARCH_HIDDEN = 64
 PARAMS = {
     "finetune": FinetuneParams(epochs=1, batch_size=128),
-    "gradient_ascent": GradientAscentParams(epochs=2, lr=1e-3, batch_size=128),
+    "gradient_ascent": GradientAscentParams(epochs=1, lr=1e-3, batch_size=128),
     "neggrad_plus": NegGradPlusParams(epochs=1, alpha=0.99, batch_size=128),
     "random_label": RandomLabelParams(epochs=1, batch_size=128),
     "l1_sparse": L1SparseParams(epochs=1, gamma=5e-5, batch_size=128),
@@ -172,6 +172,7 @@ def main() -> None:
         "- Values are mean ± std over seeds, in percent; Avg. Gap is the mean |method − retrain| over forget, retain and test "
         "accuracy and MIA-efficacy, in points. Speed-up = retrain seconds / method seconds, same run.",
         "- SSD/LFSSD times include the full-data importance pass (no cache shared between scenarios).",
+        "- Any run whose method diverged (NaN/inf weights) is listed under Warnings; such models count as wrong and unconfident.",
         "",
         "## Targets",
         "",
@@ -183,6 +184,8 @@ def main() -> None:
         forget = scenario.scenario.forget
         lines += [f"## {scenario.scenario.name} ({forget['size']:.0f} examples, {100 * forget['fraction']:.1f} % of train)", ""]
         lines += table(scenario) + [""]
+    warnings = [f"- {s.scenario.name} / {row.name}: {w}" for s in report.scenarios for row in s.methods for w in row.warnings]
+    lines += ["## Warnings", ""] + (warnings or ["- none"]) + [""]
     lines += ["## Method parameters", ""]
     lines += [f"- `{name}`: {params}" for name, params in PARAMS.items()]
     lines += ["", "Full per-seed numbers, weight hashes and provenance: `unlearning_mnist.json`; plots: `unlearning_mnist.html`.", ""]

@@ -92,3 +92,17 @@ def test_attack_tells_members_from_held_out_data(digits):
     assert on_members.forget_acc == 1.0
     assert on_outsiders.mia_efficacy >= on_members.mia_efficacy + 0.1
     assert on_members.entropy_member_rate > on_outsiders.entropy_member_rate
+
+
+def test_diverged_model_is_audited_and_flagged(digits):
+    """A NaN model must not crash the audit; it scores as wrong and unconfident, and is flagged."""
+    from erasekit.audit import audit_warnings
+
+    model = ModelSpec("mlp", digits.input_shape, 10).build(seed=0)
+    healthy = audit_warnings(model, digits.test)
+    with torch.no_grad():
+        next(model.parameters()).fill_(float("nan"))
+    metrics = audit_model(model, digits.train, digits.test, np.arange(50))
+    assert healthy == ()  # control: the same check is silent on a finite model
+    assert any("diverged" in w for w in audit_warnings(model, digits.test))
+    assert 0.0 <= metrics.mia_efficacy <= 1.0 and metrics.forget_acc <= 0.2

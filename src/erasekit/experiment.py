@@ -20,7 +20,7 @@ from torch import nn
 
 from erasekit import progress
 from erasekit._resources import measure
-from erasekit.audit.unlearning import AuditConfig, UnlearningMetrics, audit_model
+from erasekit.audit.unlearning import AuditConfig, UnlearningMetrics, audit_model, audit_warnings
 from erasekit.audit.metrics import accuracy, predict_logits
 from erasekit.data.dataset import DataSplits
 from erasekit.data.forget import ForgetSpec
@@ -72,6 +72,7 @@ class _Outcome:
     original_sha: str
     weights_sha: str
     cache_hits: int
+    warnings: tuple[str, ...]
 
 
 def run_experiment(config: ExperimentConfig) -> Report:
@@ -135,6 +136,7 @@ def _run_one(task: UnlearningTask, name: str, config: ExperimentConfig, data: Da
         original_sha=task.model_sha256,
         weights_sha=sha,
         cache_hits=hits,
+        warnings=audit_warnings(model, data.test, config.audit),
     )
 
 
@@ -160,6 +162,7 @@ def _scenario_report(config, scenario, runs, forget_sizes, original_scores, seed
                 original_weights_sha256=o.original_sha,
                 weights_sha256=o.weights_sha,
                 cache_hits=o.cache_hits,
+                warnings=o.warnings,
             )
             for seed, o, ref in zip(seeds, outcomes, reference_runs)
         )
@@ -180,6 +183,7 @@ def _scenario_report(config, scenario, runs, forget_sizes, original_scores, seed
             avg_gap=float(np.mean([r.avg_gap for r in records])),
             avg_gap_std=float(np.std([r.avg_gap for r in records])),
             runs=records,
+            warnings=tuple(f"seed {r.seed}: {w}" for r in records for w in r.warnings),
             provenance={
                 **library_versions(),
                 "seeds": list(seeds),

@@ -33,12 +33,27 @@ def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
 
 
 def true_label_confidence(logits: torch.Tensor, labels: torch.Tensor) -> np.ndarray:
-    """Softmax probability of the true label, p_y(x) ∈ [0, 1]."""
+    """Softmax probability of the true label, p_y(x) ∈ [0, 1].
+
+    A diverged model's NaN/inf outputs carry no probability for the label: they score 0.
+    """
     probs = torch.softmax(logits.double(), dim=1)
-    return probs[torch.arange(len(labels)), labels].numpy()
+    confidence = probs[torch.arange(len(labels)), labels].numpy()
+    return np.where(np.isfinite(confidence), confidence, 0.0)
 
 
 def prediction_entropy(logits: torch.Tensor) -> np.ndarray:
-    """Shannon entropy of the softmax in nats: −Σ_j p_j log p_j (0 for a one-hot prediction)."""
+    """Shannon entropy of the softmax in nats: −Σ_j p_j log p_j (0 for a one-hot prediction).
+
+    NaN/inf outputs count as maximally uncertain (log C).
+    """
     log_probs = torch.log_softmax(logits.double(), dim=1)
-    return -(log_probs.exp() * log_probs).sum(dim=1).numpy()
+    entropy = -(log_probs.exp() * log_probs).sum(dim=1).numpy()
+    return np.where(np.isfinite(entropy), entropy, np.log(max(logits.shape[1], 1)))
+
+
+def non_finite_fraction(logits: torch.Tensor) -> float:
+    """Share of examples whose output contains NaN or inf (a diverged model)."""
+    if len(logits) == 0:
+        return 0.0
+    return float((~torch.isfinite(logits)).any(dim=1).double().mean())

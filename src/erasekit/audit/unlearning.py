@@ -5,10 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 import numpy as np
+import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from erasekit.audit.metrics import accuracy, predict_logits, prediction_entropy, true_label_confidence
+from erasekit.audit.metrics import (
+    accuracy,
+    non_finite_fraction,
+    predict_logits,
+    prediction_entropy,
+    true_label_confidence,
+)
 from erasekit.audit.mia import entropy_member_rate, mia_efficacy
 from erasekit.data.dataset import subset
 
@@ -63,6 +70,17 @@ class UnlearningMetrics:
         return float(np.mean([getattr(gap, n) for n in GAP_METRICS]))
 
 
+def audit_warnings(model: nn.Module, test: Dataset, config: AuditConfig = AuditConfig()) -> tuple[str, ...]:
+    """Problems that make a model's numbers suspect, e.g. a diverged method (NaN weights)."""
+    warnings = []
+    if not all(torch.isfinite(p).all() for p in model.parameters()):
+        warnings.append("weights contain NaN/inf: the method diverged (lower its lr or epochs)")
+    broken = non_finite_fraction(predict_logits(model, test, config.batch_size)[0])
+    if broken > 0:
+        warnings.append(f"outputs are NaN/inf on {100 * broken:.1f}% of test examples; they count as wrong and unconfident")
+    return tuple(warnings)
+
+
 def audit_model(
     model: nn.Module,
     train: Dataset,
@@ -70,7 +88,11 @@ def audit_model(
     forget_indices: np.ndarray,
     config: AuditConfig = AuditConfig(),
 ) -> UnlearningMetrics:
-    """Accuracies and both population attacks for one model and one forget set."""
+    """Accuracies and both population attacks for one model and one forget set.
+
+    NaN/inf outputs never crash the audit: they count as wrong predictions with zero
+    true-label confidence and maximal entropy (see :func:`audit_warnings` to flag them).
+    """
     mask = np.ones(len(train), dtype=bool)
     mask[forget_indices] = False
     retain_indices = np.flatnonzero(mask)

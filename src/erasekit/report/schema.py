@@ -23,8 +23,8 @@ A ``MethodRow`` holds ``name``, ``role`` (reference | negative_control | method)
 same run), ``peak_memory_mb``, ``metrics`` and ``metrics_std`` (``forget_acc``,
 ``retain_acc``, ``test_acc``, ``mia_efficacy``, ``entropy_member_rate``; all in [0, 1]),
 ``gap`` (|metric − reference|, averaged over seeds), ``avg_gap`` (mean gap over forget,
-retain, test, MIA; lower is better), ``avg_gap_std``, ``runs`` (one record per seed) and
-``provenance`` (versions, seeds, data and weight hashes).
+retain, test, MIA; lower is better), ``avg_gap_std``, ``runs`` (one record per seed), ``warnings``
+(e.g. a diverged method) and ``provenance`` (versions, seeds, data and weight hashes).
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ class RunRecord:
     original_weights_sha256: str
     weights_sha256: str
     cache_hits: int = 0
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class MethodRow:
     avg_gap_std: float
     runs: tuple[RunRecord, ...]
     provenance: dict
+    warnings: tuple[str, ...] = ()  # e.g. "seed 1: weights contain NaN/inf: the method diverged"
 
 
 @dataclass(frozen=True)
