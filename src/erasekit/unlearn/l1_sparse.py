@@ -11,12 +11,12 @@ from torch import nn
 from erasekit import progress
 from erasekit.data.dataset import num_batches
 from erasekit.errors import MethodError
-from erasekit.unlearn._common import check_positive, seeded_generator, sgd, shuffled
+from erasekit.unlearn._common import SGDParams, seeded_generator, sgd, shuffled
 from erasekit.unlearn.base import UnlearningTask, register
 
 
 @dataclass(frozen=True)
-class L1SparseParams:
+class L1SparseParams(SGDParams):
     """min ℓ(retain) + γ_t‖θ‖₁ from θ₀, γ_t decaying linearly to 0 over the epochs.
 
     Defaults: 10 epochs, lr 0.01 (reference code); γ = 5e-4 chosen for the small bundled
@@ -25,16 +25,12 @@ class L1SparseParams:
     conv/linear kernels; biases kept) and keeps them at zero ("prune first, then unlearn").
     """
 
-    epochs: int = 10
-    lr: float = 0.01
+    weight_decay: float = 0.0  # the ℓ1 term replaces weight decay
     gamma: float = 5e-4
     prune_ratio: float = 0.0
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    batch_size: int = 64
 
     def __post_init__(self):
-        check_positive(self, "epochs", "lr", "batch_size")
+        super().__post_init__()
         if self.gamma < 0:
             raise MethodError(f"L1SparseParams.gamma must be ≥ 0, got {self.gamma}")
         if not 0.0 <= self.prune_ratio < 1.0:

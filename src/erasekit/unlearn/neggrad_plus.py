@@ -9,24 +9,20 @@ import torch.nn.functional as F
 from erasekit import progress
 from erasekit.data.dataset import num_batches
 from erasekit.errors import MethodError
-from erasekit.unlearn._common import check_positive, endless, seeded_generator, sgd, shuffled
+from erasekit.unlearn._common import SGDParams, endless, seeded_generator, sgd, shuffled
 from erasekit.unlearn.base import UnlearningTask, register
 
 
 @dataclass(frozen=True)
-class NegGradPlusParams:
+class NegGradPlusParams(SGDParams):
     """loss = α·ℓ(retain batch) − (1−α)·ℓ(forget batch). Defaults: α 0.99 (reference range
     0.95–0.999), lr 0.01, 5 epochs over the retain set."""
 
-    alpha: float = 0.99
     epochs: int = 5
-    lr: float = 0.01
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    batch_size: int = 64
+    alpha: float = 0.99
 
     def __post_init__(self):
-        check_positive(self, "epochs", "lr", "batch_size")
+        super().__post_init__()
         if not 0.0 <= self.alpha <= 1.0:
             raise MethodError(f"NegGradPlusParams.alpha must be in [0, 1], got {self.alpha}")
 

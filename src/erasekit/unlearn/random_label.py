@@ -11,22 +11,13 @@ from torch import nn
 
 from erasekit import progress
 from erasekit.data.dataset import num_batches
-from erasekit.unlearn._common import check_positive, random_other_labels, seeded_generator, sgd, shuffled
+from erasekit.unlearn._common import SGDParams, random_other_labels, seeded_generator, sgd, shuffled
 from erasekit.unlearn.base import UnlearningTask, register
 
 
 @dataclass(frozen=True)
-class RandomLabelParams:
+class RandomLabelParams(SGDParams):
     """Reference code: 10 epochs, lr ≈ 0.01, SGD momentum 0.9, weight decay 5e-4."""
-
-    epochs: int = 10
-    lr: float = 0.01
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    batch_size: int = 64
-
-    def __post_init__(self):
-        check_positive(self, "epochs", "lr", "batch_size")
 
 
 def random_label_loop(

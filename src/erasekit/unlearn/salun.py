@@ -10,26 +10,22 @@ from torch import nn
 
 from erasekit import progress
 from erasekit.data.dataset import batches, num_batches
-from erasekit.unlearn._common import check_fraction, check_positive, sgd
+from erasekit.unlearn._common import SGDParams, check_fraction, sgd
 from erasekit.unlearn.base import UnlearningTask, register
 from erasekit.unlearn.random_label import random_label_loop
 
 
 @dataclass(frozen=True)
-class SalUnParams:
+class SalUnParams(SGDParams):
     """Defaults from the SalUn reference code: mask_ratio 0.5 (the median saliency), 10 epochs,
     lr 0.013, SGD momentum 0.9, weight decay 5e-4. Results swing between no forgetting and
     over-forgetting with ``mask_ratio`` and ``lr``: tune against the gap to retrain."""
 
-    mask_ratio: float = 0.5
-    epochs: int = 10
     lr: float = 0.013
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    batch_size: int = 64
+    mask_ratio: float = 0.5
 
     def __post_init__(self):
-        check_positive(self, "epochs", "lr", "batch_size")
+        super().__post_init__()
         check_fraction(self, "mask_ratio")
 
 
