@@ -63,6 +63,7 @@ def _plots(scenario: ScenarioReport) -> dict[str, str]:
         ax.legend(loc="best", fontsize=8)
     ax.axvline(1.0, color="black", lw=0.6)
     ax.set_xscale("log")
+    ax.margins(x=0.18, y=0.08)  # room for the method labels at the edges
     ax.set_xlabel("speed-up vs retrain (×, log scale; right is cheaper)")
     ax.set_ylabel("Avg. Gap to retrain (points; lower is better)")
     ax.set_title(scenario.scenario.name, fontsize=10)
