@@ -30,6 +30,10 @@ class MethodError(ErasekitError):
     """An unknown method name or an invalid method parameter."""
 
 
+class ConceptError(ErasekitError):
+    """Concept labels or features unfit for erasure (length mismatch, one class, too few samples)."""
+
+
 class OutputError(ErasekitError):
     """An output location cannot be written."""
 

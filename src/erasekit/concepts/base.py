@@ -1,0 +1,212 @@
+"""The eraser contract: fit on (X, Z) → a frozen eraser callable on new X; save/load as safetensors.
+
+Every method is a *fitter* factory registered by name. A fitter accumulates statistics
+batch by batch (``update``) and produces an immutable eraser (``eraser()``), so data larger
+than memory can be streamed. ``fit_eraser`` does both in one call.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+
+from erasekit._io import atomic_write_bytes
+from erasekit.concepts.encoding import ConceptEncoding, ConceptKind, as_features, check_pair
+from erasekit.errors import ConceptError, MethodError, suggest
+
+ERASER_FORMAT = "erasekit.eraser/1"
+
+
+def _check_width(x: torch.Tensor, x_dim: int) -> None:
+    if x.shape[-1] != x_dim:
+        raise ConceptError(f"the eraser was fitted on {x_dim} features but got data with {x.shape[-1]}; apply it to data of the same width")
+
+
+def _like_input(result: torch.Tensor, original):
+    """Return numpy for numpy input, a tensor of the input's dtype otherwise."""
+    if torch.is_tensor(original):
+        return result.to(original.dtype)
+    return result.numpy().astype(np.asarray(original).dtype if np.asarray(original).dtype.kind == "f" else np.float64)
+
+
+@dataclass(frozen=True)
+class AffineEraser:
+    """r(x) = x − (x − bias)·proj_rightᵀ·proj_leftᵀ — the form of LEACE, its orthogonal variant and INLP.
+
+    ``proj_left`` ``[d, k]``, ``proj_right`` ``[k, d]``, ``bias`` ``[d]``; applied with
+    ``concept_erasure.LeaceEraser`` so LEACE output is exactly the library's.
+    """
+
+    method: str
+    proj_left: torch.Tensor
+    proj_right: torch.Tensor
+    bias: torch.Tensor
+    encoding: ConceptEncoding
+    needs_labels = False
+
+    @property
+    def x_dim(self) -> int:
+        return self.proj_left.shape[0]
+
+    @property
+    def rank(self) -> int:
+        """Number of directions the eraser changes."""
+        return int(torch.linalg.matrix_rank(self.proj_left @ self.proj_right)) if self.proj_left.numel() else 0
+
+    def __call__(self, x, z=None):
+        from concept_erasure import LeaceEraser
+
+        features = as_features(x)
+        _check_width(features, self.x_dim)
+        erased = LeaceEraser(self.proj_left, self.proj_right, self.bias)(features)
+        return _like_input(erased, x)
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return {"proj_left": self.proj_left, "proj_right": self.proj_right, "bias": self.bias}
+
+
+@dataclass(frozen=True)
+class QuadraticConceptEraser:
+    """Quadratic LEACE (class-conditional optimal transport to the barycenter).
+
+    It moves each sample from *its own* class distribution, so it needs the concept labels
+    when applied: ``eraser(x, z)``. It cannot be used where labels are unknown.
+    """
+
+    method: str
+    class_means: torch.Tensor
+    global_mean: torch.Tensor
+    ot_maps: torch.Tensor
+    encoding: ConceptEncoding
+    needs_labels = True
+
+    @property
+    def x_dim(self) -> int:
+        return self.class_means.shape[1]
+
+    def __call__(self, x, z=None):
+        from concept_erasure import QuadraticEraser
+
+        if z is None:
+            raise ConceptError(
+                "the quadratic eraser needs the concept labels when applied (eraser(x, z)): it transports each "
+                "sample from its own class; use leace or leace_orth when labels are unknown at application time"
+            )
+        features = as_features(x)
+        _check_width(features, self.x_dim)
+        check_pair(features, z)
+        labels = self.encoding.class_index(z)
+        erased = QuadraticEraser(self.class_means, self.global_mean, self.ot_maps)(features, labels)
+        return _like_input(erased, x)
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return {"class_means": self.class_means, "global_mean": self.global_mean, "ot_maps": self.ot_maps}
+
+
+ConceptEraser = AffineEraser | QuadraticConceptEraser
+
+
+class EraserFitter(Protocol):
+    """Accumulates statistics; ``eraser()`` freezes them. ``n_samples`` counts what was seen."""
+
+    n_samples: int
+
+    def update(self, x, z) -> EraserFitter: ...
+
+    def eraser(self) -> ConceptEraser: ...
+
+
+@dataclass(frozen=True)
+class EraserInfo:
+    name: str
+    params_type: type
+    make_fitter: Callable[[int, ConceptEncoding, Any], EraserFitter]
+    summary: str
+    needs_labels: bool
+
+
+_ERASERS: dict[str, EraserInfo] = {}
+
+
+def register_eraser(name: str, params_type: type, needs_labels: bool = False):
+    """Register a fitter factory ``(x_dim, encoding, params) -> EraserFitter`` under ``name``."""
+
+    def decorate(factory):
+        if name in _ERASERS:
+            raise RuntimeError(f"eraser '{name}' is registered twice")
+        summary = (factory.__doc__ or "").strip().splitlines()[0] if factory.__doc__ else ""
+        _ERASERS[name] = EraserInfo(name, params_type, factory, summary, needs_labels)
+        return factory
+
+    return decorate
+
+
+def available_erasers() -> tuple[str, ...]:
+    return tuple(sorted(_ERASERS))
+
+
+def eraser_info(name: str) -> EraserInfo:
+    if name not in _ERASERS:
+        raise MethodError(f"unknown eraser '{name}'{suggest(name, _ERASERS)}; available: {', '.join(available_erasers())}")
+    return _ERASERS[name]
+
+
+def eraser_fitter(method: str, x_dim: int, encoding: ConceptEncoding, params: Any = None) -> EraserFitter:
+    """A streaming fitter: call ``update(x_batch, z_batch)`` repeatedly, then ``eraser()``."""
+    info = eraser_info(method)
+    params = info.params_type() if params is None else params
+    if not isinstance(params, info.params_type):
+        raise MethodError(f"eraser '{method}' takes {info.params_type.__name__}, got {type(params).__name__}")
+    return info.make_fitter(x_dim, encoding, params)
+
+
+def fit_eraser(x, z, method: str = "leace", params: Any = None, kind: ConceptKind | None = None) -> ConceptEraser:
+    """Fit an eraser on features ``x`` ``[n, d]`` and concept labels ``z`` ``[n]`` (or ``[n, m]`` numeric)."""
+    features = as_features(x)
+    check_pair(features, z)
+    encoding = ConceptEncoding.infer(z, kind)
+    return eraser_fitter(method, features.shape[1], encoding, params).update(features, z).eraser()
+
+
+def require_samples(method: str, have: int, need: int, why: str) -> None:
+    if have < need:
+        raise ConceptError(f"{method} needs at least {need} samples ({why}); got {have} — add samples or reduce the dimension")
+
+
+def save_eraser(eraser: ConceptEraser, path: Path) -> None:
+    """Write the eraser as safetensors (tensors + method and concept encoding in the metadata)."""
+    metadata = {"format": ERASER_FORMAT, "method": eraser.method, **eraser.encoding.to_metadata()}
+    tensors = {k: v.detach().cpu().contiguous() for k, v in eraser.tensors().items()}
+    atomic_write_bytes(Path(path), save_safetensors(tensors, metadata=metadata))
+
+
+def load_eraser(path: Path) -> ConceptEraser:
+    """Load an eraser saved by :func:`save_eraser` (never unpickles)."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+        tensors = load_safetensors(path.read_bytes())
+    except (OSError, SafetensorError) as exc:
+        raise ConceptError(f"cannot read eraser file {path}: {exc}") from None
+    if metadata.get("format") != ERASER_FORMAT:
+        raise ConceptError(f"{path} is not an erasekit eraser file (format {metadata.get('format')!r})")
+    encoding = ConceptEncoding.from_metadata(metadata)
+    if metadata["method"] == "quadratic":
+        return QuadraticConceptEraser(metadata["method"], encoding=encoding, **tensors)
+    return AffineEraser(metadata["method"], encoding=encoding, **tensors)
+
+
+def describe_metadata(eraser: ConceptEraser) -> str:
+    return json.dumps({"method": eraser.method, "x_dim": eraser.x_dim, **eraser.encoding.to_metadata()})

@@ -1,0 +1,69 @@
+"""LEACE and its orthogonal variant, wrapping the ``concept-erasure`` package (ALGORITHMS.md §3.1)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from erasekit.concepts.base import AffineEraser, register_eraser, require_samples
+from erasekit.concepts.encoding import ConceptEncoding, as_features, check_pair
+from erasekit.errors import MethodError
+
+
+@dataclass(frozen=True)
+class LeaceParams:
+    """Options passed to ``concept_erasure.LeaceFitter`` (its defaults): shrinkage of the
+    covariance estimate on, singular values below ``svd_tol`` 0.01 truncated, covariance
+    trace constrained not to grow."""
+
+    shrinkage: bool = True
+    svd_tol: float = 0.01
+    constrain_cov_trace: bool = True
+
+    def __post_init__(self):
+        if not self.svd_tol > 0:
+            raise MethodError(f"LeaceParams.svd_tol must be > 0, got {self.svd_tol}")
+
+
+class _LeaceFitter:
+    def __init__(self, method: str, x_dim: int, encoding: ConceptEncoding, params: LeaceParams):
+        from concept_erasure import LeaceFitter
+
+        self.method = "leace" if method == "leace" else "leace_orth"
+        self.encoding = encoding
+        self.x_dim = x_dim
+        self.n_samples = 0
+        self._fitter = LeaceFitter(
+            x_dim, encoding.width, method=method, dtype=torch.float64, shrinkage=params.shrinkage,
+            svd_tol=params.svd_tol, constrain_cov_trace=params.constrain_cov_trace,
+        )
+
+    def update(self, x, z) -> _LeaceFitter:
+        features = as_features(x)
+        check_pair(features, z)
+        if features.shape[1] != self.x_dim:
+            raise MethodError(f"batch has {features.shape[1]} features, the fitter expects {self.x_dim}")
+        self._fitter.update(features, self.encoding.matrix(z))
+        self.n_samples += len(features)
+        return self
+
+    def eraser(self) -> AffineEraser:
+        if self.method == "leace":
+            require_samples("LEACE", self.n_samples, self.x_dim + 1, f"to estimate a {self.x_dim}×{self.x_dim} covariance")
+        else:
+            require_samples("leace_orth", self.n_samples, 2, "to estimate a cross-covariance")
+        fitted = self._fitter.eraser
+        return AffineEraser(self.method, fitted.proj_left, fitted.proj_right, fitted.bias, self.encoding)
+
+
+@register_eraser("leace", LeaceParams)
+def leace(x_dim: int, encoding: ConceptEncoding, params: LeaceParams) -> _LeaceFitter:
+    """LEACE: the smallest affine edit after which no linear classifier beats a constant (concept-erasure)."""
+    return _LeaceFitter("leace", x_dim, encoding, params)
+
+
+@register_eraser("leace_orth", LeaceParams)
+def leace_orth(x_dim: int, encoding: ConceptEncoding, params: LeaceParams) -> _LeaceFitter:
+    """Orthogonal projection off the cross-covariance directions (LEACE with W = I; concept-erasure)."""
+    return _LeaceFitter("orth", x_dim, encoding, params)
