@@ -61,7 +61,7 @@ def test_numeric_concept():
     assert r2 > 0.5  # positive control
     for method, params in (("leace", None), ("leace_orth", None), ("inlp", INLPParams(iterations=3))):
         erased = fit_eraser(x, z, method, params)(x)
-        assert erased.std(axis=0).min() > 0.1, "most of the representation must survive"
+        assert erased.var(axis=0).sum() > 0.5 * x.var(axis=0).sum(), "most of the representation must survive"
         assert LinearRegression().fit(erased[:2000], z[:2000]).score(erased[2000:], z[2000:]) < 0.01, method
     with pytest.raises(ConceptError, match="needs class labels"):
         fit_eraser(x, z, "quadratic")
