@@ -39,3 +39,6 @@ __all__ = [
     "register_eraser",
     "save_eraser",
 ]
+from erasekit.concepts.layers import collect_activations, erased_layers, find_layer, fit_layer_erasers  # noqa: E402
+
+__all__ += ["collect_activations", "erased_layers", "find_layer", "fit_layer_erasers"]
