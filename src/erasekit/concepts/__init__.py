@@ -42,3 +42,6 @@ __all__ = [
 from erasekit.concepts.layers import collect_activations, erased_layers, find_layer, fit_layer_erasers  # noqa: E402
 
 __all__ += ["collect_activations", "erased_layers", "find_layer", "fit_layer_erasers"]
+from erasekit.concepts.linear_edit import LinearEdit, LinearEditParams, LinearEditResult, edit_linear  # noqa: E402
+
+__all__ += ["LinearEdit", "LinearEditParams", "LinearEditResult", "edit_linear"]
