@@ -45,3 +45,6 @@ __all__ += ["collect_activations", "erased_layers", "find_layer", "fit_layer_era
 from erasekit.concepts.linear_edit import LinearEdit, LinearEditParams, LinearEditResult, edit_linear  # noqa: E402
 
 __all__ += ["LinearEdit", "LinearEditParams", "LinearEditResult", "edit_linear"]
+from erasekit.concepts.tabular import FeatureRemover, Reconstruction, reconstruction_audit  # noqa: E402
+
+__all__ += ["FeatureRemover", "Reconstruction", "reconstruction_audit"]

@@ -1,0 +1,143 @@
+"""Remove a column from a table for real: drop it *and* erase its linear trace from the rest.
+
+Dropping a column is not removal when the kept columns predict it (proxies such as
+``relationship`` for ``sex``). :class:`FeatureRemover` encodes the kept columns (numeric
+standardised, categorical one-hot), fits LEACE on the training split with the removed
+columns as the concept (numeric as values, categorical one-hot), and outputs the erased
+matrix. :func:`reconstruction_audit` measures how well each removed column can still be
+rebuilt, before and after.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from erasekit.audit.probes import ProbeResult, run_probe
+from erasekit.concepts.base import fit_eraser
+from erasekit.errors import ConceptError, DataError, suggest
+
+MISSING = "<missing>"
+
+
+def _check_columns(frame: pd.DataFrame, names: Sequence[str], what: str) -> None:
+    for name in names:
+        if name not in frame.columns:
+            known = [str(c) for c in frame.columns]
+            raise ConceptError(f"{what} column '{name}' is not in the table{suggest(name, known)}; columns: {', '.join(known)}")
+
+
+def is_categorical(series: pd.Series) -> bool:
+    return not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)
+
+
+class TableEncoder:
+    """Numeric columns standardised (train mean/std), categorical one-hot (unseen → all zeros)."""
+
+    def fit(self, frame: pd.DataFrame) -> TableEncoder:
+        self.numeric_ = [c for c in frame.columns if not is_categorical(frame[c])]
+        self.categorical_ = [c for c in frame.columns if is_categorical(frame[c])]
+        for column in self.numeric_:
+            if frame[column].isna().any() or not np.isfinite(frame[column].to_numpy(dtype=float)).all():
+                raise DataError(f"numeric column '{column}' has missing or infinite values; impute them first")
+        self.mean_ = frame[self.numeric_].mean() if self.numeric_ else pd.Series(dtype=float)
+        self.std_ = frame[self.numeric_].std(ddof=0).replace(0, 1.0) if self.numeric_ else pd.Series(dtype=float)
+        self.levels_ = {c: sorted(frame[c].fillna(MISSING).astype(str).unique()) for c in self.categorical_}
+        return self
+
+    def transform(self, frame: pd.DataFrame) -> np.ndarray:
+        parts = []
+        if self.numeric_:
+            values = frame[self.numeric_].to_numpy(dtype=np.float64)
+            if not np.isfinite(values).all():
+                raise DataError("numeric columns have missing or infinite values; impute them first")
+            parts.append((values - self.mean_.to_numpy()) / self.std_.to_numpy())
+        for column in self.categorical_:
+            values = frame[column].fillna(MISSING).astype(str).to_numpy()
+            levels = self.levels_[column]
+            parts.append((values[:, None] == np.asarray(levels)[None, :]).astype(np.float64))
+        return np.hstack(parts) if parts else np.zeros((len(frame), 0))
+
+    def feature_names(self) -> list[str]:
+        return list(self.numeric_) + [f"{c}={level}" for c in self.categorical_ for level in self.levels_[c]]
+
+
+class FeatureRemover(TransformerMixin, BaseEstimator):
+    """Drop ``columns`` from a DataFrame and (``proxies="leace"``) erase their linear trace.
+
+    Output: the kept columns encoded as numbers (numeric standardised, categorical one-hot),
+    then LEACE-erased so no linear model can predict any removed column from them better
+    than a constant (on the training statistics). ``proxies="none"`` only drops.
+    """
+
+    def __init__(self, columns: Sequence[str] = (), proxies: Literal["leace", "none"] = "leace"):
+        self.columns = columns
+        self.proxies = proxies
+
+    def fit(self, X: pd.DataFrame, y=None):
+        if not isinstance(X, pd.DataFrame):
+            raise ConceptError("FeatureRemover needs a pandas DataFrame (it works on named columns)")
+        if not self.columns:
+            raise ConceptError("FeatureRemover needs at least one column to remove")
+        if self.proxies not in ("leace", "none"):
+            raise ConceptError(f"proxies must be 'leace' or 'none', got {self.proxies!r}")
+        _check_columns(X, self.columns, "removed")
+        self.kept_columns_ = [c for c in X.columns if c not in set(self.columns)]
+        if not self.kept_columns_:
+            raise ConceptError("removing every column leaves nothing to keep")
+        self.encoder_ = TableEncoder().fit(X[self.kept_columns_])
+        self.concept_encoder_ = TableEncoder().fit(X[list(self.columns)])
+        self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
+        self.n_features_in_ = len(X.columns)
+        self.eraser_ = None
+        if self.proxies == "leace":
+            kept = self.encoder_.transform(X[self.kept_columns_])
+            concept = self.concept_encoder_.transform(X[list(self.columns)])
+            self.eraser_ = fit_eraser(kept, concept, "leace", kind="numeric")
+        return self
+
+    def transform(self, X: pd.DataFrame) -> np.ndarray:
+        check_is_fitted(self, "encoder_")
+        if not isinstance(X, pd.DataFrame):
+            raise ConceptError("FeatureRemover needs a pandas DataFrame (it works on named columns)")
+        _check_columns(X, self.kept_columns_, "kept")
+        kept = self.encoder_.transform(X[self.kept_columns_])
+        return self.eraser_(kept) if self.eraser_ is not None else kept
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        check_is_fitted(self, "encoder_")
+        return np.asarray(self.encoder_.feature_names(), dtype=object)
+
+
+@dataclass(frozen=True)
+class Reconstruction:
+    """How well a removed column is rebuilt from what is kept (held-out): R² for numeric
+    columns, accuracy vs the majority baseline for categorical ones."""
+
+    column: str
+    stage: Literal["dropped", "dropped+leace"]
+    probes: tuple[ProbeResult, ...]
+
+
+def reconstruction_audit(
+    train: pd.DataFrame, test: pd.DataFrame, remover: FeatureRemover, probes=("linear", "gbm"), seed: int = 0, n_boot: int = 500
+) -> tuple[Reconstruction, ...]:
+    """Probe every removed column from the remover's output, and from the plain drop for comparison."""
+    plain = FeatureRemover(remover.columns, proxies="none").fit(train)
+    stages = [("dropped", plain)] + ([("dropped+leace", remover)] if remover.proxies == "leace" else [])
+    results = []
+    for column in remover.columns:
+        numeric = not is_categorical(train[column])
+        z_train = train[column].fillna(MISSING).astype(str).to_numpy() if not numeric else train[column].to_numpy(float)
+        z_test = test[column].fillna(MISSING).astype(str).to_numpy() if not numeric else test[column].to_numpy(float)
+        for stage, fitted in stages:
+            x_train, x_test = fitted.transform(train), fitted.transform(test)
+            found = tuple(run_probe(p, x_train, z_train, x_test, z_test, numeric=numeric, seed=seed, n_boot=n_boot) for p in probes)
+            results.append(Reconstruction(column, stage, found))
+    return tuple(results)
