@@ -6,12 +6,15 @@ Exit codes: 0 success, 2 bad input or usage (one line on stderr, no traceback un
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import json
 import sys
 from pathlib import Path
 from typing import Optional
 
 import click
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
@@ -201,6 +204,96 @@ def _print_summary(report) -> None:
                 "—" if row.speedup is None else f"{row.speedup:.1f}×",
             )
         out.print(table)
+
+
+@app.command()
+@click.option("--embeddings", type=click.Path(path_type=Path), default=None, help="Embeddings .npy [n, d] (float).")
+@click.option("--concept", type=click.Path(path_type=Path), default=None, help="Concept labels .npy [n] (classes) or [n]/[n, m] floats.")
+@click.option("--method", default="leace", help="Eraser for embeddings: leace | leace_orth | inlp | quadratic.")
+@click.option("--data", default=None, help="A table: csv:PATH (numeric and categorical columns, header row).")
+@click.option("--target", default=None, help="Main-task label column of the table (utility is measured on it).")
+@click.option("--remove", default=None, help="Comma-separated columns to remove from the table.")
+@click.option("--proxies", type=click.Choice(["leace", "none"]), default="leace",
+              help="Also erase the removed columns' linear trace from the kept ones (leace), or only drop them (none).")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Directory for the report and erased data.")
+@click.option("--test-fraction", type=float, default=0.3, help="Held-out share for the audit (the eraser never sees it).")
+@click.option("--probes", default="linear,mlp,gbm", help="Probes to run: any of linear, mlp, gbm.")
+@click.option("--n-boot", type=click.IntRange(min=100), default=1000, help="Bootstrap resamples for the 95 % CIs.")
+@click.option("--seed", type=int, default=0, help="Seed for the split, probes and bootstrap.")
+@click.option("--json", "as_json", is_flag=True, help="Print report.json to stdout.")
+def erase(embeddings, concept, method, data, target, remove, proxies, out_dir, test_fraction, probes, n_boot, seed, as_json) -> None:
+    """Erase a concept from embeddings, or remove columns (and their proxies) from a table; audit with probes."""
+    from erasekit._io import atomic_write_bytes, atomic_write_text, check_writable_dir
+    from erasekit.audit.probes import PROBES
+    from erasekit.concepts import eraser_info
+    from erasekit.report.concepts import concept_html
+
+    check_writable_dir(out_dir)
+    probe_list = tuple(p.strip() for p in probes.split(",") if p.strip())
+    unknown = [p for p in probe_list if p not in PROBES]
+    if unknown or not probe_list:
+        raise ErasekitError(f"unknown probe {unknown[0] if unknown else '(none)'}; choose from {', '.join(PROBES)}")
+    if (embeddings is None) == (data is None):
+        raise ErasekitError("give either --embeddings X.npy --concept Z.npy, or --data csv:PATH --target COL --remove COLS")
+    if embeddings is not None:
+        from erasekit.concepts.runs import erase_embeddings
+
+        if concept is None:
+            raise ErasekitError("--embeddings needs --concept Z.npy (one label per row)")
+        eraser_info(method)
+        x, z = _load_npy(embeddings, "embeddings"), _load_npy(concept, "concept")
+        report, erased, eraser = erase_embeddings(x, z, method, None, test_fraction, seed, probe_list, n_boot, concept.stem)
+        buffer = io.BytesIO()
+        np.save(buffer, erased)
+        outputs = {"erased.npy": buffer.getvalue()}
+    else:
+        from erasekit.concepts.runs import erase_table
+        from erasekit.data.tables import read_table
+
+        kind, _, path = data.partition(":")
+        if kind != "csv" or not path:
+            raise ErasekitError(f"--data for erase must be csv:PATH, got '{data}'")
+        if not target or not remove:
+            raise ErasekitError("a table needs --target COL and --remove COL[,COL]")
+        frame = read_table(Path(path))
+        report, erased_frame = erase_table(frame, target, [c.strip() for c in remove.split(",") if c.strip()], proxies,
+                                           test_fraction, seed, probe_list, n_boot)
+        outputs = {"erased.csv": erased_frame.to_csv(index=False).encode()}
+        eraser = None
+    report = dataclasses.replace(report, command=" ".join(["erasekit", *sys.argv[1:]]))
+    json_text = json.dumps(report.to_dict(), indent=2, allow_nan=False) + "\n"
+    html_text = concept_html(report)
+    if eraser is not None:
+        from safetensors.torch import save as save_safetensors
+
+        from erasekit.concepts.base import ERASER_FORMAT
+
+        tensors = {k: v.detach().cpu().contiguous() for k, v in eraser.tensors().items()}
+        outputs["eraser.safetensors"] = save_safetensors(
+            tensors, metadata={"format": ERASER_FORMAT, "method": eraser.method, **eraser.encoding.to_metadata()})
+    outputs["report.json"] = json_text.encode()
+    outputs["report.html"] = html_text.encode()
+    for name, payload in outputs.items():
+        atomic_write_bytes(out_dir / name, payload)
+    if as_json:
+        sys.stdout.write(json_text)
+        return
+    for rep, verdict in report.verdicts.items():
+        out.print(f"{rep}: {verdict}")
+    for row in report.probes:
+        r = row.result
+        out.print(f"  {row.representation:24s} {row.target:12s} {r.probe:6s} {r.metric} {r.score:.3f} "
+                  f"[{r.ci_low:.3f}, {r.ci_high:.3f}] baseline {r.baseline:.3f}{'  LEAKS' if r.leaks else ''}")
+    out.print(f"wrote {', '.join(str(out_dir / n) for n in outputs)}")
+
+
+def _load_npy(path: Path, what: str):
+    from erasekit.errors import DataError
+
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise DataError(f"cannot read {what} file {path}: {str(exc).splitlines()[0]} (a .npy array without objects is expected)") from None
 
 
 @app.command("methods")
