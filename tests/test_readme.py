@@ -10,12 +10,15 @@ from erasekit.unlearn import available_methods
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-def test_python_example_runs(capsys):
+def test_python_examples_run(capsys, tmp_path, monkeypatch):
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
-    assert blocks, "the README must contain a Python example"
-    exec(compile(blocks[0], "README.md", "exec"), {})
+    assert len(blocks) >= 2, "the README must contain the unlearning and concept examples"
+    monkeypatch.chdir(tmp_path)  # examples may write files
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), {})
     out = capsys.readouterr().out
     assert "faster than retraining" in out and "retrain " in out
+    assert (tmp_path / "gender.safetensors").exists()
 
 
 def test_every_method_is_documented():

@@ -79,3 +79,27 @@ def encode(model, sentences, batch_size: int = 64) -> np.ndarray:
 def row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Cosine similarity of each row of ``a`` with the same row of ``b``."""
     return np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)
+
+
+# concept terms for the linear-layer edit: first names → "someone"
+NAMES = [
+    "Oliver", "Emma", "Liam", "Olivia", "Noah", "Ava", "Elijah", "Sophia", "James", "Isabella", "William", "Mia",
+    "Benjamin", "Charlotte", "Lucas", "Amelia", "Henry", "Harper", "Alexander", "Evelyn", "Mason", "Abigail",
+    "Michael", "Emily", "Ethan", "Elizabeth", "Daniel", "Sofia", "Jacob", "Avery", "Logan", "Ella", "Jackson",
+    "Scarlett", "Levi", "Grace", "Sebastian", "Chloe", "Mateo", "Victoria", "Jack", "Riley", "Owen", "Aria",
+    "Theodore", "Lily", "Aiden", "Aubrey", "Samuel", "Zoey", "Joseph", "Penelope", "John", "Lillian", "David",
+    "Addison", "Wyatt", "Layla", "Matthew", "Natalie", "Luke", "Camila", "Asher", "Hannah", "Carter", "Brooklyn",
+    "Julian", "Zoe", "Grayson", "Nora", "Leo", "Leah", "Jayden", "Savannah", "Gabriel", "Audrey", "Isaac", "Claire",
+    "Lincoln", "Eleanor", "Anthony", "Skylar", "Hudson", "Ellie", "Dylan", "Samantha", "Ezra", "Stella", "Thomas",
+    "Paisley", "Charles", "Violet", "Christopher", "Mila", "Jaxon", "Allison", "Maverick", "Alexa", "Josiah", "Anna",
+]
+NAME_ANCHOR = "someone"
+NAME_TEMPLATES_FIT = ["Yesterday {} went to the market.", "I had lunch with {} on Monday.", "{} wrote a long letter to the city council."]
+NAME_TEMPLATES_HELD_OUT = ["Last night {} called me about the meeting.", "The neighbours say {} moved here in spring."]
+
+UNRELATED_PRESERVE = [
+    f"The {thing} was {state} {when}."
+    for thing in ("train", "weather", "museum", "river", "library", "bridge", "garden", "market", "computer", "orchestra")
+    for state in ("late", "quiet", "crowded", "closed", "beautiful")
+    for when in ("this morning", "all week", "again today")
+]
