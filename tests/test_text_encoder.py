@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 import pytest
 from sklearn.linear_model import LogisticRegression
 
@@ -43,3 +44,38 @@ def test_gender_is_erased_from_sentence_embeddings(encoded, method, params):
     # the edit is small: held-out and unrelated sentences stay close to their original embeddings
     assert row_cosines(eraser(x_held), x_held).mean() > 0.9
     assert row_cosines(eraser(encoded["unrelated"]), encoded["unrelated"]).mean() > 0.9
+
+
+def test_linear_edit_makes_names_embed_like_the_anchor():
+    """Names → "someone" in a real layer of MiniLM; unrelated sentences barely move; undo restores."""
+    from erasekit.concepts import LinearEditParams
+    from erasekit.concepts.text import NAME_ANCHOR, NAME_TEMPLATES_FIT, NAME_TEMPLATES_HELD_OUT, NAMES, UNRELATED_PRESERVE
+    from erasekit.concepts.text_edit import edit_report, edit_text_concepts
+
+    model = load_minilm()
+    before = encode(model, UNRELATED)
+    edit = edit_text_concepts(model, NAMES[:10], NAME_ANCHOR, NAME_TEMPLATES_FIT, UNRELATED_PRESERVE)
+    stats = edit_report(model, edit, NAME_TEMPLATES_HELD_OUT, NAMES[:10], NAME_ANCHOR, UNRELATED)
+    # positive control: before the edit, name sentences are clearly not the anchor sentence
+    assert stats["fit_cos_to_anchor_before"] < stats["fit_cos_to_anchor_after"]
+    assert stats["fit_success_rate"] >= 0.9
+    assert stats["held_cos_to_anchor_after"] > stats["held_cos_to_anchor_before"]
+    assert stats["unrelated_cos_min"] >= 0.95
+    assert np.allclose(encode(model, UNRELATED), before, atol=1e-5), "edit_report must undo the edit"
+
+
+def test_token_projection_filters_concept_sentences_only():
+    """Training-free filter: concept tokens are found and projected; unrelated sentences are untouched."""
+    from erasekit.concepts.token_projection import concept_subspace, distance_to_subspace, filter_sentence
+
+    model = load_minilm()
+    basis = concept_subspace(model, ["violence", "weapon", "gun", "fight"])
+    concept_sentence = "The man pulled out a gun in the crowded street."
+    filtered = filter_sentence(model, concept_sentence, basis)
+    original = encode(model, [concept_sentence])[0]
+    assert "gun" in filtered.triggers  # positive control: the concept token is detected
+    before = distance_to_subspace(torch.as_tensor(original), basis)
+    after = distance_to_subspace(torch.as_tensor(filtered.embedding), basis)
+    assert after > before, "the filtered embedding moves away from the concept subspace"
+    calm = filter_sentence(model, "The library has thousands of old maps.", basis)
+    assert np.dot(calm.embedding, encode(model, ["The library has thousands of old maps."])[0]) > 0.99

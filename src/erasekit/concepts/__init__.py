@@ -48,3 +48,6 @@ __all__ += ["LinearEdit", "LinearEditParams", "LinearEditResult", "edit_linear"]
 from erasekit.concepts.tabular import FeatureRemover, Reconstruction, reconstruction_audit  # noqa: E402
 
 __all__ += ["FeatureRemover", "Reconstruction", "reconstruction_audit"]
+from erasekit.concepts.token_projection import TokenProjectionParams, concept_subspace, filter_sentence  # noqa: E402
+
+__all__ += ["TokenProjectionParams", "concept_subspace", "filter_sentence"]
