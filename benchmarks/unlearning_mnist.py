@@ -177,7 +177,6 @@ def main() -> None:
         "accuracy and MIA-efficacy, in points. Speed-up = retrain seconds / method seconds, same run.",
         "- SSD/LFSSD: the full-data importance pass is paid in the first scenario of each seed and reused afterwards "
         "(an erasekit ImportanceCache shared by requests against the same trained model).",
-        "- Nothing else ran on the machine during the benchmark (timings are ratios within one run).",
         "- Any run whose method diverged (NaN/inf weights) is listed under Warnings; such models count as wrong and unconfident.",
         "",
         "## Targets",
