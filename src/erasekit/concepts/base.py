@@ -35,7 +35,8 @@ def _like_input(result: torch.Tensor, original):
     """Return numpy for numpy input, a tensor of the input's dtype otherwise."""
     if torch.is_tensor(original):
         return result.to(original.dtype)
-    return result.numpy().astype(np.asarray(original).dtype if np.asarray(original).dtype.kind == "f" else np.float64)
+    dtype = np.asarray(original).dtype
+    return result.numpy().astype(dtype if dtype.kind == "f" else np.float64, copy=False)
 
 
 @dataclass(frozen=True)
