@@ -78,21 +78,23 @@ def leace_vs_library(lines: list[str], record: dict) -> None:
 def leace_vs_inlp(model, lines: list[str], record: dict) -> None:
     fit, held = gender_sentences(), gender_sentences(held_out=True)
     x_fit, x_held = encode(model, fit.sentences), encode(model, held.sentences)
+    x_unrelated = encode(model, UNRELATED)
     rows = []
     for name, method, params in (("original", None, None), ("leace", "leace", None), ("inlp (T=8)", "inlp", INLPParams(iterations=8))):
         if method is None:
-            a, b, seconds, edit = x_fit, x_held, 0.0, 0.0
+            a, b, u, seconds, edit = x_fit, x_held, x_unrelated, 0.0, 0.0
         else:
             start = time.perf_counter()
             eraser = fit_eraser(x_fit, fit.labels, method, params)
             seconds = time.perf_counter() - start
-            a, b = eraser(x_fit), eraser(x_held)
+            a, b, u = eraser(x_fit), eraser(x_held), eraser(x_unrelated)
             edit = mean_squared_edit(x_held, b)
         probes = probe_all(a, fit.labels, b, held.labels, n_boot=1000)
-        cos = float(row_cosines(b, x_held).mean())
+        cos = (float(row_cosines(a, x_fit).mean()), float(row_cosines(b, x_held).mean()), float(row_cosines(u, x_unrelated).mean()))
         rows.append((name, probes, seconds, edit, cos))
         record.setdefault("leace_vs_inlp", []).append({
-            "representation": name, "fit_seconds": seconds, "mean_squared_edit": edit, "held_out_cosine_to_original": cos,
+            "representation": name, "fit_seconds": seconds, "mean_squared_edit": edit,
+            "cosine_to_original": {"erased_fit": cos[0], "held_out": cos[1], "unrelated": cos[2]},
             "probes": {p.probe: {"score": p.score, "ci": [p.ci_low, p.ci_high], "baseline": p.baseline} for p in probes},
             "verdict": linear_verdict(probes),
         })
@@ -103,13 +105,13 @@ def leace_vs_inlp(model, lines: list[str], record: dict) -> None:
         f"probes trained on the fitting sentences and scored on {len(held.sentences)} held-out paraphrases (new templates, new word pairs). "
         "Accuracy with bootstrap 95 % CI; majority baseline 0.5.",
         "",
-        "| representation | linear probe | MLP probe | GBM probe | verdict | mean squared edit | cos to original (held-out) | fit s |",
+        "| representation | linear probe | MLP probe | GBM probe | verdict | mean squared edit | cos to original: erased (fit) / held-out / unrelated | fit s |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for name, probes, seconds, edit, cos in rows:
         by = {p.probe: p for p in probes}
         lines.append(f"| {name} | {fmt_probe(by['linear'])} | {fmt_probe(by['mlp'])} | {fmt_probe(by['gbm'])} | {linear_verdict(probes)} "
-                     f"| {edit:.4f} | {cos:.4f} | {seconds:.3f} |")
+                     f"| {edit:.4f} | {cos[0]:.4f} / {cos[1]:.4f} / {cos[2]:.4f} | {seconds:.3f} |")
     lines.append("")
 
 
