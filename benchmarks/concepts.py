@@ -24,7 +24,7 @@ import torch
 from erasekit import progress
 from erasekit._io import atomic_write_text
 from erasekit.audit.probes import linear_verdict, mean_squared_edit, probe_all
-from erasekit.concepts import INLPParams, LinearEditParams, fit_eraser, fit_layer_erasers, erased_layers, collect_activations
+from erasekit.concepts import INLPParams, fit_eraser, fit_layer_erasers, erased_layers, collect_activations
 from erasekit.concepts.runs import erase_table
 from erasekit.concepts.text import (
     NAME_ANCHOR, NAME_TEMPLATES_FIT, NAME_TEMPLATES_HELD_OUT, NAMES, UNRELATED, UNRELATED_PRESERVE,

@@ -85,7 +85,6 @@ def write_csv(path, bad_cell=None):
 def bad_model_file(tmp_path, trained_mlp, digits, kind):
     path = tmp_path / f"{kind}.safetensors"
     if kind == "wrong_outputs":
-        import torch
 
         spec = ModelSpec("mlp", digits.input_shape, 5)
         model = spec.build(seed=0)

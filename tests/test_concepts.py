@@ -115,6 +115,8 @@ def test_tensor_in_tensor_out():
 
 def test_sklearn_pipeline():
     x, z = concept_data()
+    plain = LogisticRegression(C=1e4, max_iter=2000).fit(x[:1500], z[:1500])
+    assert plain.score(x[1500:], z[1500:]) > majority(z) + 0.15  # positive control: same probe, no eraser
     pipe = make_pipeline(ConceptEraserTransformer("leace"), LogisticRegression(C=1e4, max_iter=2000))
     pipe.fit(x[:1500], z[:1500])
     assert pipe.score(x[1500:], z[1500:]) < majority(z) + 0.05

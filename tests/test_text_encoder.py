@@ -51,7 +51,6 @@ def test_gender_is_erased_from_sentence_embeddings(encoded, method, params):
 
 def test_linear_edit_makes_names_embed_like_the_anchor():
     """Names → "someone" in a real layer of MiniLM; unrelated sentences barely move; undo restores."""
-    from erasekit.concepts import LinearEditParams
     from erasekit.concepts.text import NAME_ANCHOR, NAME_TEMPLATES_FIT, NAME_TEMPLATES_HELD_OUT, NAMES, UNRELATED_PRESERVE
     from erasekit.concepts.text_edit import edit_report, edit_text_concepts
 

@@ -167,7 +167,7 @@ def unlearn(data: str, model: str, forget: str, methods: str, out_dir: Path, see
 def _original(model: str, splits, recipe):
     from erasekit.experiment import OriginalModel
     from erasekit.models import ARCHITECTURES, ModelSpec, load_model
-    from erasekit.unlearn.base import _check_output_size
+    from erasekit.unlearn.base import check_output_size
 
     if model in ARCHITECTURES:
         return OriginalModel(ModelSpec(model, splits.input_shape, splits.num_classes), recipe)  # type: ignore[arg-type]
@@ -180,7 +180,7 @@ def _original(model: str, splits, recipe):
             f"{path} was trained on different data ({saved.data_spec}, sha256 {saved.data_sha256[:12]}…); "
             "pass the same --data (and --subset) it was trained on, so retraining is a valid reference"
         )
-    _check_output_size(saved.model, splits.train, splits.num_classes)
+    check_output_size(saved.model, splits.train, splits.num_classes)
     return OriginalModel(saved.spec, saved.recipe, pretrained=saved.model)
 
 
@@ -223,7 +223,7 @@ def _print_summary(report) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print report.json to stdout.")
 def erase(embeddings, concept, method, data, target, remove, proxies, out_dir, test_fraction, probes, n_boot, seed, as_json) -> None:
     """Erase a concept from embeddings, or remove columns (and their proxies) from a table; audit with probes."""
-    from erasekit._io import atomic_write_bytes, atomic_write_text, check_writable_dir
+    from erasekit._io import atomic_write_bytes, check_writable_dir
     from erasekit.audit.probes import PROBES
     from erasekit.concepts import eraser_info
     from erasekit.report.concepts import concept_html
@@ -264,13 +264,9 @@ def erase(embeddings, concept, method, data, target, remove, proxies, out_dir, t
     json_text = json.dumps(report.to_dict(), indent=2, allow_nan=False) + "\n"
     html_text = concept_html(report)
     if eraser is not None:
-        from safetensors.torch import save as save_safetensors
+        from erasekit.concepts.base import eraser_bytes
 
-        from erasekit.concepts.base import ERASER_FORMAT
-
-        tensors = {k: v.detach().cpu().contiguous() for k, v in eraser.tensors().items()}
-        outputs["eraser.safetensors"] = save_safetensors(
-            tensors, metadata={"format": ERASER_FORMAT, "method": eraser.method, **eraser.encoding.to_metadata()})
+        outputs["eraser.safetensors"] = eraser_bytes(eraser)
     outputs["report.json"] = json_text.encode()
     outputs["report.html"] = html_text.encode()
     for name, payload in outputs.items():

@@ -7,7 +7,6 @@ than memory can be streamed. ``fit_eraser`` does both in one call.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,11 +56,6 @@ class AffineEraser:
     @property
     def x_dim(self) -> int:
         return self.proj_left.shape[0]
-
-    @property
-    def rank(self) -> int:
-        """Number of directions the eraser changes."""
-        return int(torch.linalg.matrix_rank(self.proj_left @ self.proj_right)) if self.proj_left.numel() else 0
 
     def __call__(self, x, z=None):
         from concept_erasure import LeaceEraser
@@ -183,11 +177,16 @@ def require_samples(method: str, have: int, need: int, why: str) -> None:
         raise ConceptError(f"{method} needs at least {need} samples ({why}); got {have} — add samples or reduce the dimension")
 
 
-def save_eraser(eraser: ConceptEraser, path: Path) -> None:
-    """Write the eraser as safetensors (tensors + method and concept encoding in the metadata)."""
+def eraser_bytes(eraser: ConceptEraser) -> bytes:
+    """The eraser as safetensors bytes (tensors + method and concept encoding in the metadata)."""
     metadata = {"format": ERASER_FORMAT, "method": eraser.method, **eraser.encoding.to_metadata()}
     tensors = {k: v.detach().cpu().contiguous() for k, v in eraser.tensors().items()}
-    atomic_write_bytes(Path(path), save_safetensors(tensors, metadata=metadata))
+    return save_safetensors(tensors, metadata=metadata)
+
+
+def save_eraser(eraser: ConceptEraser, path: Path) -> None:
+    """Write the eraser atomically as safetensors; :func:`load_eraser` reads it back."""
+    atomic_write_bytes(Path(path), eraser_bytes(eraser))
 
 
 def load_eraser(path: Path) -> ConceptEraser:
@@ -207,7 +206,3 @@ def load_eraser(path: Path) -> ConceptEraser:
     if metadata["method"] == "quadratic":
         return QuadraticConceptEraser(metadata["method"], encoding=encoding, **tensors)
     return AffineEraser(metadata["method"], encoding=encoding, **tensors)
-
-
-def describe_metadata(eraser: ConceptEraser) -> str:
-    return json.dumps({"method": eraser.method, "x_dim": eraser.x_dim, **eraser.encoding.to_metadata()})

@@ -84,13 +84,10 @@ def _term_span(model, template: str, term: str) -> tuple[int, int, int]:
     return 1 + count(prefix), count(term), count(suffix) + 1
 
 
-def _aligned_targets(model, templates, terms, anchor) -> tuple[list[str], list[str], list[int]]:
-    concept, anchored, alignment = [], [], []
-    for template in templates:
-        for term in terms:
-            concept.append(template.format(term))
-            anchored.append(template.format(anchor))
-    return concept, anchored, alignment
+def _sentence_pairs(templates, terms, anchor) -> tuple[list[str], list[str]]:
+    """Concept sentences and their anchor versions, template-major (the order the edit walks)."""
+    pairs = [(t.format(term), t.format(anchor)) for t in templates for term in terms]
+    return [c for c, _ in pairs], [a for _, a in pairs]
 
 
 @dataclass(frozen=True)
@@ -135,7 +132,7 @@ def edit_text_concepts(
         raise ConceptError("each template needs exactly one {} where the term goes")
     layer_name = _resolve(model, EDIT_LAYER)
     norm = find_layer(model, _resolve(model, NORM_LAYER))
-    concept, anchored, _ = _aligned_targets(model, templates, terms, anchor)
+    concept, anchored = _sentence_pairs(templates, terms, anchor)
     source, target = token_states(model, concept), token_states(model, anchored)
     gamma, beta = norm.weight.detach().double(), norm.bias.detach().double()
     dense = find_layer(model, layer_name)

@@ -92,7 +92,7 @@ class UnlearningTask:
         classes = int(num_classes) if num_classes is not None else int(labels.max()) + 1
         spec = forget if isinstance(forget, ForgetSpec) else ForgetSpec.indices(forget)
         forget_indices = spec.resolve(labels, classes, seed=seed)
-        _check_output_size(model, train, classes)
+        check_output_size(model, train, classes)
         return cls(
             model=model,
             train=train,
@@ -145,7 +145,7 @@ class UnlearningTask:
         return fresh_init(self.model, self.seed)
 
 
-def _check_output_size(model: nn.Module, train: Dataset, num_classes: int) -> None:
+def check_output_size(model: nn.Module, train: Dataset, num_classes: int) -> None:
     x, _ = next(batches(train, 2))
     was_training = model.training
     model.eval()
