@@ -371,3 +371,6 @@ def main(argv: list[str] | None = None) -> int:
 def run() -> None:
     """Console-script entry point."""
     raise SystemExit(main())
+
+
+from erasekit import cli_select  # noqa: E402,F401  (registers `erasekit select`)

@@ -242,15 +242,20 @@ def _convert(value: str, annotation, where: str):
         raise MethodError(f"{where} must be {annotation.__name__}, got '{value}'") from None
 
 
-def parse_param_overrides(assignments: Sequence[str], methods: Sequence[str] | None = None) -> dict[str, Any]:
-    """Turn ``["salun.mask_ratio=0.3", …]`` into typed parameter objects keyed by method name."""
+def parse_param_overrides(assignments: Sequence[str], methods: Sequence[str] | None = None,
+                          lookup: Callable[[str], Any] | None = None) -> dict[str, Any]:
+    """Turn ``["salun.mask_ratio=0.3", …]`` into typed parameter objects keyed by method name.
+
+    ``lookup`` maps a name to a registry entry with a ``params_type`` (default: unlearning methods).
+    """
+    lookup = lookup or method_info
     overrides: dict[str, dict[str, Any]] = {}
     for assignment in assignments:
         key, sep, value = assignment.partition("=")
         method, dot, field_name = key.partition(".")
         if not sep or not dot:
             raise MethodError(f"cannot parse --param '{assignment}'; use METHOD.NAME=VALUE, e.g. salun.mask_ratio=0.3")
-        info = method_info(method)
+        info = lookup(method)
         hints = typing.get_type_hints(info.params_type)
         if field_name not in hints:
             known = list(hints)
@@ -261,7 +266,7 @@ def parse_param_overrides(assignments: Sequence[str], methods: Sequence[str] | N
         if methods is not None and method not in methods:
             raise MethodError(f"--param names method '{method}', which is not among the methods being run")
         overrides.setdefault(method, {})[field_name] = _convert(value.strip(), hints[field_name], key)
-    return {name: _build_params(method_info(name).params_type, values) for name, values in overrides.items()}
+    return {name: _build_params(lookup(name).params_type, values) for name, values in overrides.items()}
 
 
 def _build_params(params_type: type, values: dict[str, Any]):

@@ -1,0 +1,173 @@
+"""``erasekit select`` (keep the top-k fields of a table) and ``erasekit select bench`` (the ERASE protocol)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import click
+from rich.table import Table
+
+from erasekit.cli import app, out
+from erasekit.data.ctr import TABLE_SOURCES
+from erasekit.errors import DataError
+
+SELECT_DATA_HELP = f"{TABLE_SOURCES}. Criteo/libSVM/Adult/synthetic know their target."
+
+
+def _prepare(data: str, target: Optional[str], categorical: str, hash_buckets: Optional[int], seed: int):
+    from erasekit.data.ctr import load_field_data
+    from erasekit.features.harness import prepare_table
+
+    declared = tuple(c.strip() for c in categorical.split(",") if c.strip())
+    loaded = load_field_data(data, declared, seed=seed)
+    target = target or loaded.target
+    if target is None:
+        raise DataError(f"--target is required for {data.partition(':')[0]}: data (the binary label column)")
+    prepared = prepare_table(loaded.frame, target, declared, test_frame=loaded.test_frame, hash_buckets=hash_buckets,
+                             log_numeric=data.startswith("criteo:"), seed=seed)
+    return loaded, prepared
+
+
+def _backbone(model: str, epochs: int):
+    from erasekit.models.ctr import CTRRecipe, CTRSpec
+
+    return CTRSpec(model), CTRRecipe(max_epochs=epochs)
+
+
+def _common(data_required: bool):
+    return [
+        click.option("--data", required=data_required, default=None, help=SELECT_DATA_HELP),
+        click.option("--target", default=None, help="Binary label column (default: the source's own, e.g. label / income / click)."),
+        click.option("--categorical", default="", help="Comma-separated columns to treat as categorical even if numeric-looking."),
+        click.option("--hash-buckets", type=click.IntRange(min=1), default=None,
+                     help="Hash categorical values into this many buckets per field (for high-cardinality ids)."),
+        click.option("--model", default="deepfm", type=click.Choice(["lr", "fm", "deepfm", "dcn"]), help="CTR backbone for gate methods and retraining."),
+        click.option("--epochs", type=click.IntRange(min=1), default=10, help="Backbone max epochs (early stopping on validation logloss)."),
+        click.option("--param", multiple=True, help="Method parameter METHOD.NAME=VALUE (repeatable), e.g. optfs.level=value."),
+        click.option("--seed", type=int, default=0, help="Seed for the split and the methods."),
+    ]
+
+
+def _with_common(data_required: bool):
+    def decorate(fn):
+        for option in reversed(_common(data_required)):
+            fn = option(fn)
+        return fn
+
+    return decorate
+
+
+@app.group(invoke_without_command=True)
+@_with_common(data_required=False)
+@click.option("--method", default=None, help="Selection method (see `erasekit select methods`).")
+@click.option("--k", "k", type=int, default=None, help="Number of fields to keep.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None, help="Directory for selection.json and reduced.csv.")
+@click.option("--json", "as_json", is_flag=True, help="Print selection.json to stdout.")
+@click.pass_context
+def select(ctx, data, target, categorical, hash_buckets, model, epochs, param, seed, method, k, out_dir, as_json) -> None:
+    """Rank the fields of a table with one method, keep the top k, write the reduced table.
+
+    \b
+    erasekit select --data csv:table.csv --target clicked --method gbdt --k 8 --out sel/
+    erasekit select bench --data adult:DIR --methods gbdt,optfs --ks 2,4,8 --out bench/
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    missing = [name for name, value in (("--data", data), ("--method", method), ("--k", k), ("--out", out_dir)) if value is None]
+    if missing:
+        raise click.UsageError(f"missing {', '.join(missing)} (or use a subcommand: bench, methods)")
+    from erasekit._io import atomic_write_text, check_writable_dir
+    from erasekit.features import parse_ranker_params, ranker_info
+    from erasekit.features.harness import select_fields
+
+    ranker_info(method)
+    overrides = parse_ranker_params(param, [method])
+    check_writable_dir(out_dir)
+    loaded, prepared = _prepare(data, target, categorical, hash_buckets, seed)
+    spec, recipe = _backbone(model, epochs)
+    selection = select_fields(prepared.selection_data(spec, recipe), method, k, overrides.get(method), seed)
+    document = {"method": selection.method, "k": selection.k, "kept": list(selection.kept), "removed": list(selection.removed),
+                "scores": selection.scores, "ranking": list(selection.ranking), "seconds": selection.seconds,
+                "peak_memory_mb": selection.peak_memory_mb, "params": selection.params, "seed": seed, "data": data,
+                "target": prepared.target, "data_sha256": prepared.data_sha256, "extra": selection.extra}
+    text = json.dumps(document, indent=2, allow_nan=False) + "\n"
+    columns = list(selection.kept) + [prepared.target]
+    reduced = loaded.frame[columns]
+    atomic_write_text(out_dir / "reduced.csv", reduced.to_csv(index=False))
+    atomic_write_text(out_dir / "selection.json", text)
+    if as_json:
+        sys.stdout.write(text)
+        return
+    table = Table(title=f"{method}: keep {k} of {len(selection.ranking)} fields ({selection.seconds:.1f} s)")
+    for column in ("rank", "field", "score", "decision"):
+        table.add_column(column, justify="right" if column in ("rank", "score") else "left")
+    for position, name in enumerate(selection.ranking, start=1):
+        table.add_row(str(position), name, f"{selection.scores[name]:.4g}", "kept" if position <= k else "removed")
+    out.print(table)
+    out.print(f"wrote {out_dir / 'selection.json'} and {out_dir / 'reduced.csv'}")
+
+
+@select.command("bench")
+@_with_common(data_required=True)
+@click.option("--methods", default="all", help="Comma-separated selection methods, or all.")
+@click.option("--ks", default="2,4,8", help="Comma-separated k grid (fields kept).")
+@click.option("--seeds", type=click.IntRange(min=1), default=1, help="Number of seeds (0..N-1).")
+@click.option("--removal-top", type=click.IntRange(min=1), default=3, help="How many top fields to remove in the mask/ROAR/impute comparison.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Directory for report.json and report.html.")
+@click.option("--json", "as_json", is_flag=True, help="Print report.json to stdout.")
+def bench(data, target, categorical, hash_buckets, model, epochs, param, seed, methods, ks, seeds, removal_top, out_dir, as_json) -> None:
+    """ERASE protocol: rank → retrain on top-k → test AUC/logloss over a k grid → AUKC; plus removal strategies."""
+    from erasekit._io import check_writable_dir
+    from erasekit.features import parse_ranker_list, parse_ranker_params
+    from erasekit.features.harness import run_selection_bench
+    from erasekit.report.selection import selection_json, write_selection_report
+
+    names = parse_ranker_list(methods)
+    overrides = parse_ranker_params(param, names)
+    try:
+        grid = tuple(int(v) for v in ks.split(",") if v.strip())
+    except ValueError:
+        raise click.UsageError(f"--ks must be comma-separated integers, got '{ks}'") from None
+    check_writable_dir(out_dir)
+    loaded, prepared = _prepare(data, target, categorical, hash_buckets, seed)
+    spec, recipe = _backbone(model, epochs)
+    report = run_selection_bench(prepared, names, grid, tuple(range(seed, seed + seeds)), overrides, spec, recipe,
+                                 relevant=loaded.relevant, removal_top=removal_top, dataset=loaded.description)
+    json_path, html_path = write_selection_report(report, out_dir)
+    if as_json:
+        sys.stdout.write(selection_json(report))
+        return
+    table = Table(title=f"{loaded.description}: test AUC of the backbone retrained on the top-k fields")
+    table.add_column("method")
+    table.add_column("AUKC", justify="right")
+    for k in report.ks:
+        table.add_column(f"AUC@{k}", justify="right")
+    if report.relevant_fields:
+        table.add_column(f"P@{report.ks[-1]}", justify="right")
+    table.add_column("select s", justify="right")
+    for row in report.summary():
+        cells = [row["method"], f"{row['aukc'][0]:.4f}"] + [f"{row['auc'][k][0]:.4f}" for k in report.ks]
+        if report.relevant_fields:
+            cells.append(f"{row['precision_at_k'][report.ks[-1]][0]:.2f}")
+        table.add_row(*cells, f"{row['seconds'][0]:.1f}")
+    out.print(table)
+    out.print(f"wrote {json_path} and {html_path}")
+
+
+@select.command("methods")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable list.")
+def select_methods(as_json: bool) -> None:
+    """List the field-selection methods with their family and parameter defaults."""
+    from erasekit.features import available_rankers, ranker_info
+
+    infos = [ranker_info(n) for n in available_rankers()]
+    if as_json:
+        sys.stdout.write(json.dumps([{"name": i.name, "family": i.family, "summary": i.summary, "params": i.parameter_defaults()}
+                                     for i in infos], indent=2) + "\n")
+        return
+    for info in infos:
+        defaults = ", ".join(f"{k}={v}" for k, v in info.parameter_defaults().items())
+        out.print(f"[bold]{info.name}[/bold] ({info.family}) — {info.summary} [dim]({defaults})[/dim]", highlight=False, soft_wrap=True)

@@ -1,0 +1,111 @@
+"""The training loop shared by the gate-based field selectors (OptFS, AutoField, AdaFS, LPFS).
+
+A gate searcher owns some parameters and maps a minibatch's field embeddings to field
+weights ([F] or [n, F]); the loop trains the CTR backbone and the gate jointly on the
+training split (or, for bi-level methods, the gate on validation minibatches).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from erasekit import progress
+from erasekit.features.base import SelectionData
+from erasekit.models.ctr import CTRModel, check_binary, minibatches, tensors
+
+
+class GateSearcher:
+    """Override ``gate``; optionally ``penalty``, ``after_step``, ``after_epoch``."""
+
+    bilevel = False  # True: gate parameters are updated on validation minibatches only
+
+    def parameters(self) -> list[torch.Tensor]:
+        raise NotImplementedError
+
+    def gate(self, model: CTRModel, codes: torch.Tensor, embeddings: torch.Tensor, training: bool) -> torch.Tensor:
+        raise NotImplementedError
+
+    def penalty(self) -> torch.Tensor:
+        return torch.zeros(())
+
+    def after_step(self, step: int, total_steps: int) -> None:
+        pass
+
+    def after_epoch(self, epoch: int, model: CTRModel) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class SearchBudget:
+    epochs: int
+    gate_lr: float
+
+
+def gated_logits(model: CTRModel, searcher: GateSearcher, codes, numeric, training: bool) -> torch.Tensor:
+    embeddings, first = model.embed(codes, numeric)
+    gate = searcher.gate(model, codes, embeddings, training)
+    if gate.dim() == 1:
+        gate = gate.unsqueeze(0)
+    return model.head(embeddings * gate.unsqueeze(2), first * gate)
+
+
+def search(data: SelectionData, searcher: GateSearcher, budget: SearchBudget, seed: int, description: str) -> CTRModel:
+    """Train a fresh backbone with ``searcher``'s gate for ``budget.epochs`` epochs; return the backbone."""
+    check_binary(data.train)
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    model = CTRModel(data.train.fields, data.spec)
+    codes, numeric, labels = tensors(data.train)
+    v_codes, v_numeric, v_labels = tensors(data.valid)
+    weights = torch.optim.Adam(model.parameters(), lr=data.recipe.lr, weight_decay=data.recipe.weight_decay)
+    gates = torch.optim.Adam(searcher.parameters(), lr=budget.gate_lr)
+    loss_fn = nn.BCEWithLogitsLoss()
+    steps_per_epoch = -(-len(data.train) // data.recipe.batch_size)
+    total = budget.epochs * steps_per_epoch
+    step = 0
+    with progress.step(description, total) as advance:
+        for epoch in range(budget.epochs):
+            model.train()
+            valid_batches = iter(minibatches(len(data.valid), data.recipe.batch_size, generator)) if searcher.bilevel else None
+            for index in minibatches(len(data.train), data.recipe.batch_size, generator):
+                weights.zero_grad(set_to_none=True)
+                gates.zero_grad(set_to_none=True)
+                loss = loss_fn(gated_logits(model, searcher, codes[index], numeric[index], True), labels[index])
+                if searcher.bilevel:
+                    loss.backward()
+                    weights.step()
+                    gates.zero_grad(set_to_none=True)
+                    v_index = next(valid_batches, None)
+                    if v_index is None:
+                        valid_batches = iter(minibatches(len(data.valid), data.recipe.batch_size, generator))
+                        v_index = next(valid_batches)
+                    weights.zero_grad(set_to_none=True)
+                    v_loss = loss_fn(gated_logits(model, searcher, v_codes[v_index], v_numeric[v_index], True), v_labels[v_index])
+                    (v_loss + searcher.penalty()).backward()
+                    gates.step()
+                else:
+                    (loss + searcher.penalty()).backward()
+                    weights.step()
+                    gates.step()
+                step += 1
+                searcher.after_step(step, total)
+                advance(1)
+            searcher.after_epoch(epoch, model)
+    model.eval()
+    return model
+
+
+@torch.no_grad()
+def mean_gate(model: CTRModel, searcher: GateSearcher, data: SelectionData, batch_size: int = 8192) -> np.ndarray:
+    """Field weights averaged over the validation rows (per-sample gates) — a field score."""
+    codes, numeric, _ = tensors(data.valid)
+    total = torch.zeros(len(data.names))
+    for start in range(0, len(data.valid), batch_size):
+        embeddings, _ = model.embed(codes[start:start + batch_size], numeric[start:start + batch_size])
+        gate = searcher.gate(model, codes[start:start + batch_size], embeddings, False)
+        total += (gate if gate.dim() == 2 else gate.expand(len(embeddings), -1)).sum(0)
+    return (total / len(data.valid)).numpy().astype(np.float64)

@@ -1,0 +1,55 @@
+"""SHARK: first-order Taylor estimate of the loss change when a field's embedding is replaced by its mean (Zhang et al. 2023)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from erasekit.features.base import FieldScores, SelectionData, register_ranker
+from erasekit.models.ctr import CTRModel, tensors, train_ctr
+
+
+@dataclass(frozen=True)
+class SharkParams:
+    """The backbone is trained once (the recipe, early stopping on validation); scores are
+    |Σ_i ∂L/∂e_if · (ē_f − e_if)| / n over the validation rows, ē_f the field's mean
+    embedding on the training rows."""
+
+    batch_size: int = 4096
+
+
+@torch.no_grad()
+def _mean_embeddings(model: CTRModel, codes, numeric, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    total_e, total_f = None, None
+    for start in range(0, len(codes), batch_size):
+        e, f = model.embed(codes[start:start + batch_size], numeric[start:start + batch_size])
+        total_e = e.sum(0) if total_e is None else total_e + e.sum(0)
+        total_f = f.sum(0) if total_f is None else total_f + f.sum(0)
+    return total_e / len(codes), total_f / len(codes)
+
+
+def shark_scores(model: CTRModel, data: SelectionData, batch_size: int = 4096) -> np.ndarray:
+    codes, numeric, _ = tensors(data.train)
+    mean_e, mean_f = _mean_embeddings(model, codes, numeric, batch_size)
+    v_codes, v_numeric, v_labels = tensors(data.valid)
+    loss_fn = nn.BCEWithLogitsLoss(reduction="sum")
+    change = torch.zeros(len(data.names))
+    model.eval()
+    for start in range(0, len(v_codes), batch_size):
+        e, f = model.embed(v_codes[start:start + batch_size], v_numeric[start:start + batch_size])
+        e, f = e.detach().requires_grad_(True), f.detach().requires_grad_(True)
+        loss_fn(model.head(e, f), v_labels[start:start + batch_size]).backward()
+        with torch.no_grad():
+            change += (e.grad * (mean_e - e)).sum(dim=(0, 2)) + (f.grad * (mean_f - f)).sum(0)
+    return (change.abs() / len(v_codes)).numpy().astype(np.float64)
+
+
+@register_ranker("shark", "gate", SharkParams)
+def shark_fields(data: SelectionData, params: SharkParams, seed: int) -> FieldScores:
+    """SHARK Taylor-expansion loss change of mean-replacing each field's embedding."""
+    model = train_ctr(CTRModel(data.train.fields, data.spec), data.train, data.valid, data.recipe, seed=seed,
+                      description="SHARK backbone")
+    return FieldScores(shark_scores(model, data, params.batch_size))
