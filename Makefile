@@ -7,7 +7,7 @@ OUT ?= erasekit-demo
 # torch is pinned through constraints.txt: an unpinned torch pulls gigabytes of CUDA wheels.
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench bench-features bench-concepts clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,12 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/unlearning_mnist.py
+
+bench-features: $(STAMP)
+	$(BIN)/python benchmarks/features.py
+
+bench-concepts: $(STAMP)
+	$(BIN)/python benchmarks/concepts.py
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache

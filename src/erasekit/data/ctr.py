@@ -182,6 +182,9 @@ def load_field_data(spec: str, categorical: Sequence[str] = (), seed: int = 0) -
             raise DataError(f"synthetic data needs at least 100 rows, got {rows}")
         synthetic = make_synthetic_ctr(n_rows=rows, seed=seed)
         return LoadedTable(synthetic.frame, synthetic.target, f"synthetic CTR ({rows} rows, seed {seed})", None, synthetic.relevant)
+    known = ("csv", "parquet", "criteo", "libsvm", "adult")
+    if kind not in known:
+        raise DataError(f"unknown data source '{kind}'{suggest(kind, known + ('synthetic',))}; expected {TABLE_SOURCES}")
     if not rest:
         raise DataError(f"--data '{spec}' needs a path after the colon; expected {TABLE_SOURCES}")
     path = Path(rest)
@@ -196,10 +199,7 @@ def load_field_data(spec: str, categorical: Sequence[str] = (), seed: int = 0) -
         return LoadedTable(read_field_table(path, categorical), None, f"{kind} {path}")
     if kind == "criteo":
         return LoadedTable(read_criteo(path), "label", f"Criteo format {path}")
-    if kind == "libsvm":
-        return LoadedTable(read_libsvm(path), "label", f"libSVM/libFFM {path}")
-    raise DataError(f"unknown data source '{kind}'{suggest(kind, ['csv', 'parquet', 'criteo', 'libsvm', 'adult', 'synthetic'])}; "
-                    f"expected {TABLE_SOURCES}")
+    return LoadedTable(read_libsvm(path), "label", f"libSVM/libFFM {path}")
 
 
 # --------------------------------------------------------------------------- encoding

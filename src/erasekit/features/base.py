@@ -43,7 +43,7 @@ class RankingSelector(SelectorMixin, BaseEstimator):
         if self._supervised:
             X, y = validate_data(self, X, y, dtype=np.float64)
             if len(np.unique(y)) < 2:
-                raise FieldError("the target has a single class; feature relevance needs at least two")
+                raise FieldError("the target has only one class; feature relevance needs at least two classes")
         else:
             X = validate_data(self, X, dtype=np.float64)
         self.k_ = self._resolve_k(X.shape[1])

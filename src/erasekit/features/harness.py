@@ -24,7 +24,7 @@ from erasekit._resources import measure
 from erasekit.data.ctr import FieldEncoder, FieldError, FieldTable, binary_labels
 from erasekit.errors import suggest
 from erasekit.features.base import SelectionData, ranker_info
-from erasekit.models.ctr import CTRModel, CTRRecipe, CTRScore, CTRSpec, evaluate, train_ctr
+from erasekit.models.ctr import CTRRecipe, CTRScore, CTRSpec, evaluate, fresh_model, train_ctr
 from erasekit.provenance import library_versions, sha256_arrays
 
 
@@ -244,7 +244,7 @@ def precision_at_k(ranking: Sequence[str], relevant: Sequence[str], k: int) -> f
 def train_on(prepared: PreparedTable, fields: Sequence[str], spec: CTRSpec, recipe: CTRRecipe, seed: int) -> CTRScore:
     """Retrain the backbone from scratch on ``fields`` only; score it on the test split."""
     train, valid, test = (t.select(list(fields)) for t in (prepared.train, prepared.valid, prepared.test))
-    model = train_ctr(CTRModel(train.fields, spec), train, valid, recipe, seed=seed, description=f"retrain on {len(fields)} fields")
+    model = train_ctr(fresh_model(train.fields, spec, seed), train, valid, recipe, seed=seed, description=f"retrain on {len(fields)} fields")
     return evaluate(model, test)
 
 
@@ -328,7 +328,7 @@ def run_selection_bench(prepared: PreparedTable, methods: Sequence[str], ks: Seq
     with progress.session():
         for seed in seeds:
             with measure() as cost:
-                full = train_ctr(CTRModel(prepared.train.fields, spec), prepared.train, prepared.valid, recipe, seed=seed,
+                full = train_ctr(fresh_model(prepared.train.fields, spec, seed), prepared.train, prepared.valid, recipe, seed=seed,
                                  description="backbone on all fields")
             backbone_seconds[seed] = cost.seconds
             full_scores[seed] = evaluate(full, prepared.test)

@@ -11,7 +11,7 @@ import torch
 
 from erasekit.features._gates import GateSearcher, SearchBudget, search
 from erasekit.features.base import FieldError, FieldScores, SelectionData, register_ranker
-from erasekit.models.ctr import CTRModel, train_ctr
+from erasekit.models.ctr import CTRModel, fresh_model, train_ctr
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ def optfs_select(data: SelectionData, params: OptFSParams = OptFSParams(), seed:
     kept = tuple(n for n, keep in zip(data.names, field_open) if keep)
     final = None
     if retrain:
-        final = CTRModel(data.train.fields, data.spec)
+        final = fresh_model(data.train.fields, data.spec, seed)
         if gates.rewind_state is not None:
             final.load_state_dict(gates.rewind_state)
         frozen = torch.as_tensor(mask, dtype=torch.float32)

@@ -20,8 +20,8 @@ from erasekit.features.base import FieldScores, RankingSelector, SelectionData, 
 class Elimination:
     """Outcome of backward elimination over ``n`` features.
 
-    ``ranking`` (1 = best): features removed later rank better; with ``stop > 1`` the
-    survivors all share rank 1. ``scores``: validation score lost when the feature was
+    ``ranking`` (1 = best): features removed later rank better; the ``stop`` survivors
+    rank 1..stop by how much score each would lose if removed from the final set. ``scores``: validation score lost when the feature was
     removed (for survivors: when it would be removed from the final set) — larger = more
     important. ``seconds_at``: elapsed time when only that many features remained.
     """
@@ -64,6 +64,9 @@ def backward_eliminate(n: int, score_subset: Callable[[list[int]], float], stop:
             scores[candidate] = current - score_subset([j for j in remaining if j != candidate])
             fits += 1
             advance(1)
+    # Survivors are ordered among themselves by the score they would lose if removed last.
+    for position, j in enumerate(sorted(remaining, key=lambda j: (-scores[j], j)), start=1):
+        ranking[j] = position
     return Elimination(ranking, scores, seconds_at, fits)
 
 
@@ -120,7 +123,7 @@ class RemovalParams:
 @register_ranker("removal", "exact", RemovalParams)
 def removal_fields(data: SelectionData, params: RemovalParams, seed: int) -> FieldScores:
     """Backward elimination retraining the CTR backbone (validation AUC) without each field."""
-    from erasekit.models.ctr import CTRModel, evaluate, train_ctr
+    from erasekit.models.ctr import evaluate, fresh_model, train_ctr
 
     names = data.names
 
@@ -129,7 +132,7 @@ def removal_fields(data: SelectionData, params: RemovalParams, seed: int) -> Fie
             return 0.5
         chosen = [names[j] for j in columns]
         train, valid = data.train.select(chosen), data.valid.select(chosen)
-        model = train_ctr(CTRModel(train.fields, data.spec), train, valid, data.recipe, seed=seed,
+        model = train_ctr(fresh_model(train.fields, data.spec, seed), train, valid, data.recipe, seed=seed,
                           description=f"retrain on {len(chosen)} fields")
         return evaluate(model, valid).auc
 

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from erasekit.features.base import FieldScores, SelectionData, register_ranker
-from erasekit.models.ctr import CTRModel, tensors, train_ctr
+from erasekit.models.ctr import CTRModel, fresh_model, tensors, train_ctr
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,6 @@ def shark_scores(model: CTRModel, data: SelectionData, batch_size: int = 4096) -
 @register_ranker("shark", "gate", SharkParams)
 def shark_fields(data: SelectionData, params: SharkParams, seed: int) -> FieldScores:
     """SHARK Taylor-expansion loss change of mean-replacing each field's embedding."""
-    model = train_ctr(CTRModel(data.train.fields, data.spec), data.train, data.valid, data.recipe, seed=seed,
+    model = train_ctr(fresh_model(data.train.fields, data.spec, seed), data.train, data.valid, data.recipe, seed=seed,
                       description="SHARK backbone")
     return FieldScores(shark_scores(model, data, params.batch_size))

@@ -130,6 +130,12 @@ class CTRModel(nn.Module):
         return self.head(embeddings, first)
 
 
+def fresh_model(fields: tuple[Field, ...], spec: CTRSpec, seed: int) -> CTRModel:
+    """A newly initialised model whose initial weights depend only on ``seed``."""
+    torch.manual_seed(seed)
+    return CTRModel(fields, spec)
+
+
 @dataclass(frozen=True)
 class CTRRecipe:
     """Training of a CTR backbone: Adam, early stopping on validation logloss.
@@ -280,7 +286,7 @@ class CTRClassifier(ClassifierMixin, BaseEstimator):
         n_valid = int(round(self.validation_fraction * len(X)))
         valid_rows = order[:n_valid]
         valid = table.rows(valid_rows) if n_valid and len(np.unique(encoded[valid_rows])) == 2 else None
-        self.model_ = CTRModel(self.fields_, CTRSpec(self.kind, self.embed_dim))
+        self.model_ = fresh_model(self.fields_, CTRSpec(self.kind, self.embed_dim), self.random_state)
         train_ctr(self.model_, table.rows(order[n_valid:]) if valid is not None else table, valid,
                   CTRRecipe(self.max_epochs, self.batch_size, self.lr), seed=self.random_state)
         return self

@@ -1,0 +1,210 @@
+"""scikit-learn selectors: API conformance, recovery of known-relevant features, hand-computed cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.tree import DecisionTreeClassifier
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from erasekit.data.ctr import FieldError
+from erasekit.features import (
+    GBDTSelector,
+    L1Selector,
+    MRMRSelector,
+    PermutationSelector,
+    QuickSelection,
+    RemovalSelector,
+)
+from erasekit.features.base import ranking_from_scores
+from erasekit.features.quickselection import _SparseLayer
+
+SMALL = [
+    PermutationSelector(n_repeats=2),
+    GBDTSelector(n_estimators=20),
+    L1Selector(n_path=5),
+    MRMRSelector(),
+    QuickSelection(hidden=16, epochs=2, batch_size=16),
+    RemovalSelector(),
+]
+
+
+@parametrize_with_checks(SMALL)
+def test_sklearn_api_conformance(estimator, check):
+    check(estimator)
+
+
+@pytest.fixture(scope="module")
+def informative():
+    """6 informative columns first (logistic model, weights ±1…±2), then 14 noise columns."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 20))
+    weights = np.array([2.0, -1.8, 1.6, -1.4, 1.2, -1.0])
+    y = (rng.random(600) < 1 / (1 + np.exp(-X[:, :6] @ weights))).astype(int)
+    return X, y
+
+
+@pytest.mark.parametrize("selector", [PermutationSelector(k=6), GBDTSelector(k=6, n_estimators=100), L1Selector(k=6),
+                                      MRMRSelector(k=6), RemovalSelector(k=6)], ids=lambda s: type(s).__name__)
+def test_supervised_selectors_find_the_informative_columns(informative, selector):
+    X, y = informative
+    support = selector.fit(X, y).get_support()
+    assert support.sum() == 6
+    assert support[:6].sum() >= 5  # at most one noise column sneaks in
+    assert selector.transform(X).shape == (600, 6)
+    assert (selector.ranking_ >= 1).all() and selector.scores_.shape == (20,)
+
+
+def test_quickselection_keeps_informative_pixels_without_labels():
+    """On digits, QuickSelection's top pixels carry the class; its bottom pixels (the blank border) do not."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import cross_val_score
+
+    X, y = load_digits(return_X_y=True)
+    selector = QuickSelection(k=12, hidden=64, epochs=30, lr=0.1, random_state=0).fit(X)  # labels never passed
+    order = np.argsort(selector.ranking_)
+    accuracy = lambda columns: cross_val_score(LogisticRegression(max_iter=500), X[:, columns], y, cv=3).mean()  # noqa: E731
+    top, bottom = accuracy(order[:12]), accuracy(order[-12:])
+    assert top > 0.65 and top > bottom + 0.25
+
+
+def test_selectors_work_in_a_pipeline_and_grid_search(informative):
+    X, y = informative
+    pipeline = make_pipeline(GBDTSelector(n_estimators=30), LogisticRegression())
+    search = GridSearchCV(pipeline, {"gbdtselector__k": [2, 6]}, cv=3).fit(X, y)
+    assert search.best_params_["gbdtselector__k"] == 6
+    assert search.predict(X).shape == (600,)
+
+
+def test_permutation_importance_is_measured_on_held_out_rows():
+    """A memorising tree looks like it uses noise columns on its training rows, not on held-out rows."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(400, 4))
+    y = (X[:, 0] > 0).astype(int)
+    flip = rng.random(400) < 0.2
+    y[flip] = 1 - y[flip]  # label noise a deep tree memorises through the noise columns
+    tree = DecisionTreeClassifier(random_state=0)
+    selector = PermutationSelector(estimator=tree, k=1, n_repeats=5, random_state=0).fit(X, y)
+    from sklearn.inspection import permutation_importance
+
+    fitted = selector.estimator_
+    on_training = permutation_importance(fitted, X, y, n_repeats=5, random_state=0).importances_mean
+    assert selector.get_support()[0]
+    assert np.abs(selector.scores_[1:]).max() < 0.05 < on_training[1:].max()  # positive control: training-row importance is inflated
+
+
+def test_mrmr_skips_a_duplicate_of_an_already_chosen_column():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=500)
+    b = rng.normal(size=500)
+    y = (a + 0.7 * b + 0.3 * rng.normal(size=500) > 0).astype(int)
+    X = np.column_stack([a, a + 0.01 * rng.normal(size=500), b, rng.normal(size=500)])
+    selector = MRMRSelector(k=2).fit(X, y)
+    assert selector.ranking_[0] == 1 or selector.ranking_[1] == 1
+    assert selector.get_support().tolist() in ([True, False, True, False], [False, True, True, False])
+    # Relevance alone would pick both copies: the redundancy term is what prevents it.
+    assert np.argsort(-selector.relevance_)[:2].tolist() in ([0, 1], [1, 0])
+
+
+def test_mrmr_criterion_by_hand():
+    """Second pick maximises relevance / mean |corr| with the first pick (hand-computed)."""
+    X = np.array([[0, 0, 1], [1, 1, 0], [2, 2, 1], [3, 1, 0], [4, 3, 1], [5, 2, 0]], dtype=float)
+    y = np.array([0, 0, 0, 1, 1, 1])
+    from sklearn.feature_selection import f_classif
+
+    relevance = f_classif(X, y)[0]
+    corr = np.abs(np.corrcoef(X, rowvar=False))
+    first = int(np.argmax(relevance))
+    expected = [j for j in range(3) if j != first]
+    second = max(expected, key=lambda j: relevance[j] / max(corr[first, j], 1e-3))
+    selector = MRMRSelector(k=2).fit(X, y)
+    assert selector.ranking_[first] == 1 and selector.ranking_[second] == 2
+    assert np.isclose(selector.scores_[second], relevance[second] / corr[first, second])
+
+
+def test_ranking_from_scores_orientation_ties_and_nan():
+    assert ranking_from_scores(np.array([0.1, 0.9, 0.5])).tolist() == [3, 1, 2]  # highest score ranks 1
+    assert ranking_from_scores(np.array([1.0, 1.0, 2.0])).tolist() == [2, 3, 1]  # ties keep column order
+    assert ranking_from_scores(np.array([np.nan, 0.0, 1.0])).tolist() == [3, 2, 1]
+
+
+def test_constant_column_scores_zero_and_ranks_last(informative):
+    X, y = informative
+    X = np.hstack([np.full((len(X), 1), 7.0), X[:, :6]])
+    for selector in (GBDTSelector(k=3, n_estimators=50), MRMRSelector(k=3), L1Selector(k=3)):
+        selector.fit(X, y)
+        assert selector.scores_[0] == 0 and selector.ranking_[0] == 7, type(selector).__name__
+    # Permutation importance of useless columns can be slightly negative, so 0 is not always last — but never selected.
+    permutation = PermutationSelector(k=3).fit(X, y)
+    assert permutation.scores_[0] == 0 and not permutation.get_support()[0]
+
+
+def test_k_larger_than_the_number_of_features_is_an_error(informative):
+    X, y = informative
+    with pytest.raises(FieldError, match="k=25 but the data has only 20 features"):
+        GBDTSelector(k=25).fit(X, y)
+
+
+def test_one_class_target_is_an_error(informative):
+    X, _ = informative
+    with pytest.raises(FieldError, match="only one class"):
+        MRMRSelector(k=2).fit(X, np.zeros(len(X)))
+
+
+def test_feature_names_that_differ_between_fit_and_transform_are_an_error(informative):
+    X, y = informative
+    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(20)])
+    selector = GBDTSelector(k=3, n_estimators=20).fit(frame, y)
+    assert selector.get_feature_names_out().tolist() == [f"x{i}" for i in np.flatnonzero(selector.get_support())]
+    with pytest.raises(ValueError, match="feature names should match"):
+        selector.transform(frame.rename(columns={"x0": "renamed"}))
+
+
+def test_removal_selector_records_cost_per_k(informative):
+    X, y = informative
+    selector = RemovalSelector(k=15).fit(X[:, :18], y)
+    assert sorted(selector.seconds_at_) == [15, 16, 17]
+    assert selector.n_fits_ == 1 + 18 + 17 + 16 + 15  # start, three rounds, final scores
+    assert sorted(selector.ranking_[selector.get_support()]) == list(range(1, 16))  # survivors ordered too
+
+
+# ------------------------------------------------------------------ QuickSelection internals
+
+def test_sparse_layer_gradient_equals_the_dense_masked_gradient():
+    rng = np.random.default_rng(0)
+    sparse = _SparseLayer(30, 20, 3.0, np.random.default_rng(0), dense=False)
+    dense = _SparseLayer(30, 20, 3.0, np.random.default_rng(0), dense=True)
+    x = torch.as_tensor(rng.normal(size=(8, 30)), dtype=torch.float32)
+    target = torch.as_tensor(rng.normal(size=(8, 20)), dtype=torch.float32)
+    for layer in (sparse, dense):
+        torch.mean((layer(x) - target) ** 2).backward()
+    assert torch.allclose(sparse(x), dense(x), atol=1e-5)
+    dense_grad = (dense.weight.grad * dense.mask).view(-1)[torch.as_tensor(dense.flat)]
+    assert torch.allclose(sparse.values.grad, dense_grad, atol=1e-6)
+    assert torch.allclose(sparse.bias.grad, dense.bias.grad, atol=1e-6)
+
+
+def test_sparse_layer_strength_and_evolution_by_hand():
+    layer = _SparseLayer(4, 3, 1.0, np.random.default_rng(0), dense=False)
+    assert layer.n_connections == 7  # ε (n_in + n_out) = 1 · 7
+    values = layer.current_values()
+    rows = layer.flat // 3
+    assert np.allclose(layer.strength(), [np.abs(values[rows == i]).sum() for i in range(4)])
+    smallest = set(layer.flat[np.argsort(np.abs(values))[:2]].tolist())
+    layer.evolve(0.3, np.random.default_rng(1), None)  # drop int(0.3·7) = 2 weakest, regrow 2
+    assert layer.n_connections == 7 and len(set(layer.flat.tolist())) == 7
+    survivors = set(layer.flat.tolist()) - smallest
+    assert len(survivors) >= 5
+
+
+def test_quickselection_sparse_and_dense_agree():
+    X = np.random.default_rng(0).normal(size=(300, 40))
+    sparse = QuickSelection(k=5, hidden=32, epochs=3, random_state=0).fit(X)
+    dense = QuickSelection(k=5, hidden=32, epochs=3, dense=True, random_state=0).fit(X)
+    assert np.allclose(sparse.scores_, dense.scores_, rtol=1e-3, atol=1e-4)
+    assert sparse.n_connections_ == dense.n_connections_
