@@ -224,6 +224,12 @@ def parse_ranker_params(assignments: typing.Sequence[str], methods: typing.Seque
     return parse_param_overrides(assignments, methods, lookup=ranker_info)
 
 
-def check_fraction(value: float, name: str) -> None:
-    if not 0 < value < 1:
-        raise FieldError(f"{name} must be in (0, 1), got {value}")
+def held_out_split(X: np.ndarray, y: np.ndarray, fraction: float, seed: int):
+    """(X_fit, X_held, y_fit, y_held): ``fraction`` held out, stratified when every class can appear in both parts."""
+    from sklearn.model_selection import train_test_split
+
+    if not 0 < fraction < 1:
+        raise FieldError(f"validation_fraction must be in (0, 1), got {fraction}")
+    classes, counts = np.unique(y, return_counts=True)
+    stratify = y if counts.min() >= 2 and len(X) * fraction >= len(classes) else None
+    return train_test_split(X, y, test_size=fraction, stratify=stratify, random_state=seed)

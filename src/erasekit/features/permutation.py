@@ -8,9 +8,8 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.inspection import permutation_importance
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import train_test_split
 
-from erasekit.features.base import FieldScores, RankingSelector, SelectionData, check_fraction, register_ranker
+from erasekit.features.base import FieldScores, RankingSelector, SelectionData, held_out_split, register_ranker
 
 
 class PermutationSelector(RankingSelector):
@@ -31,11 +30,7 @@ class PermutationSelector(RankingSelector):
         self.random_state = random_state
 
     def _rank(self, X, y):
-        check_fraction(self.validation_fraction, "validation_fraction")
-        classes, counts = np.unique(y, return_counts=True)
-        stratify = y if counts.min() >= 2 and len(X) * self.validation_fraction >= len(classes) else None
-        X_fit, X_held, y_fit, y_held = train_test_split(X, y, test_size=self.validation_fraction, stratify=stratify,
-                                                        random_state=self.random_state)
+        X_fit, X_held, y_fit, y_held = held_out_split(X, y, self.validation_fraction, self.random_state)
         estimator = clone(self.estimator) if self.estimator is not None else LogisticRegression(max_iter=1000)
         self.estimator_ = estimator.fit(X_fit, y_fit)
         result = permutation_importance(self.estimator_, X_held, y_held, scoring=self.scoring,

@@ -10,10 +10,9 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import check_scoring
-from sklearn.model_selection import train_test_split
 
 from erasekit import progress
-from erasekit.features.base import FieldScores, RankingSelector, SelectionData, check_fraction, register_ranker
+from erasekit.features.base import FieldScores, RankingSelector, SelectionData, held_out_split, register_ranker
 
 
 @dataclass
@@ -93,11 +92,7 @@ class RemovalSelector(RankingSelector):
     def _rank(self, X, y):
         from sklearn.dummy import DummyClassifier
 
-        check_fraction(self.validation_fraction, "validation_fraction")
-        classes, counts = np.unique(y, return_counts=True)
-        stratify = y if counts.min() >= 2 and len(X) * self.validation_fraction >= len(classes) else None
-        X_fit, X_held, y_fit, y_held = train_test_split(X, y, test_size=self.validation_fraction, stratify=stratify,
-                                                        random_state=self.random_state)
+        X_fit, X_held, y_fit, y_held = held_out_split(X, y, self.validation_fraction, self.random_state)
         template = self.estimator if self.estimator is not None else LogisticRegression(max_iter=1000)
 
         def score_subset(columns: list[int]) -> float:

@@ -6,8 +6,6 @@
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 from pathlib import Path
 
@@ -16,24 +14,11 @@ import numpy as np
 
 from erasekit._io import atomic_write_text
 from erasekit.features.harness import SelectionBenchReport
+from erasekit.report.render import _jsonable, _png
 
 
 def selection_json(report: SelectionBenchReport) -> str:
     return json.dumps(report.to_dict(), indent=2, allow_nan=False, default=_jsonable) + "\n"
-
-
-def _jsonable(value):
-    if isinstance(value, tuple):
-        return list(value)
-    if hasattr(value, "item"):
-        return value.item()
-    raise TypeError(f"cannot serialise {type(value).__name__}")
-
-
-def _png(figure) -> str:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
 def _curve_plot(report: SelectionBenchReport) -> str:
