@@ -7,6 +7,7 @@ training split (or, for bi-level methods, the gate on validation minibatches).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,16 +19,18 @@ from erasekit.features.base import SelectionData
 from erasekit.models.ctr import CTRModel, check_binary, minibatches, tensors
 
 
-class GateSearcher:
-    """Override ``gate``; optionally ``penalty``, ``after_step``, ``after_epoch``."""
+class GateSearcher(ABC):
+    """Implement ``parameters`` and ``gate``; optionally override ``penalty``, ``after_step``, ``after_epoch``."""
 
     bilevel = False  # True: gate parameters are updated on validation minibatches only
 
+    @abstractmethod
     def parameters(self) -> list[torch.Tensor]:
-        raise NotImplementedError
+        """The gate's trainable tensors."""
 
+    @abstractmethod
     def gate(self, model: CTRModel, codes: torch.Tensor, embeddings: torch.Tensor, training: bool) -> torch.Tensor:
-        raise NotImplementedError
+        """Field weights [F] or [n, F] for a minibatch with field embeddings [n, F, d]."""
 
     def penalty(self) -> torch.Tensor:
         return torch.zeros(())

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
+from abc import abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -62,8 +63,9 @@ class RankingSelector(SelectorMixin, BaseEstimator):
             raise FieldError(f"k={k} but the data has only {n_features} features; choose k ≤ {n_features}")
         return int(k)
 
+    @abstractmethod
     def _rank(self, X: np.ndarray, y: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
-        raise NotImplementedError
+        """(scores, ranking or None) for the validated ``X``; ``ranking`` None means "rank by score"."""
 
     def _get_support_mask(self) -> np.ndarray:
         check_is_fitted(self, "ranking_")
