@@ -116,14 +116,15 @@ def test_optfs_rewinds_and_retrains_with_the_frozen_mask(data, prepared, level):
     assert result.model is not None
     auc = evaluate(result.model, prepared.test, gate=result.model.frozen_gate).auc
     assert auc > 0.7
-    closed = np.flatnonzero(~result.gate_mask)
-    if level == "field" and len(closed):
-        # A field whose gate is closed has no influence on the retrained model's output.
-        name = data.names[closed[0]]
-        table = prepared.test
-        scrambled = masked(table, [name])
-        assert np.allclose(predict_logits(result.model, table, result.model.frozen_gate),
-                           predict_logits(result.model, scrambled, result.model.frozen_gate))
+    if level == "field":
+        closed, open_ = np.flatnonzero(~result.gate_mask), np.flatnonzero(result.gate_mask)
+        assert len(closed) and len(open_)
+        table, gate = prepared.test, result.model.frozen_gate
+        logits = predict_logits(result.model, table, gate)
+        # A field whose gate is closed has no influence on the retrained model's output ...
+        assert np.allclose(logits, predict_logits(result.model, masked(table, [data.names[closed[0]]]), gate))
+        # ... while the same check does see a field whose gate is open (positive control).
+        assert not np.allclose(logits, predict_logits(result.model, masked(table, [data.names[j] for j in open_]), gate))
 
 
 def test_optfs_gates_close_under_a_strong_penalty(data):

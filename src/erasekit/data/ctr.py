@@ -251,6 +251,17 @@ class FieldTable:
         fields = tuple(self.fields[i] for i in cat) + tuple(self.fields[self.n_categorical + i] for i in num)
         return FieldTable(fields, self.codes[:, cat], self.numeric[:, num], self.labels)
 
+    def one_hot(self) -> tuple[np.ndarray, np.ndarray]:
+        """(matrix, owning field of each column): categorical one-hot without the reserved index 0, numeric as is."""
+        blocks, owner = [], []
+        for j, f in enumerate(self.fields[: self.n_categorical]):
+            levels = np.arange(1, f.vocab_size)
+            blocks.append((self.codes[:, j:j + 1] == levels).astype(np.float32))
+            owner += [j] * len(levels)
+        blocks.append(self.numeric)
+        owner += list(range(self.n_categorical, len(self.fields)))
+        return np.hstack(blocks), np.asarray(owner, dtype=np.int64)
+
     def matrix(self) -> np.ndarray:
         """One column per field (codes as floats, then numeric), e.g. for :class:`~erasekit.models.ctr.CTRClassifier`."""
         return np.hstack([self.codes.astype(np.float64), self.numeric.astype(np.float64)])
@@ -259,6 +270,12 @@ class FieldTable:
 def binary_labels(values: pd.Series | np.ndarray, what: str = "target") -> np.ndarray:
     """Map a two-valued label column to {0, 1} (sorted order: the larger / later value is 1)."""
     series = pd.Series(values)
+    return (series.to_numpy() == positive_label(series, what)).astype(np.float32)
+
+
+def positive_label(values: pd.Series | np.ndarray, what: str = "target"):
+    """The value that :func:`binary_labels` maps to 1; errors for missing, one-class or non-binary labels."""
+    series = pd.Series(values)
     if series.isna().any():
         raise FieldError(f"{what} has {int(series.isna().sum())} missing values; drop those rows first")
     levels = sorted(series.unique(), key=str) if series.dtype == object else sorted(series.unique())
@@ -266,7 +283,7 @@ def binary_labels(values: pd.Series | np.ndarray, what: str = "target") -> np.nd
         raise FieldError(f"{what} has a single class ({levels[0]!r}); a click/label model needs both classes")
     if len(levels) != 2:
         raise FieldError(f"{what} must be binary for CTR models, found {len(levels)} distinct values; map it to 0/1 first")
-    return (series.to_numpy() == levels[1]).astype(np.float32)
+    return levels[1]
 
 
 def _hash_codes(values: np.ndarray, buckets: int) -> np.ndarray:
@@ -350,8 +367,7 @@ class FieldEncoder:
             if self.hash_buckets is not None:
                 codes[present, j] = _hash_codes(strings, self.hash_buckets)
             else:
-                vocab = self.vocab_[column]
-                codes[present, j] = [vocab.get(s, RESERVED_INDEX) for s in strings]
+                codes[present, j] = pd.Series(strings).map(self.vocab_[column]).fillna(RESERVED_INDEX).to_numpy(np.int64)
         numeric = (self._numeric_values(frame) - self.mean_) / self.std_
         numeric = np.nan_to_num(numeric, nan=0.0).astype(np.float32)
         if labels is None:

@@ -50,10 +50,7 @@ class SearchBudget:
 
 def gated_logits(model: CTRModel, searcher: GateSearcher, codes, numeric, training: bool) -> torch.Tensor:
     embeddings, first = model.embed(codes, numeric)
-    gate = searcher.gate(model, codes, embeddings, training)
-    if gate.dim() == 1:
-        gate = gate.unsqueeze(0)
-    return model.head(embeddings * gate.unsqueeze(2), first * gate)
+    return model.gated_head(embeddings, first, searcher.gate(model, codes, embeddings, training))
 
 
 def search(data: SelectionData, searcher: GateSearcher, budget: SearchBudget, seed: int, description: str) -> CTRModel:

@@ -142,16 +142,8 @@ class SelectionData:
     @cached_property
     def one_hot(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(train, valid, field index of each column): categorical one-hot (reserved index dropped), numeric as is."""
-        blocks_train, blocks_valid, owner = [], [], []
-        for j, f in enumerate(self.train.fields[: self.train.n_categorical]):
-            levels = np.arange(1, f.vocab_size)
-            blocks_train.append((self.train.codes[:, j:j + 1] == levels).astype(np.float32))
-            blocks_valid.append((self.valid.codes[:, j:j + 1] == levels).astype(np.float32))
-            owner += [j] * len(levels)
-        blocks_train.append(self.train.numeric)
-        blocks_valid.append(self.valid.numeric)
-        owner += list(range(self.train.n_categorical, len(self.train.fields)))
-        return np.hstack(blocks_train), np.hstack(blocks_valid), np.asarray(owner)
+        train, owner = self.train.one_hot()
+        return train, self.valid.one_hot()[0], owner
 
 
 Family = Literal["shallow", "gate", "exact"]

@@ -21,8 +21,8 @@ import pandas as pd
 
 from erasekit import progress
 from erasekit._resources import measure
-from erasekit.data.ctr import FieldEncoder, FieldError, FieldTable, binary_labels
-from erasekit.errors import suggest
+from erasekit.data.ctr import FieldEncoder, FieldError, FieldTable, positive_label
+from erasekit.errors import MethodError, suggest
 from erasekit.features.base import SelectionData, ranker_info
 from erasekit.models.ctr import CTRRecipe, CTRScore, CTRSpec, evaluate, fresh_model, train_ctr
 from erasekit.provenance import library_versions, sha256_arrays
@@ -56,8 +56,8 @@ def prepare_table(frame: pd.DataFrame, target: str, categorical: Sequence[str] =
 
     if target not in frame.columns:
         raise FieldError(f"target column '{target}' is not in the table{suggest(target, map(str, frame.columns))}")
-    labels = binary_labels(frame[target], f"target '{target}'")
-    levels = sorted(frame[target].unique(), key=str) if frame[target].dtype == object else sorted(frame[target].unique())
+    positive = positive_label(frame[target], f"target '{target}'")
+    labels = (frame[target].to_numpy() == positive).astype(np.float32)
     features = frame.drop(columns=[target])
     if features.shape[1] == 0:
         raise FieldError("the table has no feature columns besides the target")
@@ -74,11 +74,11 @@ def prepare_table(frame: pd.DataFrame, target: str, categorical: Sequence[str] =
     else:
         if target not in test_frame.columns:
             raise FieldError(f"target column '{target}' is not in the test table")
-        test_labels = (test_frame[target].to_numpy() == levels[1]).astype(np.float32)
+        test_labels = (test_frame[target].to_numpy() == positive).astype(np.float32)
         test = encoder.transform(test_frame.drop(columns=[target]), test_labels)
     digest = sha256_arrays(pd.util.hash_pandas_object(frame, index=False).to_numpy())
     return PreparedTable(encoder.transform(features.iloc[train_rows], labels[train_rows]),
-                         encoder.transform(features.iloc[valid_rows], labels[valid_rows]), test, target, str(levels[1]), digest)
+                         encoder.transform(features.iloc[valid_rows], labels[valid_rows]), test, target, str(positive), digest)
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ def rank_fields(data: SelectionData, method: str, params: Any = None, seed: int 
     info = ranker_info(method)
     params = params if params is not None else info.params_type()
     if not isinstance(params, info.params_type):
-        raise FieldError(f"method '{method}' takes {info.params_type.__name__}, got {type(params).__name__}")
+        raise MethodError(f"method '{method}' takes {info.params_type.__name__}, got {type(params).__name__}")
     with measure() as cost:
         result = info.fn(data, params, seed)
     scores = np.asarray(result.scores, dtype=np.float64)
@@ -272,7 +272,7 @@ def imputed(data: SelectionData, table: FieldTable, fields: Sequence[str], seed:
     rng = np.random.default_rng(seed)
     train_hot, _, owner = data.one_hot
     fit_rows = rng.choice(len(train_hot), min(max_rows, len(train_hot)), replace=False)
-    target_hot = _one_hot_like(data, table)
+    target_hot = table.one_hot()[0]
     codes, numeric = table.codes.copy(), table.numeric.copy()
     removed = {table.names.index(n) for n in fields}
     inputs = np.isin(owner, [j for j in range(len(table.names)) if j not in removed])
@@ -294,14 +294,6 @@ def imputed(data: SelectionData, table: FieldTable, fields: Sequence[str], seed:
             spread = float(np.std(y_fit - model.predict(X_fit)))
             numeric[:, j - table.n_categorical] = model.predict(X_out) + rng.normal(0, spread, len(X_out))
     return FieldTable(table.fields, codes, numeric, table.labels)
-
-
-def _one_hot_like(data: SelectionData, table: FieldTable) -> np.ndarray:
-    blocks = []
-    for j, f in enumerate(table.fields[: table.n_categorical]):
-        blocks.append((table.codes[:, j:j + 1] == np.arange(1, f.vocab_size)).astype(np.float32))
-    blocks.append(table.numeric)
-    return np.hstack(blocks)
 
 
 def run_selection_bench(prepared: PreparedTable, methods: Sequence[str], ks: Sequence[int], seeds: Sequence[int] = (0,),

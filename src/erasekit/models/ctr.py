@@ -122,6 +122,10 @@ class CTRModel(nn.Module):
         embeddings, first = self.embed(codes, numeric)
         if callable(gate):
             gate = gate(codes)
+        return self.gated_head(embeddings, first, gate)
+
+    def gated_head(self, embeddings: torch.Tensor, first: torch.Tensor, gate: torch.Tensor | None) -> torch.Tensor:
+        """:meth:`head` after multiplying each field's embedding and first-order term by ``gate`` ([F] or [n, F])."""
         if gate is not None:
             if gate.dim() == 1:
                 gate = gate.unsqueeze(0)
