@@ -44,3 +44,7 @@ def suggest(name: str, choices: Iterable[str]) -> str:
     if not close:
         return ""
     return " (did you mean " + " or ".join(f"'{c}'" for c in close) + "?)"
+
+
+class LedgerError(ErasekitError):
+    """The ledger database cannot be reached or used, or a request cannot be recorded."""
