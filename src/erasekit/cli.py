@@ -374,3 +374,4 @@ def run() -> None:
 
 
 from erasekit import cli_select  # noqa: E402,F401  (registers `erasekit select`)
+from erasekit import cli_ledger  # noqa: E402,F401  (registers `erasekit sisa`, `requests`, `models`)

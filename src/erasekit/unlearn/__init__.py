@@ -14,6 +14,7 @@ from erasekit.unlearn import (  # noqa: F401  (imported for registration)
     retrain,
     salun,
     scrub,
+    sisa,
     ssd,
 )
 from erasekit.unlearn.base import (
@@ -37,6 +38,7 @@ from erasekit.unlearn.random_label import RandomLabelParams
 from erasekit.unlearn.retrain import RetrainParams
 from erasekit.unlearn.salun import SalUnParams
 from erasekit.unlearn.scrub import SCRUBParams
+from erasekit.unlearn.sisa import SISAParams
 from erasekit.unlearn.ssd import LFSSDParams, SSDParams
 
 __all__ = [
@@ -59,6 +61,7 @@ __all__ = [
     "RetrainParams",
     "SalUnParams",
     "SCRUBParams",
+    "SISAParams",
     "LFSSDParams",
     "SSDParams",
 ]

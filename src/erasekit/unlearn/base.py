@@ -172,6 +172,8 @@ class MethodInfo:
     fn: Callable[[UnlearningTask, Any], nn.Module]
     summary: str
     exact: bool
+    # untimed set-up that belongs to the original model, not to the deletion (e.g. SISA's sharded training)
+    prepare: Callable[[UnlearningTask, Any], None] | None = None
 
     def default_params(self):
         return self.params_type()
@@ -183,14 +185,20 @@ class MethodInfo:
 _REGISTRY: dict[str, MethodInfo] = {}
 
 
-def register(name: str, params_type: type, exact: bool = False):
-    """Register an unlearning method under ``name`` (use as a decorator in the method's file)."""
+def register(name: str, params_type: type, exact: bool = False,
+             prepare: Callable[[UnlearningTask, Any], None] | None = None):
+    """Register an unlearning method under ``name`` (use as a decorator in the method's file).
+
+    ``prepare(task, params)`` runs before the timed method: work that a deployment does once
+    when the original is trained (SISA's shard models), cached in ``task.cache``.
+    """
 
     def decorate(fn):
         if name in _REGISTRY:
             raise RuntimeError(f"unlearning method '{name}' is registered twice")
         summary = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
-        _REGISTRY[name] = MethodInfo(name=name, params_type=params_type, fn=fn, summary=summary, exact=exact)
+        _REGISTRY[name] = MethodInfo(name=name, params_type=params_type, fn=fn, summary=summary, exact=exact,
+                                     prepare=prepare)
         return fn
 
     return decorate
@@ -303,6 +311,8 @@ def unlearn(task: UnlearningTask, method: str, params: Any = None) -> Unlearned:
             f"method '{method}' takes {info.params_type.__name__}, got {type(params).__name__}"
         )
     before = task.model_sha256
+    if info.prepare is not None:
+        info.prepare(task, params)
     hits_before = task.cache.hits
     torch.manual_seed(task.seed)
     with measure() as cost:

@@ -1,0 +1,116 @@
+"""SISA — exact unlearning by sharding (ALGORITHMS.md §1.14, Bourtoule et al. 2021), in memory.
+
+The sharded original (S shard models, each trained over R slices with a checkpoint after every
+slice) is built by ``prepare`` — once per task data, recipe, seed and (S, R), outside the timed
+deletion, because a SISA deployment trains it in place of the monolithic model. The deletion
+retrains only the shards holding forgotten examples, from the checkpoint before the earliest
+affected slice. For files, requests and a ledger use :mod:`erasekit.ledger`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from erasekit.data.dataset import ArrayDataset, batches
+from erasekit.errors import MethodError
+from erasekit.ledger.sharding import AGGREGATIONS, Assignment, SISAEnsemble, ShardConfig, State, slice_data, train_stages
+from erasekit.unlearn.base import UnlearningTask, register
+
+
+@dataclass(frozen=True)
+class SISAParams:
+    """S shards × R slices. S = 5 keeps MNIST accuracy within 1.5 points of one model
+    (benchmarks/results/sisa_mnist.md); R = 1 trains each shard once (slices only pay off when
+    deletions are frequent). ``aggregation``: mean of probabilities (default) or majority vote."""
+
+    shards: int = 5
+    slices: int = 1
+    aggregation: Literal["mean", "vote"] = "mean"
+
+    def __post_init__(self):
+        if self.shards < 1 or self.slices < 1:
+            raise MethodError(f"sisa needs shards ≥ 1 and slices ≥ 1, got {self.shards} and {self.slices}")
+        if self.aggregation not in AGGREGATIONS:
+            raise MethodError(f"sisa.aggregation must be one of {', '.join(AGGREGATIONS)}, got '{self.aggregation}'")
+
+
+@dataclass(frozen=True)
+class ShardedOriginal:
+    """The sharded model before any deletion: its assignment and every slice checkpoint."""
+
+    assignment: Assignment
+    config: ShardConfig
+    states: tuple[tuple[State, ...], ...]  # [shard][slice]
+
+
+def _tensors(task: UnlearningTask) -> tuple[torch.Tensor, torch.Tensor]:
+    if isinstance(task.train, ArrayDataset):
+        return task.train.x, task.train.y
+    xs, ys = zip(*batches(task.train, 1024))
+    return torch.cat(xs), torch.cat(ys)
+
+
+def _shard_model(task: UnlearningTask, config: ShardConfig, shard: int) -> nn.Module:
+    from erasekit.training import fresh_init
+
+    seed = config.stage_seed(shard, 2**16)
+    if task.model_factory is not None:
+        torch.manual_seed(seed)
+        return task.model_factory()
+    return fresh_init(task.model, seed)
+
+
+def _key(task: UnlearningTask, params: SISAParams) -> tuple:
+    return ("sisa-original", task.data_sha256, task.recipe.sha256(), task.seed, params.shards, params.slices)
+
+
+def train_sharded_original(task: UnlearningTask, params: SISAParams) -> ShardedOriginal:
+    """Train S shard models over R slices on the whole training set of ``task``."""
+    x, y = _tensors(task)
+    assignment = Assignment.create(np.arange(len(y)), params.shards, params.slices, task.seed)
+    config = ShardConfig(spec=None, recipe=task.recipe, seed=task.seed, aggregation=params.aggregation)
+    no_removal = np.empty(0, dtype=np.int64)
+    states = []
+    for shard in range(params.shards):
+        model = _shard_model(task, config, shard)
+        results = train_stages(model, config, shard, params.slices, 0, slice_data(x, y, assignment, shard, no_removal))
+        states.append(tuple(r.state for r in results))
+    return ShardedOriginal(assignment, config, tuple(states))
+
+
+def _prepare(task: UnlearningTask, params: SISAParams) -> None:
+    task.cache.get_or_compute(_key(task, params), lambda: train_sharded_original(task, params))
+
+
+@register("sisa", SISAParams, exact=True, prepare=_prepare)
+def sisa(task: UnlearningTask, params: SISAParams) -> nn.Module:
+    """SISA: retrain only the shards holding forgotten examples, from the checkpoint before their slice."""
+    original: ShardedOriginal = task.cache.get_or_compute(_key(task, params), lambda: train_sharded_original(task, params))
+    assignment, config = original.assignment, original.config
+    forget = task.forget_indices
+    earliest: dict[int, int] = {}
+    for p in forget:
+        shard, slice_ = int(assignment.shard[p]), int(assignment.slice[p])
+        earliest[shard] = min(earliest.get(shard, slice_), slice_)
+    x, y = _tensors(task)
+    members, active = [], []
+    for shard in range(params.shards):
+        model = _shard_model(task, config, shard)
+        if shard in earliest:
+            start = earliest[shard]
+            if start > 0:
+                model.load_state_dict(original.states[shard][start - 1])
+            results = train_stages(model, config, shard, params.slices, start, slice_data(x, y, assignment, shard, forget))
+            trained = len(results[-1].trained_ids)
+        else:
+            model.load_state_dict(original.states[shard][-1])
+            trained = 1
+        model.eval()
+        members.append(model)
+        active.append(trained > 0)
+    return SISAEnsemble(members, params.aggregation, active)
