@@ -26,7 +26,7 @@ class Execution:
     """How to run shard jobs.
 
     ``process``: a local pool of ``workers`` processes (default: the number of CPU cores),
-    each with one torch thread; a single job runs in this process, which is faster than
+    every job with one torch thread; a single job runs in this process, which is faster than
     starting a worker. ``ray``: one Ray task per shard on a local Ray instance (``ray.init()``
     with ``workers`` CPUs) or on the cluster at ``ray_address``.
     """
@@ -62,10 +62,11 @@ def run_jobs(jobs: Sequence[ShardJob], execution: Execution) -> Iterator[tuple[S
 
 
 def _run_pool(jobs: Sequence[ShardJob], workers: int) -> Iterator[tuple[ShardJob, list[StageResult]]]:
-    # spawn, not fork: a forked child of a process that already used torch's OpenMP pool can hang
-    context = multiprocessing.get_context("spawn")
+    # fork, as torch's DataLoader workers do: no re-import of the caller's script (spawn would need an
+    # `if __name__ == "__main__"` guard), and each job sets one torch thread before any OpenMP work
+    context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context) as pool:
-        futures = {pool.submit(run_shard_job, replace(job, worker_threads=1)): job for job in jobs}
+        futures = {pool.submit(run_shard_job, replace(job, in_worker=True)): job for job in jobs}
         for future in as_completed(futures):
             yield futures[future], future.result()
 
@@ -87,7 +88,7 @@ def _run_ray(jobs: Sequence[ShardJob], execution: Execution) -> Iterator[tuple[S
             raise ErasekitError(f"cannot start or reach Ray at {where}: {str(exc).splitlines()[0]}") from None
     try:
         remote = ray.remote(num_cpus=1)(run_shard_job)
-        pending = {remote.remote(replace(job, worker_threads=1)): job for job in jobs}
+        pending = {remote.remote(replace(job, in_worker=True)): job for job in jobs}
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             for ref in done:

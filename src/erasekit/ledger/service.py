@@ -25,7 +25,15 @@ from erasekit.data.dataset import DataSplits
 from erasekit.errors import DataError, LedgerError, ModelError, OutputError
 from erasekit.ledger.backends import Execution, run_jobs
 from erasekit.ledger.ledger import DeletionRequest, EventRecord, Ledger, LedgerEvent, ModelVersion, worker_identity
-from erasekit.ledger.sharding import Assignment, SISAEnsemble, ShardConfig, ShardJob, StageResult, slice_data
+from erasekit.ledger.sharding import (
+    Assignment,
+    SISAEnsemble,
+    ShardConfig,
+    ShardJob,
+    StageResult,
+    load_state,
+    slice_data,
+)
 from erasekit.ledger.store import CheckpointRef, CorruptCheckpoint, ModelDirectory
 
 log = logging.getLogger("erasekit.ledger")
@@ -259,8 +267,7 @@ class ShardedModel:
                 state, metadata = self.directory.read_checkpoint(refs[-1])
             except CorruptCheckpoint as exc:
                 raise ModelError(f"{exc}; run `erasekit sisa repair --model-dir {self.directory.root}` to rebuild shard {shard}") from None
-            model = self.manifest.config.initial_model(shard)
-            model.load_state_dict(state)
+            model = load_state(self.manifest.config.initial_model(shard), state)
             model.eval()
             members.append(model)
             active.append(int(metadata.get("num_trained", "1")) > 0)

@@ -136,7 +136,18 @@ class ShardConfig:
         return self.spec.build(seed=self.stage_seed(shard, 2**16))
 
 
-State = dict[str, torch.Tensor]
+# Arrays, not tensors: states then cross process boundaries by plain pickling (tensors would travel
+# as shared-memory file descriptors, which can hang a process pool's result queue).
+State = dict[str, np.ndarray]
+
+
+def state_of(model: nn.Module) -> State:
+    return {k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()}
+
+
+def load_state(model: nn.Module, state: State) -> nn.Module:
+    model.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()})
+    return model
 
 
 @dataclass(frozen=True)
@@ -155,7 +166,7 @@ class ShardJob:
     start_slice: int
     start_state: State | None
     slices: tuple[tuple[np.ndarray, np.ndarray, np.ndarray], ...]
-    worker_threads: int = 0  # 0 = leave torch's setting alone
+    in_worker: bool = False  # True in pool workers and Ray tasks: no progress bars there
 
 
 @dataclass(frozen=True)
@@ -168,16 +179,25 @@ class StageResult:
 
 
 def run_shard_job(job: ShardJob) -> list[StageResult]:
-    """Train stages ``start_slice..R-1`` of one shard; returns one result per stage."""
+    """Train stages ``start_slice..R-1`` of one shard; returns one result per stage.
+
+    Always with one torch thread: the float summation order then does not depend on where the
+    job runs (this process, a pool worker, a Ray task), so a retrained shard is bit-identical to
+    training it from scratch without the deleted examples — and its checkpoint hash is too.
+    """
     from erasekit import progress
 
-    if job.worker_threads:
-        torch.set_num_threads(job.worker_threads)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    if job.in_worker:
         progress.set_enabled(False)
-    model = job.config.initial_model(job.shard)
-    if job.start_state is not None:
-        model.load_state_dict(job.start_state)
-    return train_stages(model, job.config, job.shard, job.num_slices, job.start_slice, job.slices)
+    try:
+        model = job.config.initial_model(job.shard)
+        if job.start_state is not None:
+            load_state(model, job.start_state)
+        return train_stages(model, job.config, job.shard, job.num_slices, job.start_slice, job.slices)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def train_stages(model: nn.Module, config: ShardConfig, shard: int, num_slices: int, start_slice: int,
@@ -190,8 +210,7 @@ def train_stages(model: nn.Module, config: ShardConfig, shard: int, num_slices: 
         if len(ys):
             train(model, ArrayDataset(xs, ys), recipe, seed=config.stage_seed(shard, r),
                   description=f"shard {shard} slice {r}")
-        state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
-        results.append(StageResult(slice=r, state=state, trained_ids=np.sort(ids)))
+        results.append(StageResult(slice=r, state=state_of(model), trained_ids=np.sort(ids)))
     model.eval()
     return results
 

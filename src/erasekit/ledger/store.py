@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors import SafetensorError
+from safetensors.numpy import load as load_arrays
+from safetensors.numpy import save as save_arrays
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
@@ -201,7 +203,10 @@ class ModelDirectory:
             "num_trained": str(len(trained_ids)),
             "excluded_ids": json.dumps(sorted(int(i) for i in excluded_ids)),
         }
-        payload = save_safetensors({k: v.contiguous() for k, v in state.items()}, metadata=metadata)
+        # one metadata key: safetensors writes a multi-key metadata map in no fixed order, which
+        # would give equal checkpoints different hashes
+        payload = save_arrays({k: np.ascontiguousarray(v) for k, v in state.items()},
+                              metadata={"erasekit": json.dumps(metadata, sort_keys=True)})
         ref = CheckpointRef(shard, slice_, hashlib.sha256(payload).hexdigest())
         path = self.root / ref.relative_path()
         if not (path.is_file() and self._hash(path) == ref.sha256):  # content-addressed: same name, same bytes
@@ -225,10 +230,14 @@ class ModelDirectory:
         actual = hashlib.sha256(payload).hexdigest()
         if actual != ref.sha256:
             raise CorruptCheckpoint(f"checkpoint {path} is corrupted: sha256 {actual[:12]}… but the ledger recorded {ref.sha256[:12]}…")
-        return load_safetensors(payload), _metadata(payload)
+        try:
+            return load_arrays(payload), _metadata(payload)
+        except (SafetensorError, ValueError) as exc:  # hash matched but unreadable: written by something else
+            raise CorruptCheckpoint(f"checkpoint {path} cannot be read: {str(exc).splitlines()[0]}") from None
 
 
 def _metadata(payload: bytes) -> dict[str, str]:
     """The ``__metadata__`` of a safetensors payload (an 8-byte length, then a JSON header)."""
     length = int.from_bytes(payload[:8], "little")
-    return json.loads(payload[8 : 8 + length]).get("__metadata__", {})
+    packed = json.loads(payload[8 : 8 + length]).get("__metadata__", {}).get("erasekit", "{}")
+    return json.loads(packed)

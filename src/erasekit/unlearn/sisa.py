@@ -18,7 +18,16 @@ from torch import nn
 
 from erasekit.data.dataset import ArrayDataset, batches
 from erasekit.errors import MethodError
-from erasekit.ledger.sharding import AGGREGATIONS, Assignment, SISAEnsemble, ShardConfig, State, slice_data, train_stages
+from erasekit.ledger.sharding import (
+    AGGREGATIONS,
+    Assignment,
+    SISAEnsemble,
+    ShardConfig,
+    State,
+    load_state,
+    slice_data,
+    train_stages,
+)
 from erasekit.unlearn.base import UnlearningTask, register
 
 
@@ -104,11 +113,11 @@ def sisa(task: UnlearningTask, params: SISAParams) -> nn.Module:
         if shard in earliest:
             start = earliest[shard]
             if start > 0:
-                model.load_state_dict(original.states[shard][start - 1])
+                load_state(model, original.states[shard][start - 1])
             results = train_stages(model, config, shard, params.slices, start, slice_data(x, y, assignment, shard, forget))
             trained = len(results[-1].trained_ids)
         else:
-            model.load_state_dict(original.states[shard][-1])
+            load_state(model, original.states[shard][-1])
             trained = 1
         model.eval()
         members.append(model)
