@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, TypeDecorator
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -65,7 +65,7 @@ class ModelVersionRow(Base):
     checkpoints: Mapped[list] = mapped_column(JSON)  # [shard][slice] → sha256
     removed_example_ids: Mapped[list] = mapped_column(JSON)  # removed by this version (not cumulative)
     retrained_shards: Mapped[list] = mapped_column(JSON)
-    seconds: Mapped[float | None] = mapped_column(nullable=True)
+    seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class RequestRow(Base):

@@ -34,7 +34,7 @@ from erasekit.ledger.sharding import (
     load_state,
     slice_data,
 )
-from erasekit.ledger.store import CheckpointRef, CorruptCheckpoint, ModelDirectory
+from erasekit.ledger.store import DEFAULT_DB_FILE, CheckpointRef, CorruptCheckpoint, ModelDirectory
 
 log = logging.getLogger("erasekit.ledger")
 
@@ -188,6 +188,9 @@ class ShardedModel:
         """Open ``model_dir`` with the ledger at ``db`` (default: the SQLite file inside it)."""
         directory = ModelDirectory(Path(model_dir))
         directory.manifest()  # a clear error before touching any database
+        if db is None and not (directory.root / DEFAULT_DB_FILE).is_file():
+            raise LedgerError(f"no ledger at {directory.root / DEFAULT_DB_FILE}; if the model was trained with "
+                              "--db URL, pass the same --db")
         ledger = Ledger.open(db or directory.default_db_url)
         try:
             model = cls(directory, ledger, splits)

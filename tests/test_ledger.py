@@ -1,0 +1,481 @@
+"""The deletion-request ledger and sharded model directories, on SQLite and PostgreSQL.
+
+Reliability: SIGKILL during processing, idempotency, two concurrent workers, corrupted
+checkpoints. Every "the example is gone" check is paired with the same check passing on the
+example before deletion. PostgreSQL runs when ERASEKIT_TEST_POSTGRES_URL is set (`.ci/run`
+starts a server); without it those tests are skipped with that reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from erasekit.cli import main
+from erasekit.data import load_digits
+from erasekit.errors import DataError, ForgetSetError, LedgerError, ModelError, OutputError
+from erasekit.ledger import DataSource, Execution, Ledger, ShardConfig, ShardedModel, train_sisa
+from erasekit.ledger.ledger import worker_identity
+from erasekit.ledger.service import _shard_jobs
+from erasekit.ledger.sharding import run_shard_job
+from erasekit.ledger.store import ASSIGNMENT, ModelDirectory
+from erasekit.models import ModelSpec
+from erasekit.training import Recipe
+
+POSTGRES_ENV = "ERASEKIT_TEST_POSTGRES_URL"
+RECIPE = Recipe(epochs=4, batch_size=64, lr=0.05)
+INLINE = Execution(workers=1)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request):
+    """None = the default SQLite file inside the model directory; else a PostgreSQL URL."""
+    if request.param == "sqlite":
+        return None
+    url = os.environ.get(POSTGRES_ENV)
+    if not url:
+        pytest.skip(f"{POSTGRES_ENV} is not set (.ci/run starts a PostgreSQL server and sets it)")
+    return url
+
+
+def _train(directory: Path, db: str | None, shards: int = 4, slices: int = 2, digits=None):
+    splits = digits or load_digits()
+    config = ShardConfig(spec=ModelSpec("mlp", splits.input_shape, splits.num_classes), recipe=RECIPE, seed=0)
+    return train_sisa(splits, DataSource.absolute("digits"), config, shards, slices, directory, db, INLINE)
+
+
+@pytest.fixture
+def sisa_dir(tmp_path, db_url, digits):
+    _train(tmp_path / "model", db_url, digits=digits)
+    return tmp_path / "model"
+
+
+def _open(directory, db_url, digits=None) -> ShardedModel:
+    return ShardedModel.open(directory, db_url, splits=digits)
+
+
+def _expected_states(model: ShardedModel, removed_ids):
+    """Every shard trained from scratch without ``removed_ids`` (the exact reference)."""
+    assignment = model.assignment
+    removed = assignment.positions_of(sorted(removed_ids)) if removed_ids else np.empty(0, dtype=np.int64)
+    jobs = _shard_jobs(model.manifest.config, assignment, model.data(), removed,
+                       {s: (0, None) for s in range(assignment.num_shards)})
+    return {job.shard: run_shard_job(job) for job in jobs}
+
+
+def _assert_current_model_excludes(model: ShardedModel, deleted: set[int]) -> None:
+    """Per the assignment, each shard's final checkpoint records every deleted example of that shard as excluded."""
+    assignment = model.assignment
+    metadata = model.checkpoint_metadata()
+    for shard, meta in enumerate(metadata):
+        in_shard = {int(e) for e in deleted if assignment.shard[assignment.positions_of([e])[0]] == shard}
+        assert in_shard <= set(json.loads(meta["excluded_ids"])), f"shard {shard} still holds {in_shard}"
+    assert model.verify() == []
+
+
+# -- train, add, process, ask -------------------------------------------------------------
+def test_train_registers_version_one_and_a_usable_classifier(sisa_dir, db_url, digits):
+    with _open(sisa_dir, db_url) as model:
+        history = model.history()
+        assert [v.version for v in history] == [1] and history[0].kind == "train"
+        assert len(history[0].checkpoints) == 4 and all(len(row) == 2 for row in history[0].checkpoints)
+        predictor = model.predictor()
+        accuracy = (predictor.predict(digits.test.x) == digits.test.y.numpy()).mean()
+        assert accuracy > 0.6  # chance is 0.1
+        for refs in model._refs(history[0]):
+            for ref in refs:
+                assert (sisa_dir / ref.relative_path()).is_file()
+    assert (sisa_dir / "sisa.json").is_file() and (sisa_dir / ASSIGNMENT).is_file()
+    assert not list(sisa_dir.parent.glob(".model.*"))  # the staging directory was renamed away
+
+
+def test_process_removes_exactly_and_records_the_version(sisa_dir, db_url, digits):
+    with _open(sisa_dir, db_url, digits) as model:
+        victims = [int(i) for i in model.assignment.example_ids[[3, 200]]]
+        assert model.versions_containing(victims[0]) == [1]  # positive control: version 1 holds it
+        request = model.add_request(victims, reason="GDPR art. 17")
+        assert request.status == "received" and request.done_at is None
+        outcome = model.process(INLINE)
+        assert outcome.done_request_ids == (request.id,)
+        done = model.requests()[0]
+        assert done.status == "done" and done.model_version == 2 and done.done_at >= done.received_at
+        assert model.current_version().removed_example_ids == tuple(sorted(victims))
+        assert model.versions_containing(victims[0]) == [1]
+        assert model.versions_containing(int(model.assignment.example_ids[5])) == [1, 2]
+        _assert_current_model_excludes(model, set(victims))
+        # exact: the affected shards equal training them from scratch without the victims
+        expected = _expected_states(model, victims)
+        current = model.current_version()
+        for shard in current.retrained_shards:
+            state, _ = model.directory.read_checkpoint(model._refs(current)[shard][-1])
+            assert all(np.array_equal(state[k], expected[shard][-1].state[k]) for k in state)
+        untouched = set(range(4)) - set(current.retrained_shards)
+        assert untouched and all(current.checkpoints[s] == model.history()[0].checkpoints[s] for s in untouched)
+
+
+def test_requests_touching_the_same_shard_are_batched_into_one_retraining(sisa_dir, db_url, digits):
+    with _open(sisa_dir, db_url, digits) as model:
+        a = model.assignment
+        same_shard = [int(a.example_ids[p]) for p in np.flatnonzero(a.shard == 2)[:3]]
+        for example_id in same_shard:
+            model.add_request([example_id])
+        outcome = model.process(INLINE)
+        assert len(outcome.versions) == 1 and outcome.retrained_shards == 1
+        retrains = model.events("retrain")
+        assert len(retrains) == 1 and retrains[0].shard == 2 and len(retrains[0].request_ids) == 3
+
+
+def test_processing_again_is_a_no_op_and_already_deleted_examples_need_no_retraining(sisa_dir, db_url, digits):
+    with _open(sisa_dir, db_url, digits) as model:
+        victim = int(model.assignment.example_ids[10])
+        model.add_request([victim])
+        model.process(INLINE)
+        versions, events = len(model.history()), len(model.events())
+        again = model.process(INLINE)  # nothing pending: nothing happens
+        assert again.done_request_ids == () and len(model.history()) == versions and len(model.events()) == events
+        repeat = model.add_request([victim], reason="asked twice")
+        outcome = model.process(INLINE)
+        assert outcome.done_request_ids == (repeat.id,) and outcome.retrained_shards == 0 and outcome.versions == ()
+        final = model.ledger.request(repeat.id)
+        assert final.status == "done" and final.model_version == 2  # recorded against the version that removed it
+        assert len(model.history()) == versions and len(model.events("retrain")) == 1
+
+
+def test_corrupted_checkpoint_is_detected_and_rebuilt_from_the_previous_good_one(sisa_dir, db_url, digits, caplog):
+    with _open(sisa_dir, db_url, digits) as model:
+        current = model.current_version()
+        assert model.verify() == []  # positive control: all clean before the flip
+        ref = model._refs(current)[1][1]
+        path = sisa_dir / ref.relative_path()
+        payload = bytearray(path.read_bytes())
+        payload[len(payload) // 2] ^= 0x01
+        path.write_bytes(bytes(payload))
+        assert model.verify() == [ref]
+        with pytest.raises(ModelError, match="sisa repair"):
+            model.predictor()  # never loaded silently
+        with caplog.at_level("WARNING", logger="erasekit.ledger"):
+            repaired = model.repair(INLINE)
+        assert repaired is not None and repaired.kind == "repair" and repaired.retrained_shards == (1,)
+        assert any("corrupted" in r.message for r in caplog.records)
+        warnings = model.events("corruption")
+        assert len(warnings) == 1 and warnings[0].level == "warning" and warnings[0].shard == 1
+        # rebuilt from slice 0's checkpoint with the same data: the very same bytes as before
+        assert model.current_version().checkpoints[1] == current.checkpoints[1]
+        assert model.verify() == [] and model.predictor() is not None
+
+
+def test_corrupted_first_slice_is_rebuilt_from_scratch(sisa_dir, db_url, digits):
+    with _open(sisa_dir, db_url, digits) as model:
+        current = model.current_version()
+        for r in (0, 1):
+            (sisa_dir / model._refs(current)[0][r].relative_path()).write_bytes(b"half-written")
+        model.add_request([int(model.assignment.example_ids[np.flatnonzero(model.assignment.shard == 0)[0]])])
+        model.process(INLINE)  # processing repairs what it finds as well
+        assert model.verify() == []
+        assert model.events("corruption") and model.current_version().kind == "deletion"
+
+
+def test_a_second_worker_cannot_schedule_or_commit_while_the_first_holds_the_lock(sisa_dir, db_url):
+    with _open(sisa_dir, db_url) as model:
+        model.add_request([int(model.assignment.example_ids[0])])
+        first, second = worker_identity(), worker_identity()
+        ledger = model.ledger
+        assert ledger.acquire(model.model_id, first, 60) is None
+        assert ledger.acquire(model.model_id, second, 60) == first
+        with pytest.raises(LedgerError, match="does not hold the lock"):
+            ledger.claim(model.model_id, second)
+        assert len(ledger.claim(model.model_id, first)) == 1
+        with pytest.raises(LedgerError, match="does not hold the lock"):
+            ledger.commit_version(model.model_id, second, 1, "deletion", [], {}, [], [], [], 0.0)
+        with pytest.raises(LedgerError, match="moved to version"):
+            ledger.commit_version(model.model_id, first, 0, "deletion", [], {}, [], [], [], 0.0)
+        assert model.process(INLINE).skipped_busy  # a real worker backs off too
+        ledger.release(model.model_id, first)
+        assert ledger.acquire(model.model_id, second, 60) is None
+
+
+def test_the_lock_of_a_dead_worker_is_taken_over(sisa_dir, db_url):
+    with _open(sisa_dir, db_url) as model:
+        dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+        holder = f"{worker_identity().split(':')[0]}:{dead.stdout.strip()}:deadbeef"
+        assert model.ledger.acquire(model.model_id, holder, 600) is None
+        me = worker_identity()
+        assert model.ledger.acquire(model.model_id, me, 600) is None
+        assert model.events("lock")[0].level == "warning"
+
+
+WORKER = """
+import sys
+from erasekit.cli import main
+print("ready", flush=True)
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _worker(directory: Path, db: str | None, *extra: str) -> subprocess.Popen:
+    args = ["requests", "process", "--model-dir", str(directory), "--workers", "1", *extra]
+    if db:
+        args += ["--db", db]
+    env = {**os.environ, "ERASEKIT_PROGRESS": "0"}
+    return subprocess.Popen([sys.executable, "-c", WORKER, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+
+
+def _wait_ready(proc: subprocess.Popen) -> None:
+    line = proc.stdout.readline()
+    assert line.strip() == "ready", proc.stderr.read()
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_points_loses_nothing_and_applies_nothing_twice(sisa_dir, db_url, digits):
+    rng = random.Random(0)
+    with _open(sisa_dir, db_url, digits) as model:
+        ids = [int(i) for i in model.assignment.example_ids]
+        asked = []
+        for _ in range(50):
+            chosen = rng.sample(ids[:400], rng.randint(1, 3))  # a small pool: some repeats across requests
+            asked.append(set(chosen))
+            model.add_request(chosen)
+    kills = 0
+    for _ in range(60):
+        proc = _worker(sisa_dir, db_url, "--limit", "3")
+        _wait_ready(proc)
+        try:
+            proc.wait(timeout=rng.uniform(0.05, 1.2))
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            kills += 1
+            continue
+        assert proc.returncode == 0, proc.stderr.read()
+        with _open(sisa_dir, db_url) as model:
+            if not model.requests("received") and not model.requests("scheduled"):
+                break
+    assert kills >= 5, f"only {kills} kills landed during processing; the test did not exercise crashes"
+    with _open(sisa_dir, db_url, digits) as model:
+        requests_done = model.requests()
+        assert len(requests_done) == 50 and all(r.status == "done" and r.model_version for r in requests_done)
+        deleted = model.ledger.deleted_ids(model.model_id)
+        assert set(deleted) == set().union(*asked)
+        removed_lists = [e for v in model.history() for e in v.removed_example_ids]
+        assert len(removed_lists) == len(set(removed_lists))  # no example removed by two versions
+        versions = model.history()
+        assert [v.parent_version for v in versions[1:]] == [v.version for v in versions[:-1]]
+        _assert_current_model_excludes(model, set(deleted))
+        expected = _expected_states(model, set(deleted))
+        current = model.current_version()
+        for shard, refs in enumerate(model._refs(current)):
+            state, _ = model.directory.read_checkpoint(refs[-1])
+            assert all(np.array_equal(state[k], expected[shard][-1].state[k]) for k in state), f"shard {shard}"
+
+
+@pytest.mark.slow
+def test_two_concurrent_workers_never_retrain_a_shard_twice_for_one_request(sisa_dir, db_url, digits):
+    with _open(sisa_dir, db_url) as model:
+        ids = [int(i) for i in model.assignment.example_ids]
+        for k in range(12):
+            model.add_request([ids[7 * k], ids[7 * k + 3]])
+    workers = [_worker(sisa_dir, db_url, "--limit", "2", "--wait", "120") for _ in range(2)]
+    for proc in workers:
+        _wait_ready(proc)
+    for proc in workers:
+        assert proc.wait(timeout=300) == 0, proc.stderr.read()
+    with _open(sisa_dir, db_url) as model:
+        assert all(r.status == "done" for r in model.requests())
+        pairs = [(rid, e.shard) for e in model.events("retrain") for rid in e.request_ids]
+        assert pairs and len(pairs) == len(set(pairs))
+        versions = model.history()
+        assert [v.parent_version for v in versions[1:]] == [v.version for v in versions[:-1]]
+        workers_seen = {r.worker for r in model.ledger._session().scalars(
+            __import__("sqlalchemy").select(__import__("erasekit.ledger.db", fromlist=["RequestRow"]).RequestRow)).all()}
+        assert len(workers_seen) >= 1
+
+
+# -- schema and migrations ----------------------------------------------------------------
+def test_migrations_build_exactly_the_declared_schema(tmp_path):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from erasekit.ledger.db import Base
+    from erasekit.ledger.ledger import schema_revision
+
+    url = f"sqlite:///{tmp_path / 'fresh.sqlite'}"
+    with Ledger.open(url) as ledger:
+        assert schema_revision(ledger.engine) == Ledger.HEAD
+        with ledger.engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={
+                "compare_type": True,
+                "include_name": lambda name, kind, _parent: name != "erasekit_alembic_version",
+            })
+            assert compare_metadata(context, Base.metadata) == []
+
+
+def test_migrations_downgrade_and_upgrade(tmp_path):
+    import sqlalchemy as sa
+    from alembic import command
+    from alembic.config import Config
+
+    from erasekit.ledger.ledger import MIGRATIONS
+
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    with Ledger.open(url) as ledger:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with ledger.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, "base")
+        assert "erasekit_requests" not in sa.inspect(ledger.engine).get_table_names()
+    with Ledger.open(url) as ledger:  # opening upgrades again
+        assert "erasekit_requests" in sa.inspect(ledger.engine).get_table_names()
+
+
+# -- the CLI ------------------------------------------------------------------------------
+def _cli(capsys, *args) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_cli_end_to_end_with_json(tmp_path, capsys, db_url):
+    directory = tmp_path / "m"
+    db = ["--db", db_url] if db_url else []
+    code, out, err = _cli(capsys, "sisa", "train", "--data", "digits", "--shards", "3", "--slices", "2", "--epochs", "2",
+                          "--workers", "1", "--out", directory, *db, "--json")
+    assert code == 0, err
+    trained = json.loads(out)
+    assert trained["version"] == 1 and 0 < trained["test_accuracy"] <= 1
+    ids_file = tmp_path / "ids.txt"
+    ids_file.write_text("0, 1  # two rows\n")
+    code, out, _ = _cli(capsys, "requests", "add", "--model-dir", directory, "--ids", ids_file, "--reason", "erasure", *db, "--json")
+    first = json.loads(out)
+    assert first["example_ids"] == [0, 1] and first["reason"] == "erasure"
+    assert _cli(capsys, "requests", "add", "--model-dir", directory, "--id", "2", *db)[0] == 0  # the human-readable form
+    code, out, _ = _cli(capsys, "requests", "list", "--model-dir", directory, "--status", "received", *db, "--json")
+    pending = json.loads(out)
+    assert len(pending) == 2 and pending[0]["id"] == first["id"] and pending[0]["status"] == "received"
+    assert pending[0]["pending_seconds"] >= 0 and pending[0]["done_at"] is None
+    assert _cli(capsys, "requests", "process", "--model-dir", directory, "--workers", "1", *db)[0] == 0
+    code, out, _ = _cli(capsys, "requests", "list", "--model-dir", directory, *db, "--json")
+    listed = json.loads(out)
+    for row in listed:
+        assert {"id", "example_ids", "status", "received_at", "done_at", "model_version"} <= set(row)
+        assert row["status"] == "done" and row["model_version"] == 2 and row["done_at"]
+    code, out, _ = _cli(capsys, "models", "history", "--model-dir", directory, *db, "--json")
+    history = json.loads(out)
+    assert [v["version"] for v in history] == [1, 2] and history[1]["removed_example_ids"] == [0, 1, 2]
+    assert all({"version", "created_at", "removed_example_ids"} <= set(v) for v in history)
+    code, out, _ = _cli(capsys, "models", "history", "--model-dir", directory, "--contains", "1", *db, "--json")
+    assert [v["version"] for v in json.loads(out)] == [1]
+    code, out, _ = _cli(capsys, "sisa", "status", "--model-dir", directory, *db, "--json")
+    assert json.loads(out)["current_version"] == 2 and json.loads(out)["corrupted_checkpoints"] == []
+    assert _cli(capsys, "requests", "list", "--model-dir", directory, *db)[0] == 0
+    assert _cli(capsys, "models", "history", "--model-dir", directory, *db)[0] == 0
+
+
+@pytest.mark.slow
+def test_process_pool_and_ray_backends_give_the_same_checkpoints(tmp_path, digits):
+    pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'erasekit[ray]'")
+    results = {}
+    for name, execution in (("inline", INLINE), ("pool", Execution(workers=2)), ("ray", Execution("ray", workers=2))):
+        _train(tmp_path / name, None, digits=digits)
+        with _open(tmp_path / name, None, digits) as model:
+            a = model.assignment
+            for shard in range(3):  # deletions in three shards: three parallel retrainings
+                model.add_request([int(a.example_ids[np.flatnonzero(a.shard == shard)[0]])])
+            outcome = model.process(execution)
+            assert outcome.retrained_shards == 3
+            results[name] = model.current_version().checkpoints
+    assert results["inline"] == results["pool"] == results["ray"]
+
+
+# -- bad input: one line, exit 2, nothing written -----------------------------------------
+@pytest.fixture
+def local_dir(tmp_path, digits):
+    """A model with the default ledger (SQLite inside the directory)."""
+    _train(tmp_path / "model", None, digits=digits)
+    return tmp_path / "model"
+
+
+def _fails(capsys, *args) -> str:
+    code, out, err = _cli(capsys, *args)
+    assert code == 2 and "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def test_bad_ids_not_in_the_training_set(local_dir, capsys, digits):
+    message = _fails(capsys, "requests", "add", "--model-dir", local_dir, "--id", "99999")
+    assert "example id 99999 is not in the training set" in message
+    test_row = int(digits.test_rows[0])
+    assert "is not in the training set" in _fails(capsys, "requests", "add", "--model-dir", local_dir, "--id", test_row)
+    with _open(local_dir, None) as model:
+        assert model.requests() == []
+        with pytest.raises(ForgetSetError):
+            model.add_request([99999])
+
+
+def test_bad_unreachable_database_names_the_url_without_its_password(local_dir, capsys):
+    url = "postgresql://alice:s3cret-pw@127.0.0.1:1/ledger"
+    message = _fails(capsys, "requests", "list", "--model-dir", local_dir, "--db", url)
+    assert "postgresql://alice:***@127.0.0.1:1/ledger" in message and "s3cret-pw" not in message
+    assert "not a database URL" in _fails(capsys, "requests", "list", "--model-dir", local_dir, "--db", "nonsense")
+
+
+def test_bad_model_directory_from_another_dataset(local_dir, tmp_path, capsys):
+    csv = tmp_path / "other.csv"
+    rng = np.random.default_rng(0)
+    csv.write_text("a,b,label\n" + "".join(f"{x:.3f},{y:.3f},{int(x > 0)}\n" for x, y in rng.normal(size=(40, 2))))
+    message = _fails(capsys, "requests", "process", "--model-dir", local_dir, "--data", f"csv:{csv}", "--target", "label")
+    assert "is not the data model directory" in message and "sha256" in message
+    with _open(local_dir, None) as model:
+        assert len(model.history()) == 1
+    with pytest.raises(DataError, match="is not the data"):
+        ShardedModel.open(local_dir, None, splits=load_digits().subsample_train(500))
+
+
+def test_bad_more_shards_than_examples(tmp_path, capsys):
+    message = _fails(capsys, "sisa", "train", "--data", "digits", "--shards", "5000", "--out", tmp_path / "m")
+    assert "larger than the 1437 training examples" in message
+    assert not (tmp_path / "m").exists() and list(tmp_path.iterdir()) == []
+
+
+def test_bad_corrupted_assignment_file(local_dir, capsys):
+    path = local_dir / ASSIGNMENT
+    payload = bytearray(path.read_bytes())
+    payload[-3] ^= 0xFF
+    path.write_bytes(bytes(payload))
+    message = _fails(capsys, "requests", "add", "--model-dir", local_dir, "--id", "0")
+    assert "assignment file" in message and "corrupted" in message
+    path.write_bytes(b"\x00" * 5)
+    assert "cannot be read" in _fails(capsys, "requests", "add", "--model-dir", local_dir, "--id", "0")
+
+
+def test_bad_output_directory_and_model_directory(local_dir, tmp_path, capsys):
+    assert "not empty" in _fails(capsys, "sisa", "train", "--data", "digits", "--out", local_dir)
+    assert "does not exist" in _fails(capsys, "requests", "list", "--model-dir", tmp_path / "nowhere")
+    (tmp_path / "plain").mkdir()
+    assert "not a SISA model directory" in _fails(capsys, "requests", "list", "--model-dir", tmp_path / "plain")
+    assert "--id N" in _fails(capsys, "requests", "add", "--model-dir", local_dir)
+
+
+def test_bad_database_without_this_model(local_dir, tmp_path, capsys):
+    other = f"sqlite:///{tmp_path / 'other.sqlite'}"
+    assert "has no record of model" in _fails(capsys, "requests", "list", "--model-dir", local_dir, "--db", other)
+    (local_dir / "ledger.sqlite").unlink()
+    assert "no ledger at" in _fails(capsys, "requests", "list", "--model-dir", local_dir)
+    assert not (local_dir / "ledger.sqlite").exists()  # a failed command does not create one
+
+
+def test_train_into_existing_output_raises_output_error(local_dir, digits):
+    with pytest.raises(OutputError):
+        _train(local_dir, None, digits=digits)
