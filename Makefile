@@ -7,7 +7,7 @@ OUT ?= erasekit-demo
 # torch is pinned through constraints.txt: an unpinned torch pulls gigabytes of CUDA wheels.
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
-.PHONY: install demo test bench bench-features bench-concepts clean
+.PHONY: install demo test bench bench-features bench-concepts bench-sisa clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ bench-features: $(STAMP)
 
 bench-concepts: $(STAMP)
 	$(BIN)/python benchmarks/concepts.py
+
+bench-sisa: $(STAMP)
+	$(BIN)/python benchmarks/sisa_mnist.py
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache

@@ -184,6 +184,33 @@ def test_corrupted_first_slice_is_rebuilt_from_scratch(sisa_dir, db_url, digits)
         assert model.events("corruption") and model.current_version().kind == "deletion"
 
 
+def test_an_unexpected_failure_marks_the_batch_failed_and_retry_requeues_it(sisa_dir, db_url, digits, monkeypatch, capsys):
+    import erasekit.ledger.service as service
+
+    with _open(sisa_dir, db_url, digits) as model:
+        request = model.add_request([int(model.assignment.example_ids[0])])
+
+        def broken(jobs, execution):
+            raise OSError("No space left on device")
+            yield  # pragma: no cover
+
+        monkeypatch.setattr(service, "run_jobs", broken)
+        with pytest.raises(OSError):
+            model.process(INLINE)
+        failed = model.ledger.request(request.id)
+        assert failed.status == "failed" and "No space left" in failed.error
+        assert len(model.history()) == 1 and model.events("failure")
+        monkeypatch.undo()
+    db = ["--db", db_url] if db_url else []
+    assert main(["requests", "retry", "--model-dir", str(sisa_dir), "--id", str(request.id), *db]) == 0
+    with _open(sisa_dir, db_url, digits) as model:
+        assert model.ledger.request(request.id).status == "received"
+        model.process(INLINE)
+        assert model.ledger.request(request.id).status == "done"
+    assert main(["requests", "retry", "--model-dir", str(sisa_dir), "--id", str(request.id), *db]) == 2
+    assert "only failed requests" in capsys.readouterr().err
+
+
 def test_a_second_worker_cannot_schedule_or_commit_while_the_first_holds_the_lock(sisa_dir, db_url):
     with _open(sisa_dir, db_url) as model:
         model.add_request([int(model.assignment.example_ids[0])])

@@ -268,6 +268,17 @@ def requests_process(model_dir, db, limit, wait_seconds, lease_seconds, data, ta
               f"{outcome.retrained_shards} shard retraining(s), current version {current}")
 
 
+@requests.command("retry")
+@_model_dir_option
+@click.option("--id", "request_id", type=int, required=True, help="A failed request's id.")
+@_db_option
+def requests_retry(model_dir, request_id, db) -> None:
+    """Put a failed request back in the queue (status received); its error stays in the event log."""
+    with _open(model_dir, db) as sharded:
+        sharded.ledger.retry(sharded.model_id, request_id)
+    out.print(f"request {request_id} is received again; run `erasekit requests process --model-dir {model_dir}`")
+
+
 # -- erasekit models ----------------------------------------------------------------------
 @app.group()
 def models() -> None:

@@ -298,6 +298,9 @@ class ShardedModel:
         worker = worker_identity()
         start = time.perf_counter()
         versions, done, retrained = [], [], 0
+        counts = self.ledger.count_requests(self.model_id)
+        if repair_only or counts.get("received") or counts.get("scheduled"):
+            self.data()  # a missing or changed data file is the caller's error: fail before scheduling anything
         deadline = time.monotonic() + wait_seconds
         while True:
             holder = self.ledger.acquire(self.model_id, worker, lease_seconds)
@@ -307,13 +310,15 @@ class ShardedModel:
                                           time.perf_counter() - start)
                 time.sleep(0.2)
                 continue
+            batch: list[DeletionRequest] = []
             try:
                 batch = [] if repair_only else self.ledger.claim(self.model_id, worker, limit)
                 if not batch and not repair_only:
                     break
                 version, shards = self._update(worker, batch, execution, lease_seconds)
-            except BaseException as exc:
-                if isinstance(exc, Exception) and not repair_only and "batch" in locals() and batch:
+            except Exception as exc:
+                # an unexpected failure (disk full, a bug) fails the batch; a lost lock leaves it to the next worker
+                if batch and not isinstance(exc, LedgerError):
                     self.ledger.fail(self.model_id, worker, [r.id for r in batch], f"{type(exc).__name__}: {exc}")
                 raise
             finally:
