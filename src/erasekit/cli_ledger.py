@@ -14,7 +14,7 @@ import click
 from rich.table import Table
 
 from erasekit.cli import DATA_HELP, SUBSET_HELP, _load_splits, _recipe, app, out
-from erasekit.errors import ErasekitError, LedgerError, ModelError
+from erasekit.errors import LedgerError, ModelError
 
 DB_HELP = "Ledger database URL: sqlite:///PATH or postgresql://USER:PASSWORD@HOST/DB (default: DIR/ledger.sqlite)."
 MODEL_DIR_HELP = "A SISA model directory made by `erasekit sisa train`."
@@ -314,4 +314,4 @@ def models_history(model_dir, db, example_id, as_json) -> None:
     out.print(table)
 
 
-__all__ = ["sisa", "requests", "models", "ErasekitError"]
+__all__ = ["sisa", "requests", "models"]

@@ -116,7 +116,12 @@ class DataSplits:
         return tuple(self.train.x.shape[1:])
 
     def sha256(self) -> str:
-        return sha256_arrays(self.train.x.numpy(), self.train.y.numpy(), self.test.x.numpy(), self.test.y.numpy())
+        """SHA-256 of both splits; computed once (hashing MNIST takes ~0.4 s), the splits are immutable."""
+        cached = self.__dict__.get("_sha256")
+        if cached is None:
+            cached = sha256_arrays(self.train.x.numpy(), self.train.y.numpy(), self.test.x.numpy(), self.test.y.numpy())
+            object.__setattr__(self, "_sha256", cached)
+        return cached
 
     def positions_of_rows(self, rows: np.ndarray) -> np.ndarray:
         """Map source row numbers to training-set positions; rows in the test split are an error."""

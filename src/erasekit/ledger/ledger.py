@@ -300,7 +300,9 @@ class Ledger:
 
     def versions_containing(self, model_id: str, example_id: int) -> list[int]:
         """Versions trained with ``example_id`` in them (all versions before the one that removed it)."""
-        removed_in = self.deleted_ids(model_id).get(int(example_id))
+        with self._session() as session:
+            removed_in = session.scalar(select(DeletionRow.version).where(
+                DeletionRow.model_id == model_id, DeletionRow.example_id == int(example_id)))
         return [v.version for v in self.versions(model_id) if removed_in is None or v.version < removed_in]
 
     # -- requests -------------------------------------------------------------------------

@@ -24,7 +24,15 @@ from erasekit import progress
 from erasekit.data.dataset import DataSplits
 from erasekit.errors import DataError, LedgerError, ModelError, OutputError
 from erasekit.ledger.backends import Execution, run_jobs
-from erasekit.ledger.ledger import DeletionRequest, EventRecord, Ledger, LedgerEvent, ModelVersion, worker_identity
+from erasekit.ledger.ledger import (
+    DeletionRequest,
+    EventRecord,
+    Ledger,
+    LedgerEvent,
+    ModelVersion,
+    redact,
+    worker_identity,
+)
 from erasekit.ledger.sharding import (
     Assignment,
     SISAEnsemble,
@@ -34,7 +42,7 @@ from erasekit.ledger.sharding import (
     load_state,
     slice_data,
 )
-from erasekit.ledger.store import DEFAULT_DB_FILE, CheckpointRef, CorruptCheckpoint, ModelDirectory
+from erasekit.ledger.store import DEFAULT_DB_FILE, CheckpointRef, CorruptCheckpoint, Manifest, ModelDirectory
 
 log = logging.getLogger("erasekit.ledger")
 
@@ -165,17 +173,16 @@ def train_sisa(splits: DataSplits, source: DataSource, config: ShardConfig, num_
         train_acc, test_acc = _train_accuracy(model.predictor(), splits)
     finally:
         model.close()
-    from erasekit.ledger.ledger import redact
-
     return TrainedSISA(out, manifest.model_id, version, seconds, train_acc, test_acc, redact(url))
 
 
 class ShardedModel:
     """An opened SISA model directory and its ledger. Open with :meth:`open`; close when done."""
 
-    def __init__(self, directory: ModelDirectory, ledger: Ledger, splits: DataSplits | None = None):
+    def __init__(self, directory: ModelDirectory, ledger: Ledger, splits: DataSplits | None = None,
+                 manifest: Manifest | None = None):
         self.directory = directory
-        self.manifest = directory.manifest()
+        self.manifest = manifest or directory.manifest()
         self.ledger = ledger
         self.model_id = self.manifest.model_id
         self._assignment: Assignment | None = None
@@ -187,13 +194,13 @@ class ShardedModel:
     def open(cls, model_dir: Path, db: str | None = None, splits: DataSplits | None = None) -> ShardedModel:
         """Open ``model_dir`` with the ledger at ``db`` (default: the SQLite file inside it)."""
         directory = ModelDirectory(Path(model_dir))
-        directory.manifest()  # a clear error before touching any database
+        manifest = directory.manifest()  # a clear error before touching any database
         if db is None and not (directory.root / DEFAULT_DB_FILE).is_file():
             raise LedgerError(f"no ledger at {directory.root / DEFAULT_DB_FILE}; if the model was trained with "
                               "--db URL, pass the same --db")
         ledger = Ledger.open(db or directory.default_db_url)
         try:
-            model = cls(directory, ledger, splits)
+            model = cls(directory, ledger, splits, manifest)
             ledger.model(model.model_id)
         except BaseException:
             ledger.close()
@@ -221,9 +228,10 @@ class ShardedModel:
         return self._assignment
 
     def _check_data(self, splits: DataSplits, what: str) -> None:
-        if splits.sha256() != self.manifest.data_sha256:
+        actual = splits.sha256()
+        if actual != self.manifest.data_sha256:
             raise DataError(
-                f"{what} ({splits.name}, sha256 {splits.sha256()[:12]}…) is not the data model directory "
+                f"{what} ({splits.name}, sha256 {actual[:12]}…) is not the data model directory "
                 f"{self.directory.root} was trained on ({self.source.label()}, sha256 {self.manifest.data_sha256[:12]}…); "
                 "pass the same --data, or train a new model on this data"
             )
