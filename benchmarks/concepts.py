@@ -21,18 +21,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from erasekit import progress
-from erasekit._io import atomic_write_text
+from erasekit.core import progress
+from erasekit.core.io import atomic_write_text
 from erasekit.audit.probes import linear_verdict, mean_squared_edit, probe_all
 from erasekit.concepts import INLPParams, fit_eraser, fit_layer_erasers, erased_layers, collect_activations
-from erasekit.concepts.runs import erase_table
+from erasekit.pipelines.concepts import erase_table
 from erasekit.concepts.text import (
     NAME_ANCHOR, NAME_TEMPLATES_FIT, NAME_TEMPLATES_HELD_OUT, NAMES, UNRELATED, UNRELATED_PRESERVE,
     encode, gender_sentences, load_minilm, row_cosines,
 )
 from erasekit.concepts.text_edit import edit_report, edit_text_concepts
 from erasekit.data.tables import load_adult
-from erasekit.provenance import library_versions
+from erasekit.core.provenance import library_versions
 
 RESULTS = Path(__file__).parent / "results"
 SHARED = Path(os.environ.get("ERASEKIT_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))

@@ -25,14 +25,14 @@ from pathlib import Path
 
 import numpy as np
 
-from erasekit import progress
-from erasekit._io import atomic_write_text
+from erasekit.core import progress
+from erasekit.core.io import atomic_write_text
 from erasekit.data.ctr import make_synthetic_ctr
 from erasekit.data.tables import load_adult
 from erasekit.features import available_rankers
 from erasekit.features.harness import prepare_table, run_selection_bench, train_on
 from erasekit.models.ctr import CTRClassifier, CTRRecipe, CTRSpec
-from erasekit.provenance import library_versions
+from erasekit.core.provenance import library_versions
 from erasekit.report.selection import selection_html, selection_json
 
 RESULTS = Path(__file__).parent / "results"

@@ -28,13 +28,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from erasekit import progress
-from erasekit._io import atomic_write_text
+from erasekit.core import progress
+from erasekit.core.io import atomic_write_text
 from erasekit.audit.metrics import accuracy, predict_logits
 from erasekit.data import load_mnist
 from erasekit.ledger import DataSource, Execution, ShardConfig, ShardedModel, train_sisa
 from erasekit.models import ModelSpec
-from erasekit.provenance import library_versions
+from erasekit.core.provenance import library_versions
 from erasekit.training import Recipe, train
 
 RESULTS = Path(__file__).parent / "results"

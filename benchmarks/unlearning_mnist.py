@@ -25,12 +25,12 @@ from pathlib import Path
 
 import torch
 
-from erasekit import progress
+from erasekit.core import progress
 from erasekit.data import ForgetSpec, load_mnist
-from erasekit.experiment import ExperimentConfig, OriginalModel, Scenario, run_experiment
+from erasekit.pipelines.unlearning import ExperimentConfig, OriginalModel, Scenario, run_experiment
 from erasekit.models import ModelSpec
 from erasekit.report import to_html, to_json
-from erasekit.report.schema import Report, ScenarioReport
+from erasekit.report.unlearning import Report, ScenarioReport
 from erasekit.training import Recipe
 from erasekit.unlearn import (
     BoundaryShrinkParams,
@@ -44,7 +44,7 @@ from erasekit.unlearn import (
     SCRUBParams,
     SSDParams,
 )
-from erasekit._io import atomic_write_text
+from erasekit.core.io import atomic_write_text
 
 RESULTS = Path(__file__).parent / "results"
 RECIPE = Recipe(epochs=10, batch_size=128, lr=0.05)

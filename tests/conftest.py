@@ -10,7 +10,7 @@ import pytest
 
 os.environ.setdefault("ERASEKIT_PROGRESS", "0")
 
-from erasekit import progress  # noqa: E402
+from erasekit.core import progress  # noqa: E402
 from erasekit.data import load_digits  # noqa: E402
 from erasekit.models import ModelSpec  # noqa: E402
 from erasekit.training import Recipe, train  # noqa: E402

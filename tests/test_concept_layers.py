@@ -9,7 +9,7 @@ from sklearn.linear_model import LogisticRegression
 from torch import nn
 
 from erasekit.concepts import collect_activations, erased_layers, fit_eraser, fit_layer_erasers
-from erasekit.errors import ConceptError
+from erasekit.core.errors import ConceptError
 
 
 def model_and_data(seed=0):

@@ -18,7 +18,7 @@ from erasekit.concepts import (
     save_eraser,
 )
 from erasekit.concepts.encoding import ConceptEncoding
-from erasekit.errors import ConceptError, MethodError
+from erasekit.core.errors import ConceptError, MethodError
 
 
 def concept_data(n=3000, d=8, classes=2, seed=0):

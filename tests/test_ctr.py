@@ -19,7 +19,7 @@ from erasekit.data.ctr import (
     read_field_table,
     read_libsvm,
 )
-from erasekit.errors import DataError
+from erasekit.core.errors import DataError
 from erasekit.models.ctr import CTRClassifier, CTRModel, CTRRecipe, CTRSpec, evaluate, predict_logits, score_logits, train_ctr
 
 FAST = CTRRecipe(max_epochs=3, batch_size=256)

@@ -11,7 +11,7 @@ import pytest
 from conftest import require_shared
 from erasekit.data import ArrayDataset, ForgetSpec, load_csv, load_data, load_mnist
 from erasekit.data.loaders import read_idx
-from erasekit.errors import DataError, ForgetSetError
+from erasekit.core.errors import DataError, ForgetSetError
 
 
 def test_digits_split_is_stratified_and_fixed(digits):

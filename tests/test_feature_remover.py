@@ -11,7 +11,7 @@ from sklearn.pipeline import make_pipeline
 from conftest import require_shared
 from erasekit.concepts import FeatureRemover, reconstruction_audit
 from erasekit.data.tables import load_adult
-from erasekit.errors import ConceptError, DataError
+from erasekit.core.errors import ConceptError, DataError
 
 
 def proxy_table(n=3000, seed=0):

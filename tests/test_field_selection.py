@@ -12,7 +12,7 @@ import torch
 from conftest import require_shared
 from erasekit.cli import main
 from erasekit.data.ctr import FieldError, make_synthetic_ctr
-from erasekit.errors import MethodError
+from erasekit.core.errors import MethodError
 from erasekit.features import available_rankers, optfs_select, parse_ranker_params, ranker_info
 from erasekit.features.harness import (
     aukc,

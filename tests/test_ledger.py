@@ -22,11 +22,11 @@ import pytest
 
 from erasekit.cli import main
 from erasekit.data import load_digits
-from erasekit.errors import DataError, ForgetSetError, LedgerError, ModelError, OutputError
+from erasekit.core.errors import DataError, ForgetSetError, LedgerError, ModelError, OutputError
 from erasekit.ledger import DataSource, Execution, Ledger, ShardConfig, ShardedModel, train_sisa
 from erasekit.ledger.ledger import worker_identity
 from erasekit.ledger.service import _shard_jobs
-from erasekit.ledger.sharding import run_shard_job
+from erasekit.sisa.sharding import run_shard_job
 from erasekit.ledger.store import ASSIGNMENT, ModelDirectory
 from erasekit.models import ModelSpec
 from erasekit.training import Recipe
@@ -265,7 +265,7 @@ def _wait_ready(proc: subprocess.Popen) -> None:
 def _process_in_child(directory: str, db: str | None, limit: int) -> None:
     import torch
 
-    from erasekit import progress
+    from erasekit.core import progress
 
     torch.set_num_threads(1)  # a forked child must not enter the OpenMP pool its parent already started
     progress.set_enabled(False)

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from erasekit.concepts import LinearEditParams, edit_linear
-from erasekit.errors import ConceptError
+from erasekit.core.errors import ConceptError
 
 
 def layer_and_keys(seed=0, d_in=16, d_out=8):

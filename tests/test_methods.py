@@ -10,7 +10,7 @@ from conftest import QUICK_RECIPE
 from erasekit.audit import accuracy, predict_logits
 from erasekit.data import ForgetSpec
 from erasekit.data.dataset import subset
-from erasekit.provenance import sha256_state
+from erasekit.core.provenance import sha256_state
 from erasekit.training import fresh_init, train
 from erasekit.unlearn import (
     BoundaryShrinkParams,

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import QUICK_RECIPE
 from erasekit.data import ForgetSpec
-from erasekit.experiment import ExperimentConfig, OriginalModel, Scenario, run_experiment
+from erasekit.pipelines.unlearning import ExperimentConfig, OriginalModel, Scenario, run_experiment
 from erasekit.report import render, to_html, write_report
 from erasekit.unlearn import FinetuneParams
 

@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from erasekit.data import ForgetSpec
-from erasekit.errors import DataError, ForgetSetError, MethodError, ModelError
-from erasekit.ledger.sharding import (
+from erasekit.core.errors import DataError, ForgetSetError, MethodError, ModelError
+from erasekit.sisa.sharding import (
     Assignment,
     SISAEnsemble,
     ShardConfig,
@@ -153,7 +153,7 @@ def test_sisa_method_equals_sharded_training_on_the_retain_set(sisa_task, digits
                                         recipe=sisa_task.recipe, seed=0)
     original = train_sharded_original(retain_task, params)
     x, y = digits.train.x, digits.train.y
-    from erasekit.ledger.sharding import train_stages
+    from erasekit.sisa.sharding import train_stages
     from erasekit.unlearn.sisa import _shard_model
 
     for shard, member in enumerate(result.model.members):

@@ -12,8 +12,8 @@ from torch.utils.data import TensorDataset
 
 from conftest import ALL_METHODS, QUICK_RECIPE, fast_params
 from erasekit.data import ForgetSpec
-from erasekit.errors import ForgetSetError, MethodError, ModelError
-from erasekit.provenance import sha256_state
+from erasekit.core.errors import ForgetSetError, MethodError, ModelError
+from erasekit.core.provenance import sha256_state
 from erasekit.unlearn import (
     SalUnParams,
     SSDParams,

@@ -10,7 +10,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.svm import SVC
 
-from erasekit.errors import ErasekitError
+from erasekit.core.errors import ErasekitError
 
 
 def _column(values) -> np.ndarray:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 
-from erasekit.errors import ConceptError
+from erasekit.core.errors import ConceptError
 
 PROBES = ("linear", "mlp", "gbm")
 ProbeName = Literal["linear", "mlp", "gbm"]
@@ -35,6 +35,7 @@ class ProbeResult:
     ci_low: float
     ci_high: float
     baseline: float
+    json_properties: ClassVar[tuple[str, ...]] = ("leaks",)
 
     @property
     def leaks(self) -> bool:

@@ -1,10 +1,15 @@
 """Concept erasure: fit on features X and concept labels Z, get a frozen eraser.
 
-Importing this package registers every eraser below (one file each).
+``base`` holds the contract (fitters, frozen erasers, the registry), ``encoding`` the concept
+labels, ``layers``/``sklearn`` how erasers are applied inside a model or a Pipeline. Every
+other module is one method and registers itself; they are imported here automatically.
 """
 
-from erasekit.concepts import inlp, leace, quadratic  # noqa: F401  (registration)
+import importlib
+import pkgutil
+
 from erasekit.concepts.base import (
+    ERASERS,
     AffineEraser,
     ConceptEraser,
     QuadraticConceptEraser,
@@ -17,37 +22,48 @@ from erasekit.concepts.base import (
     save_eraser,
 )
 from erasekit.concepts.encoding import ConceptEncoding
-from erasekit.concepts.inlp import INLPParams
-from erasekit.concepts.leace import LeaceParams
-from erasekit.concepts.quadratic import QuadraticParams
+from erasekit.concepts.layers import collect_activations, erased_layers, find_layer, fit_layer_erasers
 from erasekit.concepts.sklearn import ConceptEraserTransformer
 
+_INFRASTRUCTURE = {"base", "encoding", "layers", "sklearn"}
+for _module in pkgutil.iter_modules(__path__):
+    if _module.name not in _INFRASTRUCTURE and not _module.name.startswith("_"):
+        importlib.import_module(f"{__name__}.{_module.name}")
+
+from erasekit.concepts.inlp import INLPParams  # noqa: E402
+from erasekit.concepts.leace import LeaceParams  # noqa: E402
+from erasekit.concepts.linear_edit import LinearEdit, LinearEditParams, LinearEditResult, edit_linear  # noqa: E402
+from erasekit.concepts.quadratic import QuadraticParams  # noqa: E402
+from erasekit.concepts.tabular import FeatureRemover  # noqa: E402
+from erasekit.concepts.token_projection import TokenProjectionParams, concept_subspace, filter_sentence  # noqa: E402
+
 __all__ = [
+    "ERASERS",
     "AffineEraser",
     "ConceptEncoding",
     "ConceptEraser",
     "ConceptEraserTransformer",
+    "FeatureRemover",
     "INLPParams",
     "LeaceParams",
+    "LinearEdit",
+    "LinearEditParams",
+    "LinearEditResult",
     "QuadraticConceptEraser",
     "QuadraticParams",
+    "TokenProjectionParams",
     "available_erasers",
+    "collect_activations",
+    "concept_subspace",
+    "edit_linear",
+    "erased_layers",
     "eraser_fitter",
     "eraser_info",
+    "filter_sentence",
+    "find_layer",
     "fit_eraser",
+    "fit_layer_erasers",
     "load_eraser",
     "register_eraser",
     "save_eraser",
 ]
-from erasekit.concepts.layers import collect_activations, erased_layers, find_layer, fit_layer_erasers  # noqa: E402
-
-__all__ += ["collect_activations", "erased_layers", "find_layer", "fit_layer_erasers"]
-from erasekit.concepts.linear_edit import LinearEdit, LinearEditParams, LinearEditResult, edit_linear  # noqa: E402
-
-__all__ += ["LinearEdit", "LinearEditParams", "LinearEditResult", "edit_linear"]
-from erasekit.concepts.tabular import FeatureRemover, Reconstruction, reconstruction_audit  # noqa: E402
-
-__all__ += ["FeatureRemover", "Reconstruction", "reconstruction_audit"]
-from erasekit.concepts.token_projection import TokenProjectionParams, concept_subspace, filter_sentence  # noqa: E402
-
-__all__ += ["TokenProjectionParams", "concept_subspace", "filter_sentence"]

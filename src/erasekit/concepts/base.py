@@ -7,6 +7,7 @@ than memory can be streamed. ``fit_eraser`` does both in one call.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +19,11 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
-from erasekit._io import atomic_write_bytes
 from erasekit.concepts.encoding import ConceptEncoding, ConceptKind, as_features, check_pair
-from erasekit.errors import ConceptError, MethodError, suggest
+from erasekit.core.errors import ConceptError, MethodError
+from erasekit.core.io import atomic_write_bytes
+from erasekit.core.params import field_types
+from erasekit.core.registry import Registry
 
 ERASER_FORMAT = "erasekit.eraser/1"
 
@@ -128,31 +131,36 @@ class EraserInfo:
     summary: str
     needs_labels: bool
 
+    def parameter_defaults(self) -> dict[str, Any]:
+        return dataclasses.asdict(self.params_type())
 
-_ERASERS: dict[str, EraserInfo] = {}
+    def parameter_types(self) -> dict[str, Any]:
+        return field_types(self.params_type)
+
+    def make_params(self, values: dict[str, Any]):
+        return self.params_type(**values)
+
+
+ERASERS: Registry[EraserInfo] = Registry("eraser", example="leace,inlp")
 
 
 def register_eraser(name: str, params_type: type, needs_labels: bool = False):
     """Register a fitter factory ``(x_dim, encoding, params) -> EraserFitter`` under ``name``."""
 
     def decorate(factory):
-        if name in _ERASERS:
-            raise RuntimeError(f"eraser '{name}' is registered twice")
         summary = (factory.__doc__ or "").strip().splitlines()[0] if factory.__doc__ else ""
-        _ERASERS[name] = EraserInfo(name, params_type, factory, summary, needs_labels)
+        ERASERS.add(EraserInfo(name, params_type, factory, summary, needs_labels))
         return factory
 
     return decorate
 
 
 def available_erasers() -> tuple[str, ...]:
-    return tuple(sorted(_ERASERS))
+    return ERASERS.names()
 
 
 def eraser_info(name: str) -> EraserInfo:
-    if name not in _ERASERS:
-        raise MethodError(f"unknown eraser '{name}'{suggest(name, _ERASERS)}; available: {', '.join(available_erasers())}")
-    return _ERASERS[name]
+    return ERASERS.get(name)
 
 
 def eraser_fitter(method: str, x_dim: int, encoding: ConceptEncoding, params: Any = None) -> EraserFitter:

@@ -8,7 +8,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from erasekit.errors import ConceptError
+from erasekit.core.errors import ConceptError
 
 ConceptKind = Literal["binary", "multiclass", "numeric"]
 

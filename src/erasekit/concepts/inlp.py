@@ -1,4 +1,4 @@
-"""INLP — iterative nullspace projection (ALGORITHMS.md §3.2), our own implementation.
+"""INLP — iterative nullspace projection (Ravfogel et al., "Null It Out", ACL 2020), our own implementation.
 
 Repeat: fit a linear classifier (or regressor, for numeric Z) to predict Z from the
 currently projected features, then add its weight directions to the set that is projected
@@ -8,32 +8,32 @@ out. The eraser is r(x) = x − (x − μ)·U·Uᵀ with U an orthonormal basis 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
 
 from erasekit.concepts.base import AffineEraser, register_eraser, require_samples
 from erasekit.concepts.encoding import ConceptEncoding, as_features, check_pair
-from erasekit.errors import MethodError
+from erasekit.core.errors import MethodError
+from erasekit.core.params import AT_LEAST_ONE, POSITIVE, Params
 
 
 @dataclass(frozen=True)
-class INLPParams:
+class INLPParams(Params):
     """``iterations`` T (10: the INLP paper uses 10–20 for small concepts); ``classifier``:
     ``logistic`` (scikit-learn LogisticRegression, C = 1, as in the INLP code; keeps the data
     in memory) or ``least_squares`` (closed-form least-squares directions from streamed
     second moments, for data larger than memory). Numeric Z always uses least squares."""
 
-    iterations: int = 10
+    iterations: Annotated[int, AT_LEAST_ONE] = 10
     classifier: Literal["logistic", "least_squares"] = "logistic"
-    C: float = 1.0
-    max_iter: int = 1000
+    C: Annotated[float, POSITIVE] = 1.0
+    max_iter: Annotated[int, AT_LEAST_ONE] = 1000
     seed: int = 0
 
-    def __post_init__(self):
-        if self.iterations < 1:
-            raise MethodError(f"INLPParams.iterations must be ≥ 1, got {self.iterations}")
+    def __post_init__(self) -> None:
+        super().__post_init__()
         if self.classifier not in ("logistic", "least_squares"):
             raise MethodError(f"INLPParams.classifier must be logistic or least_squares, got {self.classifier!r}")
 

@@ -16,7 +16,7 @@ from torch import nn
 
 from erasekit.concepts.base import AffineEraser, ConceptEraser, eraser_fitter
 from erasekit.concepts.encoding import ConceptEncoding
-from erasekit.errors import ConceptError, suggest
+from erasekit.core.errors import ConceptError, suggest
 
 
 def find_layer(model: nn.Module, name: str) -> nn.Module:

@@ -1,29 +1,28 @@
-"""LEACE and its orthogonal variant, wrapping the ``concept-erasure`` package (ALGORITHMS.md §3.1)."""
+"""LEACE and its orthogonal variant, wrapping the ``concept-erasure`` package (Belrose et al., "LEACE: Perfect
+linear concept erasure in closed form", NeurIPS 2023)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import torch
 
 from erasekit.concepts.base import AffineEraser, register_eraser, require_samples
 from erasekit.concepts.encoding import ConceptEncoding, as_features, check_pair
-from erasekit.errors import MethodError
+from erasekit.core.errors import MethodError
+from erasekit.core.params import POSITIVE, Params
 
 
 @dataclass(frozen=True)
-class LeaceParams:
+class LeaceParams(Params):
     """Options passed to ``concept_erasure.LeaceFitter`` (its defaults): shrinkage of the
     covariance estimate on, singular values below ``svd_tol`` 0.01 truncated, covariance
     trace constrained not to grow."""
 
     shrinkage: bool = True
-    svd_tol: float = 0.01
+    svd_tol: Annotated[float, POSITIVE] = 0.01
     constrain_cov_trace: bool = True
-
-    def __post_init__(self):
-        if not self.svd_tol > 0:
-            raise MethodError(f"LeaceParams.svd_tol must be > 0, got {self.svd_tol}")
 
 
 class _LeaceFitter:

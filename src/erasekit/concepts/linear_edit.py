@@ -1,4 +1,6 @@
-"""Closed-form edits of ``nn.Linear`` layers (ALGORITHMS.md §3.3–3.5): UCE, RECE, neighbours.
+"""Closed-form edits of ``nn.Linear`` layers: UCE (Gandikota et al., "Unified Concept Editing in Diffusion
+Models", WACV 2024), RECE (Gong et al., "Reliable and Efficient Concept Erasure of Text-to-Image Diffusion
+Models", ECCV 2024) and RealEra-style neighbours (Liu et al., "RealEra", 2024).
 
 For y = W x (+ b), keys c_i of the erase set E must produce targets v_i*, keys c_j of the
 preserve set P must keep their outputs:
@@ -15,33 +17,29 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Annotated
 
 import torch
 from torch import nn
 
-from erasekit.errors import ConceptError, MethodError
+from erasekit.core.errors import ConceptError
+from erasekit.core.params import NON_NEGATIVE, POSITIVE, Params
 
 
 @dataclass(frozen=True)
-class LinearEditParams:
+class LinearEditParams(Params):
     """λ 0.5 and s_e = s_p = 1 are the UCE defaults. ``rece_iterations`` > 0 adds RECE's
     adversarial keys (λ_reg 0.1); ``neighbors`` > 0 adds that many random perturbations of
     each erase key (relative size ``neighbor_scale``) to the erase set (RealEra)."""
 
-    lam: float = 0.5
-    erase_scale: float = 1.0
-    preserve_scale: float = 1.0
-    rece_iterations: int = 0
-    rece_lambda: float = 0.1
-    neighbors: int = 0
-    neighbor_scale: float = 0.05
+    lam: Annotated[float, NON_NEGATIVE] = 0.5
+    erase_scale: Annotated[float, NON_NEGATIVE] = 1.0
+    preserve_scale: Annotated[float, NON_NEGATIVE] = 1.0
+    rece_iterations: Annotated[int, NON_NEGATIVE] = 0
+    rece_lambda: Annotated[float, POSITIVE] = 0.1
+    neighbors: Annotated[int, NON_NEGATIVE] = 0
+    neighbor_scale: Annotated[float, NON_NEGATIVE] = 0.05
     seed: int = 0
-
-    def __post_init__(self):
-        if self.lam < 0 or self.erase_scale < 0 or self.preserve_scale < 0:
-            raise MethodError("LinearEditParams: lam, erase_scale and preserve_scale must be ≥ 0")
-        if self.rece_iterations < 0 or self.neighbors < 0 or self.neighbor_scale < 0:
-            raise MethodError("LinearEditParams: rece_iterations, neighbors and neighbor_scale must be ≥ 0")
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Quadratic LEACE (class-conditional moment matching), wrapping ``concept-erasure`` (ALGORITHMS.md §3.1)."""
+"""Quadratic LEACE (class-conditional moment matching), wrapping ``concept-erasure`` (Belrose et al., NeurIPS 2023)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ import torch
 
 from erasekit.concepts.base import QuadraticConceptEraser, register_eraser, require_samples
 from erasekit.concepts.encoding import ConceptEncoding, as_features, check_pair
-from erasekit.errors import ConceptError
+from erasekit.core.errors import ConceptError
+from erasekit.core.params import Params
 
 
 @dataclass(frozen=True)
-class QuadraticParams:
+class QuadraticParams(Params):
     """``shrinkage``: shrink each class covariance estimate (concept-erasure's default)."""
 
     shrinkage: bool = True

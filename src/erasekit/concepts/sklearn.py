@@ -6,7 +6,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from erasekit.concepts.base import eraser_info, fit_eraser
-from erasekit.errors import ConceptError
+from erasekit.core.errors import ConceptError
 
 
 class ConceptEraserTransformer(TransformerMixin, BaseEstimator):

@@ -4,14 +4,13 @@ Dropping a column is not removal when the kept columns predict it (proxies such 
 ``relationship`` for ``sex``). :class:`FeatureRemover` encodes the kept columns (numeric
 standardised, categorical one-hot), fits LEACE on the training split with the removed
 columns as the concept (numeric as values, categorical one-hot), and outputs the erased
-matrix. :func:`reconstruction_audit` measures how well each removed column can still be
-rebuilt, before and after.
+matrix. :func:`erasekit.audit.reconstruction.reconstruction_audit` measures how well each removed
+column can still be rebuilt, before and after.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -19,14 +18,13 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from erasekit.audit.probes import ProbeResult, run_probe
 from erasekit.concepts.base import fit_eraser
-from erasekit.errors import ConceptError, DataError, suggest
+from erasekit.core.errors import ConceptError, DataError, suggest
 
 MISSING = "<missing>"
 
 
-def _check_columns(frame: pd.DataFrame, names: Sequence[str], what: str) -> None:
+def check_columns(frame: pd.DataFrame, names: Sequence[str], what: str) -> None:
     for name in names:
         if name not in frame.columns:
             known = [str(c) for c in frame.columns]
@@ -87,7 +85,7 @@ class FeatureRemover(TransformerMixin, BaseEstimator):
             raise ConceptError("FeatureRemover needs at least one column to remove")
         if self.proxies not in ("leace", "none"):
             raise ConceptError(f"proxies must be 'leace' or 'none', got {self.proxies!r}")
-        _check_columns(X, self.columns, "removed")
+        check_columns(X, self.columns, "removed")
         self.kept_columns_ = [c for c in X.columns if c not in set(self.columns)]
         if not self.kept_columns_:
             raise ConceptError("removing every column leaves nothing to keep")
@@ -106,38 +104,10 @@ class FeatureRemover(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "encoder_")
         if not isinstance(X, pd.DataFrame):
             raise ConceptError("FeatureRemover needs a pandas DataFrame (it works on named columns)")
-        _check_columns(X, self.kept_columns_, "kept")
+        check_columns(X, self.kept_columns_, "kept")
         kept = self.encoder_.transform(X[self.kept_columns_])
         return self.eraser_(kept) if self.eraser_ is not None else kept
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         check_is_fitted(self, "encoder_")
         return np.asarray(self.encoder_.feature_names(), dtype=object)
-
-
-@dataclass(frozen=True)
-class Reconstruction:
-    """How well a removed column is rebuilt from what is kept (held-out): R² for numeric
-    columns, accuracy vs the majority baseline for categorical ones."""
-
-    column: str
-    stage: Literal["dropped", "dropped+leace"]
-    probes: tuple[ProbeResult, ...]
-
-
-def reconstruction_audit(
-    train: pd.DataFrame, test: pd.DataFrame, remover: FeatureRemover, probes=("linear", "gbm"), seed: int = 0, n_boot: int = 500
-) -> tuple[Reconstruction, ...]:
-    """Probe every removed column from the remover's output, and from the plain drop for comparison."""
-    plain = FeatureRemover(remover.columns, proxies="none").fit(train)
-    stages = [("dropped", plain)] + ([("dropped+leace", remover)] if remover.proxies == "leace" else [])
-    results = []
-    for column in remover.columns:
-        numeric = not is_categorical(train[column])
-        z_train = train[column].fillna(MISSING).astype(str).to_numpy() if not numeric else train[column].to_numpy(float)
-        z_test = test[column].fillna(MISSING).astype(str).to_numpy() if not numeric else test[column].to_numpy(float)
-        for stage, fitted in stages:
-            x_train, x_test = fitted.transform(train), fitted.transform(test)
-            found = tuple(run_probe(p, x_train, z_train, x_test, z_test, numeric=numeric, seed=seed, n_boot=n_boot) for p in probes)
-            results.append(Reconstruction(column, stage, found))
-    return tuple(results)

@@ -7,7 +7,8 @@ embedding. For each token of a concept sentence ("Yesterday Oliver went home.") 
 is the final state of the aligned token of the anchor sentence ("Yesterday someone went
 home.") — prefix/suffix tokens align one to one, the term's tokens all align to the anchor
 term — pulled back through the LayerNorm. Keys are the layer's inputs at those tokens; the
-preserve term is the second moment of its inputs over unrelated sentences (ALGORITHMS.md §3.3).
+preserve term is the second moment of its inputs over unrelated sentences (the closed form of Gandikota
+et al., "Unified Concept Editing in Diffusion Models", WACV 2024).
 """
 
 from __future__ import annotations
@@ -15,12 +16,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from erasekit.concepts.layers import find_layer
 from erasekit.concepts.linear_edit import LinearEditParams, LinearEditResult, edit_linear
-from erasekit.errors import ConceptError
+from erasekit.core.errors import ConceptError
 
 EDIT_LAYER = "0.auto_model.encoder.layer.5.output.dense"
 NORM_LAYER = "0.auto_model.encoder.layer.5.output.LayerNorm"
@@ -169,38 +169,3 @@ def edit_text_concepts(
         params=params,
     )
     return TextEdit(layer_name, result, tuple(concept), tuple(anchored))
-
-
-def edit_report(model, edit: TextEdit, held_out_templates: Sequence[str], terms: Sequence[str], anchor: str,
-                unrelated: Sequence[str]) -> dict[str, float]:
-    """Cosine similarities before/after: erased sentences, held-out paraphrases, unrelated text.
-
-    ``success_rate``: share of concept sentences whose edited embedding is closer to the
-    anchor sentence's original embedding than to its own original embedding.
-    """
-    from erasekit.concepts.text import encode, row_cosines
-
-    held = [t.format(w) for t in held_out_templates for w in terms]
-    held_anchor = [t.format(anchor) for t in held_out_templates for w in terms]
-    before = {
-        "fit": encode(model, edit.concept_sentences), "fit_anchor": encode(model, edit.anchor_sentences),
-        "held": encode(model, held), "held_anchor": encode(model, held_anchor), "unrelated": encode(model, unrelated),
-    }
-    edit.apply(model)
-    try:
-        after = {k: encode(model, s) for k, s in (("fit", edit.concept_sentences), ("held", held), ("unrelated", unrelated))}
-    finally:
-        edit.undo(model)
-    stats = {}
-    for split in ("fit", "held"):
-        to_anchor_before = row_cosines(before[split], before[f"{split}_anchor"])
-        to_anchor_after = row_cosines(after[split], before[f"{split}_anchor"])
-        to_self = row_cosines(after[split], before[split])
-        stats[f"{split}_cos_to_anchor_before"] = float(to_anchor_before.mean())
-        stats[f"{split}_cos_to_anchor_after"] = float(to_anchor_after.mean())
-        stats[f"{split}_success_rate"] = float(np.mean(to_anchor_after > to_self))
-    unrelated_cos = row_cosines(after["unrelated"], before["unrelated"])
-    stats["unrelated_cos_mean"] = float(unrelated_cos.mean())
-    stats["unrelated_cos_min"] = float(unrelated_cos.min())
-    stats["condition_number"] = edit.result.edits["layer"].condition_number
-    return stats

@@ -1,4 +1,5 @@
-"""Training-free projection of token embeddings off a concept subspace (SAFREE-style, ALGORITHMS.md §3.6).
+"""Training-free projection of token embeddings off a concept subspace (after SAFREE: Yoon et al., "SAFREE:
+Training-Free and Adaptive Guard for Safe Text-to-Image and Video Generation", ICLR 2025).
 
 For a sentence encoder that mean-pools token states into a sentence embedding:
 
@@ -18,22 +19,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
 import torch
 
-from erasekit.errors import ConceptError, MethodError
+from erasekit.core.errors import ConceptError
+from erasekit.core.params import NON_NEGATIVE, Params
 
 
 @dataclass(frozen=True)
-class TokenProjectionParams:
+class TokenProjectionParams(Params):
     """``alpha`` 0.01 (SAFREE's trigger margin)."""
 
-    alpha: float = 0.01
-
-    def __post_init__(self):
-        if self.alpha < 0:
-            raise MethodError(f"TokenProjectionParams.alpha must be ≥ 0, got {self.alpha}")
+    alpha: Annotated[float, NON_NEGATIVE] = 0.01
 
 
 @dataclass(frozen=True)

@@ -20,14 +20,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from erasekit.errors import DataError, suggest
+from erasekit.core.errors import DataError, FieldError, suggest
+from erasekit.core.provenance import sha256_arrays
+from erasekit.data.sources import FIELD_KINDS, DataSpec, grammar
+from erasekit.data.tables import read_table
 
 CRITEO_COLUMNS = ("label",) + tuple(f"I{i}" for i in range(1, 14)) + tuple(f"C{i}" for i in range(1, 27))
 RESERVED_INDEX = 0
-
-
-class FieldError(DataError, ValueError):
-    """A field table unfit for selection or CTR training (also a ValueError, as scikit-learn expects)."""
 
 
 # --------------------------------------------------------------------------- readers
@@ -133,29 +132,6 @@ def read_libsvm(path: Path) -> pd.DataFrame:
     return frame
 
 
-def read_field_table(path: Path, categorical: Sequence[str] = ()) -> pd.DataFrame:
-    """A CSV (header row) or Parquet table; ``categorical`` columns are read as strings.
-
-    Non-numeric columns are categorical anyway; declare numeric-looking ids (zip codes,
-    hashed ids) as categorical so they are not treated as magnitudes.
-    """
-    path = Path(path)
-    try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            frame = pd.read_parquet(path)
-        else:
-            frame = pd.read_csv(path, skipinitialspace=True, dtype={c: str for c in categorical})
-    except (OSError, ValueError, ImportError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read {path}: {exc}") from None
-    if frame.empty:
-        raise DataError(f"{path} has no data rows")
-    for column in categorical:
-        if column not in frame.columns:
-            raise DataError(f"categorical column '{column}' is not in {path}{suggest(column, map(str, frame.columns))}")
-        frame[column] = frame[column].astype(object).where(frame[column].notna(), None).map(lambda v: v if v is None else str(v))
-    return frame
-
-
 @dataclass(frozen=True)
 class LoadedTable:
     """A frame named on the command line, its default target, an official test split and known relevant fields if any."""
@@ -167,37 +143,32 @@ class LoadedTable:
     relevant: tuple[str, ...] | None = None
 
 
-TABLE_SOURCES = "csv:PATH | parquet:PATH | criteo:PATH | libsvm:PATH | adult:DIR | synthetic[:ROWS]"
+TABLE_SOURCES = grammar(FIELD_KINDS)
 
 
 def load_field_data(spec: str, categorical: Sequence[str] = (), seed: int = 0) -> LoadedTable:
     """Resolve ``spec`` (one of :data:`TABLE_SOURCES`) to a frame."""
-    kind, _, rest = spec.partition(":")
-    if kind == "synthetic":
+    source = DataSpec.parse(spec, FIELD_KINDS)
+    if source.kind == "synthetic":
         try:
-            rows = int(rest) if rest else 20000
+            rows = int(source.argument) if source.argument else 20000
         except ValueError:
-            raise DataError(f"synthetic:ROWS needs an integer number of rows, got '{rest}'") from None
+            raise DataError(f"synthetic:ROWS needs an integer number of rows, got '{source.argument}'") from None
         if rows < 100:
             raise DataError(f"synthetic data needs at least 100 rows, got {rows}")
         synthetic = make_synthetic_ctr(n_rows=rows, seed=seed)
         return LoadedTable(synthetic.frame, synthetic.target, f"synthetic CTR ({rows} rows, seed {seed})", None, synthetic.relevant)
-    known = ("csv", "parquet", "criteo", "libsvm", "adult")
-    if kind not in known:
-        raise DataError(f"unknown data source '{kind}'{suggest(kind, known + ('synthetic',))}; expected {TABLE_SOURCES}")
-    if not rest:
-        raise DataError(f"--data '{spec}' needs a path after the colon; expected {TABLE_SOURCES}")
-    path = Path(rest)
-    if kind == "adult":
+    path = source.path
+    if source.kind == "adult":
         from erasekit.data.tables import load_adult
 
         train, test = load_adult(path)
         return LoadedTable(train, "income", f"UCI Adult ({path})", test)
     if not path.is_file():
         raise DataError(f"{path} does not exist or is not a file")
-    if kind in ("csv", "parquet"):
-        return LoadedTable(read_field_table(path, categorical), None, f"{kind} {path}")
-    if kind == "criteo":
+    if source.kind in ("csv", "parquet"):
+        return LoadedTable(read_table(path, categorical), None, f"{source.kind} {path}")
+    if source.kind == "criteo":
         return LoadedTable(read_criteo(path), "label", f"Criteo format {path}")
     return LoadedTable(read_libsvm(path), "label", f"libSVM/libFFM {path}")
 
@@ -265,6 +236,28 @@ class FieldTable:
     def matrix(self) -> np.ndarray:
         """One column per field (codes as floats, then numeric), e.g. for :class:`~erasekit.models.ctr.CTRClassifier`."""
         return np.hstack([self.codes.astype(np.float64), self.numeric.astype(np.float64)])
+
+
+def table_from_matrix(X: np.ndarray, labels: np.ndarray | None, categorical: Sequence[int],
+                      vocab_sizes: np.ndarray | None = None) -> FieldTable:
+    """A :class:`FieldTable` from a numeric matrix whose ``categorical`` columns hold integer codes.
+
+    Fields are named ``x<column>``, categorical first (as every FieldTable orders them). Codes
+    outside ``1..vocab_size-1`` (negative, or unseen when ``vocab_sizes`` is given) map to the
+    reserved index 0. ``vocab_sizes`` defaults to one more than the largest code seen.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    cat = [int(j) for j in categorical]
+    num = [j for j in range(X.shape[1]) if j not in set(cat)]
+    codes = X[:, cat].astype(np.int64) if cat else np.zeros((len(X), 0), dtype=np.int64)
+    if vocab_sizes is None:
+        vocab_sizes = np.maximum(codes.max(axis=0) + 1, 1) if cat else np.zeros(0, dtype=np.int64)
+    if cat:
+        codes = np.where((codes < 0) | (codes >= vocab_sizes), 0, codes)
+    fields = tuple([Field(f"x{j}", "categorical", int(v)) for j, v in zip(cat, vocab_sizes)]
+                   + [Field(f"x{j}", "numeric") for j in num])
+    values = np.zeros(len(X), np.float32) if labels is None else np.asarray(labels, dtype=np.float32)
+    return FieldTable(fields, codes, X[:, num].astype(np.float32), values)
 
 
 def binary_labels(values: pd.Series | np.ndarray, what: str = "target") -> np.ndarray:
@@ -373,6 +366,56 @@ class FieldEncoder:
         if labels is None:
             labels = np.zeros(len(frame), dtype=np.float32)
         return FieldTable(self.fields_, codes, numeric, np.asarray(labels, dtype=np.float32))
+
+
+@dataclass(frozen=True)
+class PreparedTable:
+    """A frame split into train / validation / test and encoded with one :class:`FieldEncoder` fitted on train."""
+
+    train: FieldTable
+    valid: FieldTable
+    test: FieldTable
+    target: str
+    positive_label: str
+    data_sha256: str
+
+
+def prepare_table(frame: pd.DataFrame, target: str, categorical: Sequence[str] = (), test_frame: pd.DataFrame | None = None,
+                  valid_fraction: float = 0.15, test_fraction: float = 0.2, hash_buckets: int | None = None,
+                  log_numeric: bool = False, seed: int = 0) -> PreparedTable:
+    """Split ``frame`` (stratified by the binary ``target``) and encode its fields.
+
+    With ``test_frame`` the test rows come from it (e.g. Adult's official test file);
+    otherwise ``test_fraction`` of ``frame`` is held out. Raises :class:`FieldError` for a
+    missing or non-binary target, a one-class target, or fewer than two rows per split.
+    """
+    from sklearn.model_selection import train_test_split
+
+    if target not in frame.columns:
+        raise FieldError(f"target column '{target}' is not in the table{suggest(target, map(str, frame.columns))}")
+    positive = positive_label(frame[target], f"target '{target}'")
+    labels = (frame[target].to_numpy() == positive).astype(np.float32)
+    features = frame.drop(columns=[target])
+    if features.shape[1] == 0:
+        raise FieldError("the table has no feature columns besides the target")
+    rows = np.arange(len(frame))
+    try:
+        if test_frame is None:
+            rows, test_rows = train_test_split(rows, test_size=test_fraction, stratify=labels, random_state=seed)
+        train_rows, valid_rows = train_test_split(rows, test_size=valid_fraction, stratify=labels[rows], random_state=seed)
+    except ValueError as exc:
+        raise FieldError(f"cannot split {len(frame)} rows into train/validation/test: {exc}; use a larger table") from None
+    encoder = FieldEncoder(categorical, hash_buckets=hash_buckets, log_numeric=log_numeric).fit(features.iloc[train_rows])
+    if test_frame is None:
+        test = encoder.transform(features.iloc[test_rows], labels[test_rows])
+    else:
+        if target not in test_frame.columns:
+            raise FieldError(f"target column '{target}' is not in the test table")
+        test_labels = (test_frame[target].to_numpy() == positive).astype(np.float32)
+        test = encoder.transform(test_frame.drop(columns=[target]), test_labels)
+    digest = sha256_arrays(pd.util.hash_pandas_object(frame, index=False).to_numpy())
+    return PreparedTable(encoder.transform(features.iloc[train_rows], labels[train_rows]),
+                         encoder.transform(features.iloc[valid_rows], labels[valid_rows]), test, target, str(positive), digest)
 
 
 # --------------------------------------------------------------------------- synthetic data with ground truth

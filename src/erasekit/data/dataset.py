@@ -9,8 +9,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from erasekit.errors import DataError, ForgetSetError
-from erasekit.provenance import sha256_arrays
+from erasekit.core.errors import DataError, ForgetSetError
+from erasekit.core.provenance import sha256_arrays
 
 
 class ArrayDataset(Dataset):

@@ -8,7 +8,7 @@ from typing import Literal
 
 import numpy as np
 
-from erasekit.errors import ForgetSetError
+from erasekit.core.errors import ForgetSetError
 
 
 @dataclass(frozen=True)

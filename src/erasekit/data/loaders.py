@@ -1,8 +1,7 @@
-"""Loaders for the data specs the CLI accepts: ``digits``, ``mnist:DIR``, ``csv:PATH``."""
+"""Classification data for training and unlearning: ``digits``, ``mnist:DIR``, ``csv:PATH``, ``parquet:PATH``."""
 
 from __future__ import annotations
 
-import csv
 import gzip
 import math
 import struct
@@ -11,25 +10,25 @@ from pathlib import Path
 
 import numpy as np
 
+from erasekit.core.errors import DataError, suggest
 from erasekit.data.dataset import DataSplits
-from erasekit.errors import DataError
+from erasekit.data.sources import CLASSIFICATION_KINDS, DataSpec
+from erasekit.data.tables import read_table
 
 TEST_FRACTION = 0.2
 SPLIT_SEED = 0  # the split belongs to the data, not to the experiment seed
 
 
 def load_data(spec: str, target: str | None = None) -> DataSplits:
-    """Load ``digits``, ``mnist:DIR`` or ``csv:PATH`` (with ``target`` naming the label column)."""
-    kind, _, arg = spec.partition(":")
-    if kind == "digits" and not arg:
+    """Load ``digits``, ``mnist:DIR``, ``csv:PATH`` or ``parquet:PATH`` (``target`` names a table's label column)."""
+    source = DataSpec.parse(spec, CLASSIFICATION_KINDS)
+    if source.kind == "digits":
         return load_digits()
-    if kind == "mnist" and arg:
-        return load_mnist(Path(arg))
-    if kind == "csv" and arg:
-        if not target:
-            raise DataError("csv data needs --target COLUMN naming the label column")
-        return load_csv(Path(arg), target)
-    raise DataError(f"unknown data spec '{spec}'; use digits, mnist:DIR or csv:PATH")
+    if source.kind == "mnist":
+        return load_mnist(source.path)
+    if not target:
+        raise DataError(f"{source.kind} data needs --target COLUMN naming the label column")
+    return load_csv(source.path, target)
 
 
 def _stratified_split(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -113,49 +112,42 @@ def load_mnist(directory: Path) -> DataSplits:
 
 
 def load_csv(path: Path, target: str) -> DataSplits:
-    """A numeric CSV table with a header row; ``target`` holds the class labels.
+    """A numeric table (CSV with a header row, or Parquet); ``target`` holds the class labels.
 
     Feature columns must all be numeric with no empty cells; they are standardised with the
     training split's mean and standard deviation. Labels may be numbers or strings and are
     mapped to 0..C-1 in sorted order. Row numbers (0-based, header excluded) identify examples.
     """
-    try:
-        with open(path, newline="") as handle:
-            rows = list(csv.reader(handle))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
-    if len(rows) < 2:
-        raise DataError(f"{path} has no data rows; expected a header row and at least one data row")
-    header = [h.strip() for h in rows[0]]
+    path = Path(path)
+    frame = read_table(path, as_text=True)
+    header = list(frame.columns)
     if target not in header:
-        from erasekit.errors import suggest
-
         raise DataError(f"target column '{target}' is not in {path}{suggest(target, header)}; columns: {', '.join(header)}")
-    target_col = header.index(target)
-    features = [i for i in range(len(header)) if i != target_col]
+    features = [c for c in header if c != target]
     if not features:
         raise DataError(f"{path} has no feature columns besides '{target}'")
-    x = np.empty((len(rows) - 1, len(features)), dtype=np.float64)
-    raw_labels = []
-    for r, row in enumerate(rows[1:]):
-        line = r + 2
-        if len(row) != len(header):
-            raise DataError(f"{path}:{line}: {len(row)} fields, header has {len(header)} (truncated file?)")
-        for j, col in enumerate(features):
-            cell = row[col].strip()
+    cells = frame[features].to_numpy(dtype=object)
+    x = np.empty(cells.shape, dtype=np.float64)
+    for r, row in enumerate(cells):
+        for j, text in enumerate(row):
+            cell = str(text).strip()
             try:
                 value = float(cell)
             except ValueError:
-                what = "an empty cell" if not cell else f"'{cell}' is not a number"
-                raise DataError(f"{path}:{line}: column '{header[col]}' has {what}; only numeric features are supported") from None
+                what = "an empty cell (a missing value, or a truncated row)" if not cell else f"'{cell}' is not a number"
+                raise DataError(f"{path}:{r + 2}: column '{features[j]}' has {what}; only numeric features are supported") from None
             if not math.isfinite(value):
-                raise DataError(f"{path}:{line}: column '{header[col]}' is {cell}; remove or impute NaN/inf values")
+                raise DataError(f"{path}:{r + 2}: column '{features[j]}' is {cell}; remove or impute NaN/inf values")
             x[r, j] = value
-        raw_labels.append(row[target_col].strip())
+    raw_labels = [str(v).strip() for v in frame[target]]
+    empty = next((r for r, v in enumerate(raw_labels) if not v), None)
+    if empty is not None:
+        raise DataError(f"{path}:{empty + 2}: the target '{target}' has an empty cell (a missing label, or a truncated row)")
     classes = sorted(set(raw_labels), key=_label_sort_key)
     if len(classes) < 2:
         raise DataError(f"target '{target}' has a single class ('{classes[0]}'); classification needs at least two")
-    y = np.array([classes.index(v) for v in raw_labels], dtype=np.int64)
+    index = {c: i for i, c in enumerate(classes)}
+    y = np.array([index[v] for v in raw_labels], dtype=np.int64)
     train_rows, test_rows = _stratified_split(y)
     mean = x[train_rows].mean(axis=0)
     std = x[train_rows].std(axis=0)
@@ -163,7 +155,7 @@ def load_csv(path: Path, target: str) -> DataSplits:
     x = ((x - mean) / std).astype(np.float32)
     splits = DataSplits.from_arrays(path.name, x[train_rows], y[train_rows], x[test_rows], y[test_rows], classes)
     return DataSplits(
-        name=f"csv:{path.name}",
+        name=f"{'parquet' if path.suffix.lower() in ('.parquet', '.pq') else 'csv'}:{path.name}",
         train=splits.train,
         test=splits.test,
         train_rows=train_rows,

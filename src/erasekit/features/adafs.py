@@ -1,33 +1,19 @@
-"""AdaFS: a controller network weights fields per sample (Lin et al. 2022)."""
+"""AdaFS: a controller network weights fields per sample (Lin et al., "AdaFS", KDD 2022)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
-from erasekit.features._gates import GateSearcher, SearchBudget, mean_gate, search
-from erasekit.features.base import FieldError, FieldScores, SelectionData, register_ranker
-
-
-@dataclass(frozen=True)
-class AdaFSParams:
-    """Controller: field embeddings → ``hidden`` (16, the paper's) → ReLU → F → softmax × F, so
-    weights average 1. Trained jointly with the backbone. Field score = mean weight on the
-    validation rows."""
-
-    search_epochs: int = 4
-    hidden: int = 16
-    gate_lr: float = 1e-3
-
-    def __post_init__(self):
-        if self.search_epochs < 1 or self.hidden < 1 or self.gate_lr <= 0:
-            raise FieldError(f"AdaFS needs search_epochs ≥ 1, hidden ≥ 1, gate_lr > 0; got {self}")
+from erasekit.core.rng import seeded
+from erasekit.features.base import POSITIVE_INT, POSITIVE_REAL, FieldScores, SelectionData, register_selector
+from erasekit.features.gates import GateSearcher, GateSelector, SearchBudget, mean_gate, search
 
 
 class AdaFSController(GateSearcher):
-    def __init__(self, n_fields: int, embed_dim: int, params: AdaFSParams):
+    def __init__(self, n_fields: int, embed_dim: int, params: AdaFSSelector):
         self.net = nn.Sequential(nn.Linear(n_fields * embed_dim, params.hidden), nn.ReLU(), nn.Linear(params.hidden, n_fields))
         self.n_fields = n_fields
 
@@ -38,10 +24,34 @@ class AdaFSController(GateSearcher):
         return torch.softmax(self.net(embeddings.flatten(1)), dim=1) * self.n_fields
 
 
-@register_ranker("adafs", "gate", AdaFSParams)
-def adafs_fields(data: SelectionData, params: AdaFSParams, seed: int) -> FieldScores:
-    """AdaFS controller weight per field, averaged over validation rows."""
-    torch.manual_seed(seed)
-    controller = AdaFSController(len(data.names), data.spec.embed_dim, params)
-    model = search(data, controller, SearchBudget(params.search_epochs, params.gate_lr), seed, "AdaFS search")
-    return FieldScores(mean_gate(model, controller, data))
+@register_selector("adafs")
+class AdaFSSelector(GateSelector):
+    """AdaFS controller weight per field, averaged over validation rows (Lin et al., KDD 2022).
+
+    Controller: field embeddings → ``hidden`` (16, the paper's) → ReLU → F → softmax × F, so
+    weights average 1, trained jointly with the backbone (Adam lr ``gate_lr``).
+    """
+
+    _parameter_constraints: ClassVar[dict] = {
+        **GateSelector._parameter_constraints,
+        "search_epochs": [POSITIVE_INT],
+        "hidden": [POSITIVE_INT],
+        "gate_lr": [POSITIVE_REAL],
+    }
+
+    def __init__(self, search_epochs=4, hidden=16, gate_lr=1e-3, categorical=(), validation_fraction=0.15, backbone=None, recipe=None, k=None, random_state=0):
+        self.search_epochs = search_epochs
+        self.hidden = hidden
+        self.gate_lr = gate_lr
+        self.categorical = categorical
+        self.validation_fraction = validation_fraction
+        self.backbone = backbone
+        self.recipe = recipe
+        self.k = k
+        self.random_state = random_state
+
+    def score_fields(self, data: SelectionData) -> FieldScores:
+        with seeded(self.random_state):
+            controller = AdaFSController(len(data.names), data.spec.embed_dim, self)
+        model = search(data, controller, SearchBudget(self.search_epochs, self.gate_lr), self.random_state, "AdaFS search")
+        return FieldScores(mean_gate(model, controller, data))

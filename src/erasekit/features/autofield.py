@@ -1,36 +1,21 @@
-"""AutoField: a keep/drop Gumbel-softmax gate per field, learned bi-level (Wang et al. 2022)."""
+"""AutoField: a keep/drop Gumbel-softmax gate per field, learned bi-level (Wang et al., "AutoField", SIGIR 2022)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from erasekit.features._gates import GateSearcher, SearchBudget, search
-from erasekit.features.base import FieldError, FieldScores, SelectionData, register_ranker
-
-
-@dataclass(frozen=True)
-class AutoFieldParams:
-    """Gate logits α_f ∈ R² (keep, drop), Gumbel-softmax temperature ``tau``; α is updated on
-    validation minibatches (first-order DARTS-style bi-level search, as in the paper) with Adam
-    lr ``gate_lr``. Field score = softmax(α_f)[keep]."""
-
-    search_epochs: int = 4
-    tau: float = 1.0
-    gate_lr: float = 1e-2
-
-    def __post_init__(self):
-        if self.search_epochs < 1 or self.tau <= 0 or self.gate_lr <= 0:
-            raise FieldError(f"AutoField needs search_epochs ≥ 1, tau > 0, gate_lr > 0; got {self}")
+from erasekit.features.base import POSITIVE_INT, POSITIVE_REAL, FieldScores, SelectionData, register_selector
+from erasekit.features.gates import GateSearcher, GateSelector, SearchBudget, search
 
 
 class AutoFieldGates(GateSearcher):
     bilevel = True
 
-    def __init__(self, n_fields: int, params: AutoFieldParams, seed: int):
+    def __init__(self, n_fields: int, params: AutoFieldSelector, seed: int):
         self.alpha = torch.zeros(n_fields, 2, requires_grad=True)
         self.tau = params.tau
         self.generator = torch.Generator().manual_seed(seed + 1)
@@ -49,9 +34,34 @@ class AutoFieldGates(GateSearcher):
         return F.softmax(self.alpha, dim=1)[:, 0]
 
 
-@register_ranker("autofield", "gate", AutoFieldParams)
-def autofield_fields(data: SelectionData, params: AutoFieldParams, seed: int) -> FieldScores:
-    """AutoField keep probability per field after the bi-level Gumbel-softmax search."""
-    gates = AutoFieldGates(len(data.names), params, seed)
-    search(data, gates, SearchBudget(params.search_epochs, params.gate_lr), seed, "AutoField search")
-    return FieldScores(gates.keep_probability().detach().numpy().astype(np.float64))
+@register_selector("autofield")
+class AutoFieldSelector(GateSelector):
+    """AutoField keep probability per field after a bi-level Gumbel-softmax search (Wang et al., SIGIR 2022).
+
+    Gate logits α_f ∈ R² (keep, drop), Gumbel-softmax temperature ``tau``; α is updated on
+    validation minibatches (first-order DARTS-style bi-level search, as in the paper) with
+    Adam lr ``gate_lr``. Field score = softmax(α_f)[keep].
+    """
+
+    _parameter_constraints: ClassVar[dict] = {
+        **GateSelector._parameter_constraints,
+        "search_epochs": [POSITIVE_INT],
+        "tau": [POSITIVE_REAL],
+        "gate_lr": [POSITIVE_REAL],
+    }
+
+    def __init__(self, search_epochs=4, tau=1.0, gate_lr=1e-2, categorical=(), validation_fraction=0.15, backbone=None, recipe=None, k=None, random_state=0):
+        self.search_epochs = search_epochs
+        self.tau = tau
+        self.gate_lr = gate_lr
+        self.categorical = categorical
+        self.validation_fraction = validation_fraction
+        self.backbone = backbone
+        self.recipe = recipe
+        self.k = k
+        self.random_state = random_state
+
+    def score_fields(self, data: SelectionData) -> FieldScores:
+        gates = AutoFieldGates(len(data.names), self, self.random_state)
+        search(data, gates, SearchBudget(self.search_epochs, self.gate_lr), self.random_state, "AutoField search")
+        return FieldScores(gates.keep_probability().detach().numpy().astype(np.float64))

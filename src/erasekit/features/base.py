@@ -1,105 +1,54 @@
-"""The feature-selection family: scikit-learn selectors and a registry of *field rankers*.
+"""The feature-selection contract: every method is one scikit-learn selector, registered by name.
 
-Selectors (:class:`RankingSelector` subclasses) follow scikit-learn: ``__init__`` stores
-parameters, ``fit`` validates and sets ``scores_`` (higher = more important) and
-``ranking_`` (1 = best), and ``get_support`` / ``transform`` keep the top ``k`` columns.
+A selector (:class:`RankingSelector` subclass) follows scikit-learn: ``__init__`` stores the
+method's parameters (declared once, with their constraints in ``_parameter_constraints``),
+``fit(X, y)`` validates and sets ``scores_`` (higher = more important) and ``ranking_``
+(1 = best), and ``get_support`` / ``transform`` keep the top ``k`` columns.
 
-A *field ranker* scores the fields of a CTR-style table (:class:`SelectionData`). Every
-method — shallow selectors, gate-based CTR selectors, the exact removal reference — is one
-file that registers a ranker with :func:`register_ranker`; the CLI, the ERASE harness and
-the report then find it by name.
+The same object ranks the *fields* of a prepared CTR-style table with
+:meth:`RankingSelector.rank_fields` — a thin view that hands the method the input it needs
+(target-encoded fields by default, one-hot columns for QuickSelection, the field tables and
+the CTR backbone for the gate-based and exact methods). The CLI, the ERASE pipeline and the
+report find each method through :data:`SELECTORS`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import typing
 from abc import abstractmethod
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Literal
+from numbers import Integral, Real
+from typing import Any, ClassVar, Literal
 
 import numpy as np
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
 from sklearn.feature_selection import SelectorMixin
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from erasekit.data.ctr import FieldError, FieldTable
-from erasekit.errors import MethodError, suggest
+from erasekit.core.errors import FieldError, MethodError
+from erasekit.core.params import check_number
+from erasekit.core.registry import Registry
+from erasekit.core.resources import measure
+from erasekit.data.ctr import FieldTable, table_from_matrix
 from erasekit.models.ctr import CTRRecipe, CTRSpec
 
+Family = Literal["shallow", "gate", "exact"]
+FAMILY_ORDER = {"shallow": 0, "gate": 1, "exact": 2}
 
-class RankingSelector(SelectorMixin, BaseEstimator):
-    """Base of the score-then-keep-top-``k`` selectors.
-
-    ``k=None`` keeps half the features (rounded up), like scikit-learn's RFE. ``k`` larger
-    than the number of features is an error, not a silent "keep all". Constant columns get
-    score 0 from every subclass and so rank after informative ones (ties keep column order).
-    """
-
-    _supervised = True
-
-    def fit(self, X, y=None):
-        if self._supervised:
-            X, y = validate_data(self, X, y, dtype=np.float64)
-            if len(np.unique(y)) < 2:
-                raise FieldError("the target has only one class; feature relevance needs at least two classes")
-        else:
-            X = validate_data(self, X, dtype=np.float64)
-        self.k_ = self._resolve_k(X.shape[1])
-        scores, ranking = self._rank(X, y)
-        self.scores_ = np.asarray(scores, dtype=np.float64)
-        self.ranking_ = ranking if ranking is not None else ranking_from_scores(self.scores_)
-        return self
-
-    def _resolve_k(self, n_features: int) -> int:
-        k = getattr(self, "k", None)
-        if k is None:
-            return (n_features + 1) // 2
-        if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
-            raise FieldError(f"k must be a positive integer or None, got {k!r}")
-        if k > n_features:
-            raise FieldError(f"k={k} but the data has only {n_features} features; choose k ≤ {n_features}")
-        return int(k)
-
-    @abstractmethod
-    def _rank(self, X: np.ndarray, y: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
-        """(scores, ranking or None) for the validated ``X``; ``ranking`` None means "rank by score"."""
-
-    def _get_support_mask(self) -> np.ndarray:
-        check_is_fitted(self, "ranking_")
-        return self.ranking_ <= self.k_
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.required = self._supervised
-        return tags
+# Parameters that the selection command and pipeline set themselves (from --k and --seed).
+CONTEXT_PARAMETERS = ("k", "random_state")
 
 
-def ranking_from_scores(scores: np.ndarray) -> np.ndarray:
-    """Rank 1 = highest score; ties keep the earlier column first; NaN ranks last."""
-    safe = np.where(np.isfinite(scores), scores, -np.inf)
-    order = np.lexsort((np.arange(len(safe)), -safe))
-    ranking = np.empty(len(safe), dtype=np.int64)
-    ranking[order] = np.arange(1, len(safe) + 1)
-    return ranking
-
-
-def standardise(X: np.ndarray) -> np.ndarray:
-    """Zero mean, unit variance per column; constant columns become 0."""
-    std = X.std(axis=0)
-    return (X - X.mean(axis=0)) / np.where(std > 0, std, 1.0)
-
-
-# --------------------------------------------------------------------------- field ranking
+# --------------------------------------------------------------------------- what a ranker may use
 
 @dataclass(frozen=True, eq=False)
 class SelectionData:
     """What a field ranker may use: a training and a validation split of one table.
 
     The test split is never given to rankers. ``spec``/``recipe`` describe the CTR backbone
-    the gate-based methods train. Derived encodings are computed once and shared:
+    the gate-based and exact methods train. Derived encodings are computed once and shared:
     :attr:`encoded` (one column per field; categorical fields target-encoded with
     cross-fitting on the training split) and :attr:`one_hot` (for QuickSelection).
     """
@@ -116,6 +65,20 @@ class SelectionData:
     @property
     def names(self) -> list[str]:
         return self.train.names
+
+    @classmethod
+    def from_matrix(cls, X: np.ndarray, y: np.ndarray, categorical: Sequence[int], validation_fraction: float,
+                    seed: int, spec: CTRSpec | None = None, recipe: CTRRecipe | None = None) -> SelectionData:
+        """Split a numeric matrix (``categorical`` columns hold integer codes) into field tables; ``y`` must be binary."""
+        classes, labels = np.unique(y, return_inverse=True)
+        if len(classes) != 2:
+            raise FieldError(f"CTR-backbone selectors need a binary target, found {len(classes)} classes")
+        bad = [j for j in categorical if not 0 <= int(j) < X.shape[1]]
+        if bad:
+            raise FieldError(f"categorical column index {bad[0]} is out of range for {X.shape[1]} columns")
+        table = table_from_matrix(X, labels, categorical)
+        fit_rows, held_rows, _, _ = held_out_split(np.arange(len(X)), labels, validation_fraction, seed)
+        return cls(table.rows(np.sort(fit_rows)), table.rows(np.sort(held_rows)), spec or CTRSpec(), recipe or CTRRecipe())
 
     @cached_property
     def _target_encoder(self):
@@ -146,23 +109,6 @@ class SelectionData:
         return train, self.valid.one_hot()[0], owner
 
 
-Family = Literal["shallow", "gate", "exact"]
-
-
-@dataclass(frozen=True)
-class RankerInfo:
-    """A registered field ranker: name, family, parameter type, function, one-line summary."""
-
-    name: str
-    family: Family
-    params_type: type
-    fn: Callable[[SelectionData, Any, int], "FieldScores"]
-    summary: str
-
-    def parameter_defaults(self) -> dict[str, Any]:
-        return {f.name: getattr(self.params_type(), f.name) for f in dataclasses.fields(self.params_type)}
-
-
 @dataclass(frozen=True)
 class FieldScores:
     """Per-field importance (higher = keep) and, when the method defines one, an explicit order (1 = best)."""
@@ -172,50 +118,92 @@ class FieldScores:
     extra: dict[str, float] = field(default_factory=dict)  # method-specific numbers for the report, e.g. gate counts
 
 
-_RANKERS: dict[str, RankerInfo] = {}
+# --------------------------------------------------------------------------- the selector contract
+
+class RankingSelector(SelectorMixin, BaseEstimator):
+    """Base of every selection method: score the columns, keep the top ``k``.
+
+    ``k=None`` keeps half the features (rounded up), like scikit-learn's RFE. ``k`` larger
+    than the number of features is an error, not a silent "keep all". Constant columns get
+    score 0 from every subclass and so rank after informative ones (ties keep column order).
+    Every numeric parameter must be finite and inside the range its class declares.
+    """
+
+    family: ClassVar[Family] = "shallow"
+    _supervised: ClassVar[bool] = True
+    _parameter_constraints: ClassVar[dict] = {"k": [Interval(Integral, 1, None, closed="left"), None]}
+
+    def fit(self, X, y=None):
+        self.check_params()
+        if self._supervised:
+            X, y = validate_data(self, X, y, dtype=np.float64)
+            if len(np.unique(y)) < 2:
+                raise FieldError("the target has only one class; feature relevance needs at least two classes")
+        else:
+            X = validate_data(self, X, dtype=np.float64)
+        self.k_ = self._resolve_k(X.shape[1])
+        self.extra_: dict[str, float] = {}
+        scores, ranking = self._rank(X, y)
+        self._set_result(scores, ranking)
+        return self
+
+    def check_params(self) -> None:
+        """Validate the parameters against ``_parameter_constraints``; numbers must be finite."""
+        try:
+            self._validate_params()
+        except InvalidParameterError as exc:
+            raise FieldError(str(exc)) from None
+        for name, value in self.get_params(deep=False).items():
+            check_number(value, f"{type(self).__name__}.{name}", error=FieldError)
+
+    def _resolve_k(self, n_features: int) -> int:
+        k = self.k
+        if k is None:
+            return (n_features + 1) // 2
+        if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
+            raise FieldError(f"k must be a positive integer or None, got {k!r}")
+        if k > n_features:
+            raise FieldError(f"k={k} but the data has only {n_features} features; choose k ≤ {n_features}")
+        return int(k)
+
+    def _set_result(self, scores, ranking) -> None:
+        self.scores_ = np.asarray(scores, dtype=np.float64)
+        self.ranking_ = np.asarray(ranking) if ranking is not None else ranking_from_scores(self.scores_)
+
+    @abstractmethod
+    def _rank(self, X: np.ndarray, y: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """(scores, ranking or None) for the validated ``X``; ``ranking`` None means "rank by score"."""
+
+    # ---- the field-table view
+
+    def rank_fields(self, data: SelectionData) -> FieldScores:
+        """Rank the fields of a prepared table; by default the method sees one target-encoded column per field."""
+        self.fit(data.encoded[0], data.train.labels)
+        return FieldScores(self.scores_, self.ranking_, dict(self.extra_))
+
+    def _get_support_mask(self) -> np.ndarray:
+        check_is_fitted(self, "ranking_")
+        return self.ranking_ <= self.k_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = self._supervised
+        return tags
 
 
-def register_ranker(name: str, family: Family, params_type: type):
-    """Register a field ranker under ``name`` (a decorator, used in the method's own file)."""
-
-    def decorate(fn):
-        if name in _RANKERS:
-            raise RuntimeError(f"field ranker '{name}' is registered twice")
-        summary = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
-        _RANKERS[name] = RankerInfo(name, family, params_type, fn, summary)
-        return fn
-
-    return decorate
+def ranking_from_scores(scores: np.ndarray) -> np.ndarray:
+    """Rank 1 = highest score; ties keep the earlier column first; NaN ranks last."""
+    safe = np.where(np.isfinite(scores), scores, -np.inf)
+    order = np.lexsort((np.arange(len(safe)), -safe))
+    ranking = np.empty(len(safe), dtype=np.int64)
+    ranking[order] = np.arange(1, len(safe) + 1)
+    return ranking
 
 
-def available_rankers() -> tuple[str, ...]:
-    order = {"shallow": 0, "gate": 1, "exact": 2}
-    return tuple(sorted(_RANKERS, key=lambda n: (order[_RANKERS[n].family], n)))
-
-
-def ranker_info(name: str) -> RankerInfo:
-    if name not in _RANKERS:
-        raise MethodError(f"unknown selection method '{name}'{suggest(name, _RANKERS)}; available: {', '.join(available_rankers())}")
-    return _RANKERS[name]
-
-
-def parse_ranker_list(text: str) -> tuple[str, ...]:
-    if text.strip() == "all":
-        return available_rankers()
-    names = tuple(n.strip() for n in text.split(",") if n.strip())
-    if not names:
-        raise MethodError("no selection methods given; e.g. --methods gbdt,optfs or --methods all")
-    for name in names:
-        ranker_info(name)
-    if len(set(names)) != len(names):
-        raise MethodError(f"a method is listed twice in '{text}'")
-    return names
-
-
-def parse_ranker_params(assignments: typing.Sequence[str], methods: typing.Sequence[str] | None = None) -> dict[str, Any]:
-    from erasekit.unlearn.base import parse_param_overrides
-
-    return parse_param_overrides(assignments, methods, lookup=ranker_info)
+def standardise(X: np.ndarray) -> np.ndarray:
+    """Zero mean, unit variance per column; constant columns become 0."""
+    std = X.std(axis=0)
+    return (X - X.mean(axis=0)) / np.where(std > 0, std, 1.0)
 
 
 def held_out_split(X: np.ndarray, y: np.ndarray, fraction: float, seed: int):
@@ -227,3 +215,132 @@ def held_out_split(X: np.ndarray, y: np.ndarray, fraction: float, seed: int):
     classes, counts = np.unique(y, return_counts=True)
     stratify = y if counts.min() >= 2 and len(X) * fraction >= len(classes) else None
     return train_test_split(X, y, test_size=fraction, stratify=stratify, random_state=seed)
+
+
+FRACTION_CONSTRAINT = Interval(Real, 0, 1, closed="neither")
+POSITIVE_INT = Interval(Integral, 1, None, closed="left")
+POSITIVE_REAL = Interval(Real, 0, None, closed="neither")
+
+
+# --------------------------------------------------------------------------- the registry
+
+@dataclass(frozen=True)
+class SelectorInfo:
+    """A registered selection method: its name, selector class and one-line summary."""
+
+    name: str
+    selector_type: type[RankingSelector]
+    summary: str
+
+    @property
+    def family(self) -> Family:
+        return self.selector_type.family
+
+    def parameter_defaults(self) -> dict[str, Any]:
+        """The method's own parameters (not ``k``/``random_state``) with their defaults."""
+        defaults = self.selector_type().get_params(deep=False)
+        return {name: value for name, value in defaults.items() if name not in CONTEXT_PARAMETERS}
+
+    def parameter_types(self) -> dict[str, Any]:
+        """Parameters that ``--param`` can set: those with a number, string or boolean default."""
+        constraints = self.selector_type._parameter_constraints
+        types: dict[str, Any] = {}
+        for name, default in self.parameter_defaults().items():
+            options = next((c for c in constraints.get(name, ()) if isinstance(c, StrOptions)), None)
+            if options is not None:
+                types[name] = Literal[tuple(sorted(options.options))]  # type: ignore[valid-type]
+            elif isinstance(default, (bool, int, float, str)):
+                types[name] = type(default)
+        return types
+
+    def make_params(self, values: dict[str, Any]) -> RankingSelector:
+        """A selector with ``values`` overriding its defaults, validated now (before any work)."""
+        selector = self.selector_type(**values)
+        selector.check_params()
+        return selector
+
+
+SELECTORS: Registry[SelectorInfo] = Registry("selection method", order=lambda info: FAMILY_ORDER[info.family],
+                                             example="gbdt,optfs")
+
+
+def register_selector(name: str):
+    """Register a selector class under ``name`` (a class decorator in the method's own file)."""
+
+    def decorate(selector_type: type[RankingSelector]) -> type[RankingSelector]:
+        summary = (selector_type.__doc__ or "").strip().splitlines()[0] if selector_type.__doc__ else ""
+        SELECTORS.add(SelectorInfo(name, selector_type, summary))
+        return selector_type
+
+    return decorate
+
+
+def available_selectors() -> tuple[str, ...]:
+    """Every registered method: shallow, then gate-based, then exact; alphabetical within a family."""
+    return SELECTORS.names()
+
+
+def selector_info(name: str) -> SelectorInfo:
+    return SELECTORS.get(name)
+
+
+def parse_selector_list(text: str) -> tuple[str, ...]:
+    return SELECTORS.parse_list(text)
+
+
+def parse_selector_params(assignments: Sequence[str], methods: Sequence[str] | None = None) -> dict[str, RankingSelector]:
+    """``["optfs.level=value", …]`` → configured selectors keyed by method name."""
+    return SELECTORS.parse_params(assignments, methods)
+
+
+# --------------------------------------------------------------------------- running one method on a table
+
+@dataclass(frozen=True)
+class FieldSelection:
+    """One method's choice: the top-``k`` fields kept, the rest removed, a score per field (higher = more important)."""
+
+    method: str
+    params: dict[str, Any]
+    k: int
+    kept: tuple[str, ...]
+    removed: tuple[str, ...]
+    scores: dict[str, float]
+    ranking: tuple[str, ...]  # every field, most important first
+    seconds: float
+    peak_memory_mb: float
+    seed: int
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+def _reportable(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: v if v is None or isinstance(v, (bool, int, float, str)) else repr(v) for k, v in params.items()}
+
+
+def rank_fields(data: SelectionData, method: str, selector: RankingSelector | None = None, seed: int = 0) -> FieldSelection:
+    """Run the registered method ``method`` on ``data`` (optionally a configured ``selector``); ``k`` = all fields."""
+    info = selector_info(method)
+    if selector is None:
+        selector = info.selector_type()
+    elif not isinstance(selector, info.selector_type):
+        raise MethodError(f"method '{method}' takes a {info.selector_type.__name__}, got {type(selector).__name__}")
+    selector = clone(selector).set_params(random_state=seed, k=None)
+    with measure() as cost:
+        result = selector.rank_fields(data)
+    scores = np.asarray(result.scores, dtype=np.float64)
+    if scores.shape != (len(data.names),) or not np.isfinite(scores).all():
+        raise FieldError(f"method '{method}' returned unusable scores (shape {scores.shape}, finite: {np.isfinite(scores).all()})")
+    order = np.argsort(result.ranking, kind="stable") if result.ranking is not None else np.lexsort((np.arange(len(scores)), -scores))
+    ranking = tuple(data.names[i] for i in order)
+    params = {k: v for k, v in selector.get_params(deep=False).items() if k not in CONTEXT_PARAMETERS}
+    return FieldSelection(method, _reportable(params), len(ranking), ranking, (), dict(zip(data.names, scores.tolist())),
+                          ranking, cost.seconds, cost.peak_memory_mb, seed, dict(result.extra))
+
+
+def select_fields(data: SelectionData, method: str, k: int, selector: RankingSelector | None = None, seed: int = 0) -> FieldSelection:
+    """Rank with ``method`` and keep the top ``k`` fields."""
+    n = len(data.names)
+    if not isinstance(k, (int, np.integer)) or k < 1 or k > n:
+        raise FieldError(f"k={k} is out of range: the table has {n} fields; choose 1 ≤ k ≤ {n}")
+    ranked = rank_fields(data, method, selector, seed)
+    return FieldSelection(ranked.method, ranked.params, int(k), ranked.ranking[:k], ranked.ranking[k:], ranked.scores,
+                          ranked.ranking, ranked.seconds, ranked.peak_memory_mb, seed, ranked.extra)

@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from numbers import Integral
+from typing import ClassVar
 
 import numpy as np
+from sklearn.utils._param_validation import Interval
 
-from erasekit.features.base import FieldScores, RankingSelector, SelectionData, register_ranker
+from erasekit.core.extras import require
+from erasekit.features.base import POSITIVE_INT, POSITIVE_REAL, RankingSelector, register_selector
 
 
+@register_selector("gbdt")
 class GBDTSelector(RankingSelector):
-    """Score = total gain of the splits on each column in a LightGBM classifier.
+    """LightGBM total split gain per column (fields target-encoded).
 
-    Columns never used in a split (e.g. constant ones) score 0. ``estimator_`` is the fitted
-    booster, so the model behind the scores can be inspected.
+    Defaults: 200 trees, learning rate 0.05, 31 leaves (LightGBM's default leaves). Columns
+    never used in a split (e.g. constant ones) score 0. ``estimator_`` is the fitted booster,
+    so the model behind the scores can be inspected.
     """
+
+    _parameter_constraints: ClassVar[dict] = {
+        **RankingSelector._parameter_constraints,
+        "n_estimators": [POSITIVE_INT],
+        "learning_rate": [POSITIVE_REAL],
+        "num_leaves": [Interval(Integral, 2, None, closed="left")],
+    }
 
     def __init__(self, k=None, n_estimators=200, learning_rate=0.05, num_leaves=31, random_state=0):
         self.k = k
@@ -24,28 +36,11 @@ class GBDTSelector(RankingSelector):
         self.random_state = random_state
 
     def _rank(self, X, y):
-        from lightgbm import LGBMClassifier
-
-        self.estimator_ = LGBMClassifier(n_estimators=self.n_estimators, learning_rate=self.learning_rate,
-                                         num_leaves=self.num_leaves, importance_type="gain",
-                                         random_state=self.random_state, verbose=-1, n_jobs=2,
-                                         min_child_samples=min(20, max(1, len(X) // 10)))
+        lightgbm = require("lightgbm", "the gbdt selector")
+        self.estimator_ = lightgbm.LGBMClassifier(
+            n_estimators=self.n_estimators, learning_rate=self.learning_rate, num_leaves=self.num_leaves,
+            importance_type="gain", random_state=self.random_state, verbose=-1, n_jobs=2,
+            min_child_samples=min(20, max(1, len(X) // 10)),
+        )
         self.estimator_.fit(X, y)
         return np.asarray(self.estimator_.feature_importances_, dtype=np.float64), None
-
-
-@dataclass(frozen=True)
-class GBDTParams:
-    """LightGBM settings: 200 trees, learning rate 0.05, 31 leaves (LightGBM's default leaves)."""
-
-    n_estimators: int = 200
-    learning_rate: float = 0.05
-    num_leaves: int = 31
-
-
-@register_ranker("gbdt", "shallow", GBDTParams)
-def gbdt_fields(data: SelectionData, params: GBDTParams, seed: int) -> FieldScores:
-    """LightGBM total split gain on target-encoded fields."""
-    selector = GBDTSelector(None, params.n_estimators, params.learning_rate, params.num_leaves, seed)
-    selector.fit(data.encoded[0], data.train.labels)
-    return FieldScores(selector.scores_)

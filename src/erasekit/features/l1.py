@@ -2,24 +2,33 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from numbers import Real
+from typing import ClassVar
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.svm import l1_min_c
+from sklearn.utils._param_validation import Interval
 
-from erasekit.features.base import FieldScores, RankingSelector, SelectionData, ranking_from_scores, register_ranker, standardise
+from erasekit.features.base import POSITIVE_INT, RankingSelector, ranking_from_scores, register_selector, standardise
 
 
+@register_selector("l1")
 class L1Selector(RankingSelector):
-    """Lasso-style selection for classification on standardised columns.
+    """Order of entry into the L1-logistic regularisation path, on standardised columns.
 
-    The penalty is relaxed along ``n_path`` values of C from the smallest C that admits a
-    non-zero coefficient up to ``C_max`` (×10⁴ by default); ``scores_`` is the share of the
+    The penalty is relaxed along ``n_path`` (20) values of C from the smallest C that admits a
+    non-zero coefficient up to ``path_span`` (10⁴) times it; ``scores_`` is the share of the
     path on which a column's coefficient is non-zero (earlier entry = more important), with
     ties broken by ``|coef_|`` at the weakest penalty. ``coef_`` is that final coefficient
     vector (summed in absolute value over classes for multi-class targets).
     """
+
+    _parameter_constraints: ClassVar[dict] = {
+        **RankingSelector._parameter_constraints,
+        "n_path": [POSITIVE_INT],
+        "path_span": [Interval(Real, 1, None, closed="left")],
+    }
 
     def __init__(self, k=None, n_path=20, path_span=1e4, random_state=0):
         self.k = k
@@ -46,18 +55,3 @@ class L1Selector(RankingSelector):
         scores = active / self.n_path
         tie_break = magnitude / (magnitude.max() + 1e-12) / (self.n_path + 1)
         return scores, ranking_from_scores(scores + tie_break)
-
-
-@dataclass(frozen=True)
-class L1Params:
-    """Regularisation path of 20 values of C spanning four decades above the first non-zero C."""
-
-    n_path: int = 20
-    path_span: float = 1e4
-
-
-@register_ranker("l1", "shallow", L1Params)
-def l1_fields(data: SelectionData, params: L1Params, seed: int) -> FieldScores:
-    """Order of entry into the L1-logistic regularisation path (target-encoded fields)."""
-    selector = L1Selector(None, params.n_path, params.path_span, seed).fit(data.encoded[0], data.train.labels)
-    return FieldScores(selector.scores_, selector.ranking_)

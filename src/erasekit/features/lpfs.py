@@ -1,35 +1,20 @@
-"""LPFS: smoothed-L0 field gates x²/(x²+ε) with ε annealed towards 0 (Guo et al. 2022)."""
+"""LPFS: smoothed-L0 field gates x²/(x²+ε) with ε annealed towards 0 (Guo et al., "LPFS", 2022)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from numbers import Real
+from typing import ClassVar
 
 import numpy as np
 import torch
+from sklearn.utils._param_validation import Interval
 
-from erasekit.features._gates import GateSearcher, SearchBudget, search
-from erasekit.features.base import FieldError, FieldScores, SelectionData, register_ranker
-
-
-@dataclass(frozen=True)
-class LPFSParams:
-    """Gate g(x) = x²/(x²+ε), x_f initialised to 1, ε from ``eps0`` 0.1 multiplied by ``eps_decay``
-    0.9978 every ``decay_every`` 100 steps (the paper's schedule); loss + λ·Σ g. Field score = g at the end."""
-
-    search_epochs: int = 4
-    eps0: float = 0.1
-    eps_decay: float = 0.9978
-    decay_every: int = 100
-    lam: float = 1e-3
-    gate_lr: float = 1e-2
-
-    def __post_init__(self):
-        if self.search_epochs < 1 or self.eps0 <= 0 or not 0 < self.eps_decay <= 1 or self.decay_every < 1 or self.gate_lr <= 0:
-            raise FieldError(f"LPFS parameters out of range: {self}")
+from erasekit.features.base import POSITIVE_INT, POSITIVE_REAL, FieldScores, SelectionData, register_selector
+from erasekit.features.gates import GateSearcher, GateSelector, SearchBudget, search
 
 
 class LPFSGates(GateSearcher):
-    def __init__(self, n_fields: int, params: LPFSParams):
+    def __init__(self, n_fields: int, params: LPFSSelector):
         self.x = torch.ones(n_fields, requires_grad=True)
         self.params = params
         self.eps = params.eps0
@@ -48,11 +33,43 @@ class LPFSGates(GateSearcher):
             self.eps *= self.params.eps_decay
 
 
-@register_ranker("lpfs", "gate", LPFSParams)
-def lpfs_fields(data: SelectionData, params: LPFSParams, seed: int) -> FieldScores:
-    """LPFS smoothed-L0 gate value per field after the search."""
-    gates = LPFSGates(len(data.names), params)
-    search(data, gates, SearchBudget(params.search_epochs, params.gate_lr), seed, "LPFS search")
-    with torch.no_grad():
-        scores = gates.gate(None, None, None, False).numpy().astype(np.float64)
-    return FieldScores(scores, extra={"final_eps": gates.eps})
+@register_selector("lpfs")
+class LPFSSelector(GateSelector):
+    """LPFS smoothed-L0 gate value per field after the search (Guo et al., "LPFS", 2022).
+
+    Gate g(x) = x²/(x²+ε), x_f initialised to 1, ε from ``eps0`` 0.1 multiplied by
+    ``eps_decay`` 0.9978 every ``decay_every`` 100 steps (the paper's schedule); loss + λ·Σ g.
+    Field score = g at the end.
+    """
+
+    _parameter_constraints: ClassVar[dict] = {
+        **GateSelector._parameter_constraints,
+        "search_epochs": [POSITIVE_INT],
+        "eps0": [POSITIVE_REAL],
+        "eps_decay": [Interval(Real, 0, 1, closed="right")],
+        "decay_every": [POSITIVE_INT],
+        "lam": [Interval(Real, 0, None, closed="left")],
+        "gate_lr": [POSITIVE_REAL],
+    }
+
+    def __init__(self, search_epochs=4, eps0=0.1, eps_decay=0.9978, decay_every=100, lam=1e-3, gate_lr=1e-2,
+                 categorical=(), validation_fraction=0.15, backbone=None, recipe=None, k=None, random_state=0):
+        self.search_epochs = search_epochs
+        self.eps0 = eps0
+        self.eps_decay = eps_decay
+        self.decay_every = decay_every
+        self.lam = lam
+        self.gate_lr = gate_lr
+        self.categorical = categorical
+        self.validation_fraction = validation_fraction
+        self.backbone = backbone
+        self.recipe = recipe
+        self.k = k
+        self.random_state = random_state
+
+    def score_fields(self, data: SelectionData) -> FieldScores:
+        gates = LPFSGates(len(data.names), self)
+        search(data, gates, SearchBudget(self.search_epochs, self.gate_lr), self.random_state, "LPFS search")
+        with torch.no_grad():
+            scores = gates.gate(None, None, None, False).numpy().astype(np.float64)
+        return FieldScores(scores, extra={"final_eps": gates.eps})

@@ -2,27 +2,35 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar
 
 import numpy as np
 from sklearn.feature_selection import f_classif, mutual_info_classif
+from sklearn.utils._param_validation import StrOptions
 
-from erasekit.features.base import FieldError, FieldScores, RankingSelector, SelectionData, register_ranker
+from erasekit.features.base import RankingSelector, register_selector
 
 REDUNDANCY_FLOOR = 1e-3
 
 
+@register_selector("mrmr")
 class MRMRSelector(RankingSelector):
-    """Greedy mRMR, quotient form (relevance / mean |Pearson correlation| with those already chosen).
+    """Greedy mRMR pick order, quotient form (relevance / mean |Pearson correlation| with those chosen).
 
     Relevance is the ANOVA F-statistic (``relevance="f"``) or mutual information (``"mi"``)
     with the target. The first pick is the most relevant column; each next pick maximises
     relevance divided by its mean absolute correlation with the picks so far (floored at
     1e-3). ``ranking_`` is the pick order over all columns; ``scores_`` is the criterion
     value at the moment each column was picked (so it is not monotone in the ranking);
-    ``relevance_`` is the plain relevance. Constant columns have relevance 0.
+    ``relevance_`` is the plain relevance. Constant columns have relevance 0. The F-statistic
+    form is the FCQ variant of Zhao et al., "Maximum Relevance and Minimum Redundancy Feature
+    Selection Methods for a Marketing Machine Learning Platform" (2019).
     """
+
+    _parameter_constraints: ClassVar[dict] = {
+        **RankingSelector._parameter_constraints,
+        "relevance": [StrOptions({"f", "mi"})],
+    }
 
     def __init__(self, k=None, relevance="f", random_state=0):
         self.k = k
@@ -30,8 +38,6 @@ class MRMRSelector(RankingSelector):
         self.random_state = random_state
 
     def _rank(self, X, y):
-        if self.relevance not in ("f", "mi"):
-            raise FieldError(f"relevance must be 'f' or 'mi', got {self.relevance!r}")
         constant = X.std(axis=0) == 0
         relevance = np.zeros(X.shape[1])
         if (~constant).any():
@@ -60,17 +66,3 @@ class MRMRSelector(RankingSelector):
         ranking = np.empty(n, dtype=np.int64)
         ranking[chosen] = np.arange(1, n + 1)
         return scores, ranking
-
-
-@dataclass(frozen=True)
-class MRMRParams:
-    """Relevance by F-statistic (the FCQ variant, Zhao et al. 2019) or mutual information."""
-
-    relevance: Literal["f", "mi"] = "f"
-
-
-@register_ranker("mrmr", "shallow", MRMRParams)
-def mrmr_fields(data: SelectionData, params: MRMRParams, seed: int) -> FieldScores:
-    """Greedy mRMR pick order on target-encoded fields."""
-    selector = MRMRSelector(None, params.relevance, seed).fit(data.encoded[0], data.train.labels)
-    return FieldScores(selector.scores_, selector.ranking_)

@@ -1,48 +1,24 @@
-"""OptFS: learnable field- or value-level gates, learning by continuation, then rewind and retrain (Lyu et al. 2023)."""
+"""OptFS: learnable field- or value-level gates, learning by continuation, then rewind and retrain
+(Lyu et al., "Optimizing Feature Set for Click-Through Rate Prediction", WWW 2023)."""
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Literal
+from numbers import Integral, Real
+from typing import ClassVar
 
 import numpy as np
 import torch
+from sklearn.utils._param_validation import Interval, StrOptions
 
-from erasekit.features._gates import GateSearcher, SearchBudget, search
-from erasekit.features.base import FieldError, FieldScores, SelectionData, register_ranker
+from erasekit.features.base import POSITIVE_INT, POSITIVE_REAL, FieldScores, SelectionData, register_selector
+from erasekit.features.gates import GateSearcher, GateSelector, SearchBudget, search
 from erasekit.models.ctr import CTRModel, fresh_model, train_ctr
 
 
-@dataclass(frozen=True)
-class OptFSParams:
-    """Gate g = σ(τ·m)/σ(m_init), τ growing geometrically 1 → ``final_temp``; loss + λ·Σσ(τ·m).
-
-    Paper defaults: m_init 0.5, final_temp 200, λ 1e-8, rewind epoch 1 (its 20 search
-    epochs at lr 1e-4 are tuned for Criteo's 45M rows). On tables of 10⁴–10⁵ rows the gates
-    would barely move at that learning rate, so the gates here use Adam lr ``gate_lr`` 1e-2
-    and search for ``search_epochs`` 4 — about one backbone training. ``level="value"``
-    learns one gate per categorical value (and per numeric field); a field's score is then
-    the share of training rows whose value keeps its gate open.
-    """
-
-    level: Literal["field", "value"] = "field"
-    search_epochs: int = 4
-    m_init: float = 0.5
-    final_temp: float = 200.0
-    lam: float = 1e-8
-    gate_lr: float = 1e-2
-    rewind_epoch: int = 1
-
-    def __post_init__(self):
-        if self.level not in ("field", "value"):
-            raise FieldError(f"OptFS level must be 'field' or 'value', got {self.level!r}")
-        if self.search_epochs < 1 or self.final_temp < 1 or self.gate_lr <= 0 or self.rewind_epoch < 0:
-            raise FieldError(f"OptFS needs search_epochs ≥ 1, final_temp ≥ 1, gate_lr > 0, rewind_epoch ≥ 0; got {self}")
-
-
 class OptFSGates(GateSearcher):
-    def __init__(self, data: SelectionData, params: OptFSParams):
+    def __init__(self, data: SelectionData, params: OptFSSelector):
         self.params = params
         self.temperature = 1.0
         self.n_categorical = data.train.n_categorical
@@ -100,8 +76,57 @@ class OptFSResult:
     model: CTRModel | None
 
 
-def optfs_select(data: SelectionData, params: OptFSParams = OptFSParams(), seed: int = 0, retrain: bool = True) -> OptFSResult:
-    """Search gates; with ``retrain`` rewind the backbone to the ``rewind_epoch`` checkpoint and retrain with the frozen mask."""
+@register_selector("optfs")
+class OptFSSelector(GateSelector):
+    """OptFS gate values after the continuation search (field- or value-level; Lyu et al., WWW 2023).
+
+    Gate g = σ(τ·m)/σ(m_init), τ growing geometrically 1 → ``final_temp``; loss + λ·Σσ(τ·m).
+    Paper defaults: m_init 0.5, final_temp 200, λ 1e-8, rewind epoch 1 (its 20 search epochs
+    at lr 1e-4 are tuned for Criteo's 45M rows). On tables of 10⁴–10⁵ rows the gates would
+    barely move at that learning rate, so the gates here use Adam lr ``gate_lr`` 1e-2 and
+    search for ``search_epochs`` 4 — about one backbone training. ``level="value"`` learns one
+    gate per categorical value (and per numeric field); a field's score is then the share of
+    training rows whose value keeps its gate open. :func:`optfs_select` also rewinds and
+    retrains the backbone with the frozen mask.
+    """
+
+    _parameter_constraints: ClassVar[dict] = {
+        **GateSelector._parameter_constraints,
+        "level": [StrOptions({"field", "value"})],
+        "search_epochs": [POSITIVE_INT],
+        "m_init": [Interval(Real, None, None, closed="neither")],
+        "final_temp": [Interval(Real, 1, None, closed="left")],
+        "lam": [Interval(Real, 0, None, closed="left")],
+        "gate_lr": [POSITIVE_REAL],
+        "rewind_epoch": [Interval(Integral, 0, None, closed="left")],
+    }
+
+    def __init__(self, level="field", search_epochs=4, m_init=0.5, final_temp=200.0, lam=1e-8, gate_lr=1e-2, rewind_epoch=1,
+                 categorical=(), validation_fraction=0.15, backbone=None, recipe=None, k=None, random_state=0):
+        self.level = level
+        self.search_epochs = search_epochs
+        self.m_init = m_init
+        self.final_temp = final_temp
+        self.lam = lam
+        self.gate_lr = gate_lr
+        self.rewind_epoch = rewind_epoch
+        self.categorical = categorical
+        self.validation_fraction = validation_fraction
+        self.backbone = backbone
+        self.recipe = recipe
+        self.k = k
+        self.random_state = random_state
+
+    def score_fields(self, data: SelectionData) -> FieldScores:
+        result = optfs_select(data, self, self.random_state, retrain=False)
+        return FieldScores(result.field_scores, extra={"fields_kept_by_mask": float(len(result.kept_fields))})
+
+
+def optfs_select(data: SelectionData, params: OptFSSelector | None = None, seed: int = 0, retrain: bool = True) -> OptFSResult:
+    """Search gates with ``params``' settings; with ``retrain`` rewind the backbone to the ``rewind_epoch``
+    checkpoint and retrain with the frozen mask."""
+    params = params if params is not None else OptFSSelector()
+    params.check_params()
     gates = OptFSGates(data, params)
     model = search(data, gates, SearchBudget(params.search_epochs, params.gate_lr), seed, f"OptFS search ({params.level})")
     mask = gates.keep_mask()
@@ -131,8 +156,3 @@ def optfs_select(data: SelectionData, params: OptFSParams = OptFSParams(), seed:
     return OptFSResult(scores, kept, mask, final)
 
 
-@register_ranker("optfs", "gate", OptFSParams)
-def optfs_fields(data: SelectionData, params: OptFSParams, seed: int) -> FieldScores:
-    """OptFS gate values after the continuation search (field- or value-level)."""
-    result = optfs_select(data, params, seed, retrain=False)
-    return FieldScores(result.field_scores, extra={"fields_kept_by_mask": float(len(result.kept_fields))})

@@ -2,24 +2,43 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 from sklearn.base import clone
 from sklearn.inspection import permutation_importance
-from sklearn.linear_model import LogisticRegression
 
-from erasekit.features.base import FieldScores, RankingSelector, SelectionData, held_out_split, register_ranker
+from erasekit.core.extras import require
+from erasekit.features.base import (
+    FRACTION_CONSTRAINT,
+    POSITIVE_INT,
+    FieldScores,
+    RankingSelector,
+    SelectionData,
+    held_out_split,
+    register_selector,
+)
 
 
+@register_selector("permutation")
 class PermutationSelector(RankingSelector):
-    """Score = drop in held-out score when one column is shuffled (mean over ``n_repeats``).
+    """Permutation importance: the drop in held-out score when one column is shuffled (mean of ``n_repeats``).
 
     ``fit`` holds out ``validation_fraction`` of the rows (stratified), fits a clone of
-    ``estimator`` (default: logistic regression) on the rest and permutes columns of the
-    held-out part only — importance on training rows rewards memorised noise (ERASE's
-    reference code does that; we do not). ``importances_std_`` is the spread over repeats.
+    ``estimator`` on the rest and permutes columns of the held-out part only — importance on
+    training rows rewards memorised noise (ERASE's reference code does that; we do not). On a
+    field table the held-out rows are its validation split. ``estimator=None`` is LightGBM
+    (200 trees, learning rate 0.05); ``scoring=None`` is ROC AUC for a binary target and
+    accuracy otherwise. ``importances_std_`` is the spread over repeats.
     """
+
+    _parameter_constraints: ClassVar[dict] = {
+        **RankingSelector._parameter_constraints,
+        "validation_fraction": [FRACTION_CONSTRAINT],
+        "n_repeats": [POSITIVE_INT],
+        "scoring": [str, callable, None],
+        "estimator": ["no_validation"],
+    }
 
     def __init__(self, estimator=None, k=None, validation_fraction=0.25, n_repeats=5, scoring=None, random_state=0):
         self.estimator = estimator
@@ -29,32 +48,30 @@ class PermutationSelector(RankingSelector):
         self.scoring = scoring
         self.random_state = random_state
 
+    def _make_estimator(self):
+        if self.estimator is not None:
+            return clone(self.estimator)
+        lightgbm = require("lightgbm", "the permutation selector's default estimator")
+        return lightgbm.LGBMClassifier(n_estimators=200, learning_rate=0.05, random_state=self.random_state, verbose=-1,
+                                       n_jobs=2, min_child_samples=20)
+
+    def _importances(self, X_fit, y_fit, X_held, y_held) -> np.ndarray:
+        self.estimator_ = self._make_estimator().fit(X_fit, y_fit)
+        scoring = self.scoring if self.scoring is not None else ("roc_auc" if len(np.unique(y_fit)) == 2 else "accuracy")
+        result = permutation_importance(self.estimator_, X_held, y_held, scoring=scoring, n_repeats=self.n_repeats,
+                                        random_state=self.random_state)
+        self.importances_std_ = result.importances_std
+        return result.importances_mean
+
     def _rank(self, X, y):
         X_fit, X_held, y_fit, y_held = held_out_split(X, y, self.validation_fraction, self.random_state)
-        estimator = clone(self.estimator) if self.estimator is not None else LogisticRegression(max_iter=1000)
-        self.estimator_ = estimator.fit(X_fit, y_fit)
-        result = permutation_importance(self.estimator_, X_held, y_held, scoring=self.scoring,
-                                        n_repeats=self.n_repeats, random_state=self.random_state)
-        self.importances_std_ = result.importances_std
-        return result.importances_mean, None
+        return self._importances(X_fit, y_fit, X_held, y_held), None
 
-
-@dataclass(frozen=True)
-class PermutationParams:
-    """``n_repeats`` shuffles per field of a LightGBM model's validation AUC (scikit-learn's default is 5)."""
-
-    n_repeats: int = 5
-    n_estimators: int = 200
-
-
-@register_ranker("permutation", "shallow", PermutationParams)
-def permutation_fields(data: SelectionData, params: PermutationParams, seed: int) -> FieldScores:
-    """Permutation importance (validation AUC drop) of a LightGBM model on target-encoded fields."""
-    from lightgbm import LGBMClassifier
-
-    train, valid = data.encoded
-    model = LGBMClassifier(n_estimators=params.n_estimators, learning_rate=0.05, random_state=seed, verbose=-1, n_jobs=2)
-    model.fit(train, data.train.labels)
-    result = permutation_importance(model, valid, data.valid.labels, scoring="roc_auc", n_repeats=params.n_repeats,
-                                    random_state=seed)
-    return FieldScores(result.importances_mean)
+    def rank_fields(self, data: SelectionData) -> FieldScores:
+        self.check_params()
+        train, valid = data.encoded
+        self.n_features_in_ = train.shape[1]
+        self.k_ = self._resolve_k(train.shape[1])
+        self.extra_ = {}
+        self._set_result(self._importances(train, data.train.labels, valid, data.valid.labels), None)
+        return FieldScores(self.scores_)

@@ -5,14 +5,23 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import check_scoring
 
-from erasekit import progress
-from erasekit.features.base import FieldScores, RankingSelector, SelectionData, held_out_split, register_ranker
+from erasekit.core import progress
+from erasekit.features.base import (
+    FRACTION_CONSTRAINT,
+    Family,
+    FieldScores,
+    RankingSelector,
+    SelectionData,
+    held_out_split,
+    register_selector,
+)
 
 
 @dataclass
@@ -69,17 +78,29 @@ def backward_eliminate(n: int, score_subset: Callable[[list[int]], float], stop:
     return Elimination(ranking, scores, seconds_at, fits)
 
 
+@register_selector("removal")
 class RemovalSelector(RankingSelector):
     """Backward elimination: retrain without each candidate, drop the one whose absence hurts least.
 
     Each round refits a clone of ``estimator`` (default: logistic regression) once per
     remaining feature on the fitting split and scores it on the held-out
     ``validation_fraction`` (``scoring``: a scikit-learn scorer name, default the
-    estimator's own score). Stops at ``k`` features, or with ``full_ranking=True`` at one
-    feature so ``ranking_`` orders every feature. Cost: about k·(n − k) + n²/2 fits — this
-    is the exact reference that cheaper selectors are measured against.
-    ``seconds_at_`` maps "features remaining" to elapsed seconds, to compare costs at equal k.
+    estimator's own score). On a field table with ``estimator=None`` it retrains the table's
+    CTR backbone and scores validation AUC. It eliminates down to ``k`` features when ``k``
+    is given and to one otherwise (or with ``full_ranking=True``), so ``ranking_`` then orders
+    every feature. Cost: about k·(n − k) + n²/2 fits — this is the exact reference that
+    cheaper selectors are measured against. ``seconds_at_`` maps "features remaining" to
+    elapsed seconds, to compare costs at equal k.
     """
+
+    family: ClassVar[Family] = "exact"
+    _parameter_constraints: ClassVar[dict] = {
+        **RankingSelector._parameter_constraints,
+        "validation_fraction": [FRACTION_CONSTRAINT],
+        "scoring": [str, callable, None],
+        "full_ranking": ["boolean"],
+        "estimator": ["no_validation"],
+    }
 
     def __init__(self, estimator=None, k=None, validation_fraction=0.25, scoring=None, full_ranking=False, random_state=0):
         self.estimator = estimator
@@ -89,10 +110,23 @@ class RemovalSelector(RankingSelector):
         self.full_ranking = full_ranking
         self.random_state = random_state
 
+    def _stop(self, n: int) -> int:
+        return 1 if self.full_ranking or self.k is None else self._resolve_k(n)
+
+    def _eliminate(self, n: int, score_subset: Callable[[list[int]], float]) -> tuple[np.ndarray, np.ndarray]:
+        result = backward_eliminate(n, score_subset, stop=self._stop(n))
+        self.seconds_at_ = result.seconds_at
+        self.n_fits_ = result.fits
+        self.extra_ = {**{f"seconds_at_k{k}": s for k, s in result.seconds_at.items()}, "fits": float(result.fits)}
+        return result.scores, result.ranking
+
     def _rank(self, X, y):
+        X_fit, X_held, y_fit, y_held = held_out_split(X, y, self.validation_fraction, self.random_state)
+        return self._eliminate(X.shape[1], self._estimator_scorer(X_fit, y_fit, X_held, y_held))
+
+    def _estimator_scorer(self, X_fit, y_fit, X_held, y_held) -> Callable[[list[int]], float]:
         from sklearn.dummy import DummyClassifier
 
-        X_fit, X_held, y_fit, y_held = held_out_split(X, y, self.validation_fraction, self.random_state)
         template = self.estimator if self.estimator is not None else LogisticRegression(max_iter=1000)
 
         def score_subset(columns: list[int]) -> float:
@@ -102,36 +136,28 @@ class RemovalSelector(RankingSelector):
             model = clone(template).fit(X_fit[:, columns], y_fit)
             return float(check_scoring(model, scoring=self.scoring)(model, X_held[:, columns], y_held))
 
-        result = backward_eliminate(X.shape[1], score_subset, stop=1 if self.full_ranking else self.k_)
-        self.seconds_at_ = result.seconds_at
-        self.n_fits_ = result.fits
-        return result.scores, result.ranking
+        return score_subset
 
+    def rank_fields(self, data: SelectionData) -> FieldScores:
+        if self.estimator is not None:
+            return super().rank_fields(data)
+        from erasekit.models.ctr import evaluate, fresh_model, train_ctr
 
-@dataclass(frozen=True)
-class RemovalParams:
-    """Eliminate down to ``stop_at`` fields (1 = a full ranking, needed for a k grid)."""
+        self.check_params()
+        names = data.names
+        seed = self.random_state
 
-    stop_at: int = 1
+        def score_subset(columns: list[int]) -> float:
+            if not columns:
+                return 0.5
+            chosen = [names[j] for j in columns]
+            train, valid = data.train.select(chosen), data.valid.select(chosen)
+            model = train_ctr(fresh_model(train.fields, data.spec, seed), train, valid, data.recipe, seed=seed,
+                              description=f"retrain on {len(chosen)} fields")
+            return evaluate(model, valid).auc
 
-
-@register_ranker("removal", "exact", RemovalParams)
-def removal_fields(data: SelectionData, params: RemovalParams, seed: int) -> FieldScores:
-    """Backward elimination retraining the CTR backbone (validation AUC) without each field."""
-    from erasekit.models.ctr import evaluate, fresh_model, train_ctr
-
-    names = data.names
-
-    def score_subset(columns: list[int]) -> float:
-        if not columns:
-            return 0.5
-        chosen = [names[j] for j in columns]
-        train, valid = data.train.select(chosen), data.valid.select(chosen)
-        model = train_ctr(fresh_model(train.fields, data.spec, seed), train, valid, data.recipe, seed=seed,
-                          description=f"retrain on {len(chosen)} fields")
-        return evaluate(model, valid).auc
-
-    result = backward_eliminate(len(names), score_subset, stop=max(1, min(params.stop_at, len(names))))
-    extra = {f"seconds_at_k{k}": s for k, s in result.seconds_at.items()}
-    extra["fits"] = float(result.fits)
-    return FieldScores(result.scores, result.ranking, extra)
+        self.n_features_in_ = len(names)
+        self.k_ = self._resolve_k(len(names))
+        scores, ranking = self._eliminate(len(names), score_subset)
+        self._set_result(scores, ranking)
+        return FieldScores(self.scores_, self.ranking_, dict(self.extra_))

@@ -2,48 +2,63 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from numbers import Integral
+from typing import ClassVar
 
 import numpy as np
 import torch
+from sklearn.utils._param_validation import Interval
 from torch import nn
 
-from erasekit.features.base import FieldError, FieldScores, SelectionData, register_ranker
+from erasekit.core.rng import generator as seeded_generator
+from erasekit.core.rng import seeded
+from erasekit.features.base import POSITIVE_INT, FieldScores, SelectionData, register_selector
+from erasekit.features.gates import GateSelector
 from erasekit.models.ctr import CTRModel, CTRRecipe, minibatches, tensors, train_ctr
 
 
-@dataclass(frozen=True)
-class SFSParams:
-    """Single shot at initialisation (``warmup_epochs`` 0, as in the paper — no training);
-    gradients averaged over ``max_batches`` training minibatches."""
+@register_selector("sfs")
+class SFSSelector(GateSelector):
+    """SFS mean |∂L/∂m_f| at a field mask of ones, single shot (Wang et al., 2023).
 
-    warmup_epochs: int = 0
-    max_batches: int = 50
+    Single shot at initialisation (``warmup_epochs`` 0, as in the paper — no training);
+    gradients averaged over ``max_batches`` training minibatches.
+    """
 
-    def __post_init__(self):
-        if self.warmup_epochs < 0 or self.max_batches < 1:
-            raise FieldError(f"SFS needs warmup_epochs ≥ 0 and max_batches ≥ 1; got {self}")
+    _parameter_constraints: ClassVar[dict] = {
+        **GateSelector._parameter_constraints,
+        "warmup_epochs": [Interval(Integral, 0, None, closed="left")],
+        "max_batches": [POSITIVE_INT],
+    }
 
+    def __init__(self, warmup_epochs=0, max_batches=50, categorical=(), validation_fraction=0.15, backbone=None, recipe=None, k=None, random_state=0):
+        self.warmup_epochs = warmup_epochs
+        self.max_batches = max_batches
+        self.categorical = categorical
+        self.validation_fraction = validation_fraction
+        self.backbone = backbone
+        self.recipe = recipe
+        self.k = k
+        self.random_state = random_state
 
-@register_ranker("sfs", "gate", SFSParams)
-def sfs_fields(data: SelectionData, params: SFSParams, seed: int) -> FieldScores:
-    """SFS mean |∂L/∂m_f| at a field mask of ones (single shot)."""
-    torch.manual_seed(seed)
-    model = CTRModel(data.train.fields, data.spec)
-    if params.warmup_epochs:
-        recipe = CTRRecipe(params.warmup_epochs, data.recipe.batch_size, data.recipe.lr, data.recipe.weight_decay)
-        train_ctr(model, data.train, None, recipe, seed=seed, description="SFS warm-up")
-    codes, numeric, labels = tensors(data.train)
-    mask = torch.ones(len(data.names), requires_grad=True)
-    loss_fn = nn.BCEWithLogitsLoss()
-    total = torch.zeros(len(data.names))
-    batches = 0
-    model.eval()
-    for index in minibatches(len(data.train), data.recipe.batch_size, torch.Generator().manual_seed(seed)):
-        loss_fn(model(codes[index], numeric[index], mask), labels[index]).backward()
-        total += mask.grad.abs()
-        mask.grad = None
-        batches += 1
-        if batches == params.max_batches:
-            break
-    return FieldScores((total / batches).numpy().astype(np.float64))
+    def score_fields(self, data: SelectionData) -> FieldScores:
+        seed = self.random_state
+        with seeded(seed):
+            model = CTRModel(data.train.fields, data.spec)
+        if self.warmup_epochs:
+            recipe = CTRRecipe(self.warmup_epochs, data.recipe.batch_size, data.recipe.lr, data.recipe.weight_decay)
+            train_ctr(model, data.train, None, recipe, seed=seed, description="SFS warm-up")
+        codes, numeric, labels = tensors(data.train)
+        mask = torch.ones(len(data.names), requires_grad=True)
+        loss_fn = nn.BCEWithLogitsLoss()
+        total = torch.zeros(len(data.names))
+        batches = 0
+        model.eval()
+        for index in minibatches(len(data.train), data.recipe.batch_size, seeded_generator(seed)):
+            loss_fn(model(codes[index], numeric[index], mask), labels[index]).backward()
+            total += mask.grad.abs()
+            mask.grad = None
+            batches += 1
+            if batches == self.max_batches:
+                break
+        return FieldScores((total / batches).numpy().astype(np.float64))

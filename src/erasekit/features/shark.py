@@ -1,24 +1,16 @@
-"""SHARK: first-order Taylor estimate of the loss change when a field's embedding is replaced by its mean (Zhang et al. 2023)."""
+"""SHARK: first-order Taylor estimate of the loss change when a field's embedding is replaced by its mean (Zhang et al., "SHARK", 2023)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
-from erasekit.features.base import FieldScores, SelectionData, register_ranker
+from erasekit.features.base import POSITIVE_INT, FieldScores, SelectionData, register_selector
+from erasekit.features.gates import GateSelector
 from erasekit.models.ctr import CTRModel, fresh_model, tensors, train_ctr
-
-
-@dataclass(frozen=True)
-class SharkParams:
-    """The backbone is trained once (the recipe, early stopping on validation); scores are
-    |Σ_i ∂L/∂e_if · (ē_f − e_if)| / n over the validation rows, ē_f the field's mean
-    embedding on the training rows."""
-
-    batch_size: int = 4096
 
 
 @torch.no_grad()
@@ -47,9 +39,28 @@ def shark_scores(model: CTRModel, data: SelectionData, batch_size: int = 4096) -
     return (change.abs() / len(v_codes)).numpy().astype(np.float64)
 
 
-@register_ranker("shark", "gate", SharkParams)
-def shark_fields(data: SelectionData, params: SharkParams, seed: int) -> FieldScores:
-    """SHARK Taylor-expansion loss change of mean-replacing each field's embedding."""
-    model = train_ctr(fresh_model(data.train.fields, data.spec, seed), data.train, data.valid, data.recipe, seed=seed,
-                      description="SHARK backbone")
-    return FieldScores(shark_scores(model, data, params.batch_size))
+@register_selector("shark")
+class SharkSelector(GateSelector):
+    """SHARK Taylor-expansion loss change of mean-replacing each field's embedding (Zhang et al., 2023).
+
+    The backbone is trained once (the recipe, early stopping on validation); scores are
+    |Σ_i ∂L/∂e_if · (ē_f − e_if)| / n over the validation rows, ē_f the field's mean
+    embedding on the training rows, in minibatches of ``batch_size``.
+    """
+
+    _parameter_constraints: ClassVar[dict] = {**GateSelector._parameter_constraints, "batch_size": [POSITIVE_INT]}
+
+    def __init__(self, batch_size=4096, categorical=(), validation_fraction=0.15, backbone=None, recipe=None, k=None, random_state=0):
+        self.batch_size = batch_size
+        self.categorical = categorical
+        self.validation_fraction = validation_fraction
+        self.backbone = backbone
+        self.recipe = recipe
+        self.k = k
+        self.random_state = random_state
+
+    def score_fields(self, data: SelectionData) -> FieldScores:
+        seed = self.random_state
+        model = train_ctr(fresh_model(data.train.fields, data.spec, seed), data.train, data.valid, data.recipe, seed=seed,
+                          description="SHARK backbone")
+        return FieldScores(shark_scores(model, data, self.batch_size))

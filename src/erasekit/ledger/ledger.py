@@ -21,7 +21,8 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlch
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from erasekit.errors import LedgerError
+from erasekit.core.errors import LedgerError
+from erasekit.core.extras import require
 from erasekit.ledger.db import (
     DeletionRow,
     EventRow,
@@ -171,6 +172,8 @@ def _engine(url: str) -> Engine:
         raise LedgerError(f"--db '{shown}' is not a database URL; use sqlite:///PATH or postgresql://USER@HOST/DB") from None
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")  # psycopg 3 is the supported driver
+    if parsed.get_backend_name() == "postgresql":
+        require("psycopg", "a PostgreSQL ledger")  # LGPL, so an optional extra
     try:
         if parsed.get_backend_name() == "sqlite":
             engine = create_engine(parsed, connect_args={"timeout": 60})

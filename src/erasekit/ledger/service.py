@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from erasekit import progress
+from erasekit.core import progress
 from erasekit.data.dataset import DataSplits
-from erasekit.errors import DataError, LedgerError, ModelError, OutputError
-from erasekit.ledger.backends import Execution, run_jobs
+from erasekit.core.errors import DataError, LedgerError, ModelError, OutputError
+from erasekit.sisa.backends import Execution, run_jobs
 from erasekit.ledger.ledger import (
     DeletionRequest,
     EventRecord,
@@ -33,7 +33,7 @@ from erasekit.ledger.ledger import (
     redact,
     worker_identity,
 )
-from erasekit.ledger.sharding import (
+from erasekit.sisa.sharding import (
     Assignment,
     SISAEnsemble,
     ShardConfig,
@@ -68,10 +68,10 @@ class DataSource:
 
     @classmethod
     def absolute(cls, spec: str, target: str | None = None, subset: int | None = None) -> DataSource:
-        kind, sep, arg = spec.partition(":")
-        if sep and kind in ("mnist", "csv") and arg:
-            spec = f"{kind}:{Path(arg).resolve()}"  # later commands may run from another directory
-        return cls(spec, target, subset)
+        """The data spec with its path made absolute: later commands may run from another directory."""
+        from erasekit.data.sources import CLASSIFICATION_KINDS, DataSpec
+
+        return cls(str(DataSpec.parse(spec, CLASSIFICATION_KINDS).absolute()), target, subset)
 
 
 @dataclass(frozen=True)

@@ -28,11 +28,11 @@ from safetensors.numpy import save as save_arrays
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
-from erasekit._io import atomic_write_bytes, atomic_write_text
-from erasekit.errors import DataError, ModelError
-from erasekit.ledger.sharding import Assignment, ShardConfig, State
+from erasekit.core.io import atomic_write_bytes, atomic_write_text
+from erasekit.core.errors import DataError, ModelError
+from erasekit.sisa.sharding import Assignment, ShardConfig, State
 from erasekit.models.zoo import ModelSpec
-from erasekit.provenance import library_versions
+from erasekit.core.provenance import library_versions
 from erasekit.training import Recipe
 
 MANIFEST_FORMAT = "erasekit.sisa/1"

@@ -1,6 +1,5 @@
-"""Reference models and safe model files."""
+"""Reference models: a small MLP and CNN (any user ``nn.Module`` works too), the CTR models, the text encoder."""
 
-from erasekit.models.io import SavedModel, load_model, save_model, sidecar_path
 from erasekit.models.zoo import ARCHITECTURES, ModelSpec, build_model
 
-__all__ = ["ARCHITECTURES", "ModelSpec", "SavedModel", "build_model", "load_model", "save_model", "sidecar_path"]
+__all__ = ["ARCHITECTURES", "ModelSpec", "build_model"]

@@ -21,8 +21,11 @@ from sklearn.metrics import log_loss, roc_auc_score
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
-from erasekit import progress
-from erasekit.data.ctr import Field, FieldError, FieldTable
+from erasekit.core import progress
+from erasekit.core.errors import FieldError, suggest
+from erasekit.core.rng import generator as seeded_generator
+from erasekit.core.rng import seeded
+from erasekit.data.ctr import Field, FieldTable, table_from_matrix
 
 CTR_KINDS = ("lr", "fm", "deepfm", "dcn")
 
@@ -38,8 +41,6 @@ class CTRSpec:
 
     def __post_init__(self):
         if self.kind not in CTR_KINDS:
-            from erasekit.errors import suggest
-
             raise FieldError(f"unknown CTR model '{self.kind}'{suggest(self.kind, CTR_KINDS)}; choose one of {', '.join(CTR_KINDS)}")
         if self.embed_dim < 1 or any(h < 1 for h in self.hidden) or self.cross_layers < 0:
             raise FieldError(f"CTR model sizes must be positive, got {self}")
@@ -136,8 +137,8 @@ class CTRModel(nn.Module):
 
 def fresh_model(fields: tuple[Field, ...], spec: CTRSpec, seed: int) -> CTRModel:
     """A newly initialised model whose initial weights depend only on ``seed``."""
-    torch.manual_seed(seed)
-    return CTRModel(fields, spec)
+    with seeded(seed):
+        return CTRModel(fields, spec)
 
 
 @dataclass(frozen=True)
@@ -212,8 +213,7 @@ def train_ctr(model: CTRModel, train: FieldTable, valid: FieldTable | None, reci
               seed: int = 0, gate: torch.Tensor | None = None, description: str = "train CTR") -> CTRModel:
     """Train ``model`` in place; with ``valid`` keep the epoch with the lowest validation logloss."""
     check_binary(train)
-    torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
+    generator = seeded_generator(seed)
     codes, numeric, labels = tensors(train)
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     loss_fn = nn.BCEWithLogitsLoss()
@@ -265,13 +265,7 @@ class CTRClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
 
     def _table(self, X: np.ndarray, y: np.ndarray | None) -> FieldTable:
-        cat = list(self.categorical_)
-        num = [j for j in range(X.shape[1]) if j not in set(cat)]
-        codes = X[:, cat].astype(np.int64) if cat else np.zeros((len(X), 0), dtype=np.int64)
-        if cat:
-            codes = np.where((codes < 0) | (codes >= self.vocab_sizes_), 0, codes)
-        labels = np.zeros(len(X), np.float32) if y is None else y.astype(np.float32)
-        return FieldTable(self.fields_, codes, X[:, num].astype(np.float32), labels)
+        return table_from_matrix(X, y, self.categorical_, self.vocab_sizes_)
 
     def fit(self, X, y):
         X, y = validate_data(self, X, y, dtype=np.float64)
@@ -282,9 +276,8 @@ class CTRClassifier(ClassifierMixin, BaseEstimator):
         cat = list(self.categorical_)
         self.vocab_sizes_ = (X[:, cat].max(axis=0).astype(np.int64) + 1) if cat else np.zeros(0, dtype=np.int64)
         self.vocab_sizes_ = np.maximum(self.vocab_sizes_, 1)
-        self.fields_ = tuple([Field(f"x{j}", "categorical", int(v)) for j, v in zip(cat, self.vocab_sizes_)]
-                             + [Field(f"x{j}", "numeric") for j in range(X.shape[1]) if j not in set(cat)])
         table = self._table(X, encoded)
+        self.fields_ = table.fields
         rng = np.random.default_rng(self.random_state)
         order = rng.permutation(len(X))
         n_valid = int(round(self.validation_fraction * len(X)))

@@ -6,10 +6,10 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Literal
 
-import torch
 from torch import nn
 
-from erasekit.errors import ModelError
+from erasekit.core.errors import ModelError, suggest
+from erasekit.core.rng import seeded
 
 ARCHITECTURES = ("mlp", "cnn")
 
@@ -24,9 +24,13 @@ class ModelSpec:
     hidden: int = 128
 
     def build(self, seed: int | None = None) -> nn.Module:
-        """A freshly initialised model; ``seed`` makes the initial weights reproducible."""
-        if seed is not None:
-            torch.manual_seed(seed)
+        """A freshly initialised model; ``seed`` makes the initial weights reproducible (the caller's RNG is untouched)."""
+        if seed is None:
+            return self._build()
+        with seeded(seed):
+            return self._build()
+
+    def _build(self) -> nn.Module:
         if self.architecture == "mlp":
             width = math.prod(self.input_shape)
             return nn.Sequential(
@@ -55,8 +59,6 @@ class ModelSpec:
                 nn.ReLU(),
                 nn.Linear(self.hidden, self.num_classes),
             )
-        from erasekit.errors import suggest
-
         raise ModelError(
             f"unknown architecture '{self.architecture}'{suggest(self.architecture, ARCHITECTURES)}; "
             f"choose one of {', '.join(ARCHITECTURES)}"

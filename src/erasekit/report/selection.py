@@ -1,67 +1,123 @@
-"""The field-selection benchmark report: AUC-vs-k curves, AUKC, precision@k, cost, removal strategies.
+"""The field-selection reports: one selection (``erasekit select``) and the ERASE benchmark (``select bench``).
 
-``report.json`` (schema ``erasekit.selection-bench/1``) is :meth:`SelectionBenchReport.to_dict`;
-``report.html`` is self-contained (plots embedded as PNG).
+``report.json`` of a benchmark (schema ``erasekit.selection-bench/2``) holds the AUC-vs-k
+curve of every method and seed, AUKC, precision@k on synthetic data with known relevant
+fields, selection cost, the removal-strategy comparison and a per-method ``summary`` (mean
+and std over seeds). ``selection.json`` (schema ``erasekit.selection/2``) holds one method's
+ranking, kept and removed fields.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
+from dataclasses import dataclass
+from typing import ClassVar, NamedTuple
 
-import jinja2
-import numpy as np
+from erasekit.core.provenance import Provenance
+from erasekit.features.base import Family, FieldSelection
+from erasekit.models.ctr import CTRRecipe, CTRScore, CTRSpec
 
-from erasekit._io import atomic_write_text
-from erasekit.features.harness import SelectionBenchReport
-from erasekit.report.render import _jsonable, _png
-
-
-def selection_json(report: SelectionBenchReport) -> str:
-    return json.dumps(report.to_dict(), indent=2, allow_nan=False, default=_jsonable) + "\n"
+BENCH_SCHEMA = "erasekit.selection-bench/2"
+SELECTION_SCHEMA = "erasekit.selection/2"
 
 
-def _curve_plot(report: SelectionBenchReport) -> str:
-    import matplotlib
+class MeanStd(NamedTuple):
+    """Mean and population standard deviation over seeds."""
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7.5, 4.6))
-    for row in report.summary():
-        means = [row["auc"][k][0] for k in report.ks]
-        stds = [row["auc"][k][1] for k in report.ks]
-        style = "--" if row["family"] == "gate" else ("-." if row["family"] == "exact" else "-")
-        ax.errorbar(report.ks, means, yerr=stds, ls=style, marker="o", ms=3.5, capsize=2, label=row["method"])
-    full = np.mean([s.auc for s in report.full_model.values()])
-    ax.axhline(full, color="black", lw=1, ls=":", label="all fields")
-    ax.set_xlabel("k (fields kept; backbone retrained from scratch)")
-    ax.set_ylabel("test AUC")
-    ax.set_title(f"{report.dataset}: test AUC vs number of kept fields (mean ± std over {len(report.seeds)} seed(s))", fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7.5, ncol=2)
-    data = _png(fig)
-    plt.close(fig)
-    return data
+    mean: float
+    std: float
 
 
-def selection_html(report: SelectionBenchReport) -> str:
-    environment = jinja2.Environment(
-        loader=jinja2.PackageLoader("erasekit", "report/templates"),
-        autoescape=jinja2.select_autoescape(["html"]),
-        undefined=jinja2.StrictUndefined,
-    )
-    full_auc = float(np.mean([s.auc for s in report.full_model.values()]))
-    backbone = float(np.mean(list(report.backbone_seconds.values())))
-    return environment.get_template("selection.html").render(
-        report=report, summary=report.summary(), plot=_curve_plot(report), full_auc=full_auc, backbone_seconds=backbone)
+@dataclass(frozen=True)
+class CurvePoint:
+    k: int
+    auc: float  # test AUC of the backbone retrained from scratch on the top-k fields (higher is better)
+    logloss: float  # its test logloss (lower is better)
 
 
-def write_selection_report(report: SelectionBenchReport, out_dir: Path) -> tuple[Path, Path]:
-    """Render both documents in memory, then write ``report.json`` and ``report.html`` atomically."""
-    json_text, html_text = selection_json(report), selection_html(report)
-    out_dir = Path(out_dir)
-    json_path, html_path = out_dir / "report.json", out_dir / "report.html"
-    atomic_write_text(json_path, json_text)
-    atomic_write_text(html_path, html_text)
-    return json_path, html_path
+@dataclass(frozen=True)
+class RemovalComparison:
+    """Test AUC after removing ``fields`` (a method's top-ranked) three ways, plus the references.
+
+    ``full_auc``: all fields. ``mask_auc``: the full model with the fields replaced by the
+    missing/mean baseline at inference (cheap, out of distribution). ``roar_auc``: retrained
+    without them. ``kar_auc``: retrained on them alone. ``impute_auc``: the full model with
+    the fields imputed from the others (noisy, sampled imputation fitted on train; ROAD-style).
+    A large gap between ``mask_auc`` and ``roar_auc`` means masking misstates importance.
+    """
+
+    method: str
+    seed: int
+    fields: tuple[str, ...]
+    full_auc: float
+    mask_auc: float
+    roar_auc: float
+    kar_auc: float
+    impute_auc: float
+
+
+@dataclass(frozen=True)
+class MethodRun:
+    selection: FieldSelection
+    curve: tuple[CurvePoint, ...]
+    aukc: float  # area under the AUC-vs-k curve divided by the k range (mean AUC over the grid; higher is better)
+    precision_at_k: dict[int, float] | None  # share of the top-k that are truly relevant fields (synthetic data only)
+
+
+@dataclass(frozen=True)
+class MethodSummary:
+    """One method over all seeds (mean ± std): AUKC, AUC and logloss at each k, precision@k, cost."""
+
+    method: str
+    family: Family
+    aukc: MeanStd
+    seconds: MeanStd
+    peak_memory_mb: MeanStd
+    auc: dict[int, MeanStd]
+    logloss: dict[int, MeanStd]
+    precision_at_k: dict[int, MeanStd] | None
+
+
+@dataclass(frozen=True)
+class SelectionBenchReport:
+    """Everything one ERASE-style run produced. ``backbone_seconds``: one training of the backbone on all fields, per seed."""
+
+    dataset: str
+    fields: tuple[str, ...]
+    relevant_fields: tuple[str, ...] | None
+    ks: tuple[int, ...]
+    seeds: tuple[int, ...]
+    spec: CTRSpec
+    recipe: CTRRecipe
+    full_model: dict[int, CTRScore]
+    backbone_seconds: dict[int, float]
+    runs: tuple[MethodRun, ...]
+    removals: tuple[RemovalComparison, ...]
+    summary: tuple[MethodSummary, ...]
+    data_sha256: str
+    provenance: Provenance
+    schema: str = BENCH_SCHEMA
+    template: ClassVar[str] = "selection.html"
+
+    def to_dict(self) -> dict:
+        from erasekit.report.render import jsonable
+
+        return jsonable(self)
+
+
+@dataclass(frozen=True)
+class SelectionReport:
+    """One method's selection on one table, as written by ``erasekit select`` (``selection.json``)."""
+
+    data: str
+    target: str
+    data_sha256: str
+    selection: FieldSelection
+    provenance: Provenance
+    schema: str = SELECTION_SCHEMA
+    template: ClassVar[str | None] = None
+    json_name: ClassVar[str] = "selection.json"
+
+    def to_dict(self) -> dict:
+        from erasekit.report.render import jsonable
+
+        return jsonable(self)

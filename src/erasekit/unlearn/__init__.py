@@ -1,67 +1,55 @@
 """Unlearning training data: ``unlearn(task, "name", params)`` for every registered method.
 
-Importing this package registers every method module below; a new method is one new file
-with a ``@register`` line plus its import here.
+Every module in this package except ``base`` is one method that registers itself with
+``@register``; they are imported here automatically, so a new method is one new file.
+Parameter classes are reachable by name, e.g. ``from erasekit.unlearn import SalUnParams``.
 """
 
-from erasekit.unlearn import (  # noqa: F401  (imported for registration)
-    boundary_shrink,
-    finetune,
-    gradient_ascent,
-    l1_sparse,
-    neggrad_plus,
-    random_label,
-    retrain,
-    salun,
-    scrub,
-    sisa,
-    ssd,
-)
+import importlib
+import pkgutil
+
 from erasekit.unlearn.base import (
+    METHODS,
     ImportanceCache,
     MethodInfo,
+    SGDParams,
     Unlearned,
     UnlearningTask,
     available_methods,
+    check_output_size,
     method_info,
     parse_method_list,
     parse_param_overrides,
     register,
     unlearn,
 )
-from erasekit.unlearn.boundary_shrink import BoundaryShrinkParams
-from erasekit.unlearn.finetune import FinetuneParams
-from erasekit.unlearn.gradient_ascent import GradientAscentParams
-from erasekit.unlearn.l1_sparse import L1SparseParams
-from erasekit.unlearn.neggrad_plus import NegGradPlusParams
-from erasekit.unlearn.random_label import RandomLabelParams
-from erasekit.unlearn.retrain import RetrainParams
-from erasekit.unlearn.salun import SalUnParams
-from erasekit.unlearn.scrub import SCRUBParams
-from erasekit.unlearn.sisa import SISAParams
-from erasekit.unlearn.ssd import LFSSDParams, SSDParams
+
+for _module in pkgutil.iter_modules(__path__):
+    if _module.name != "base" and not _module.name.startswith("_"):
+        importlib.import_module(f"{__name__}.{_module.name}")
+
+PARAMS = {info.params_type.__name__: info.params_type for info in METHODS}
+
+
+def __getattr__(name: str):
+    if name in PARAMS:
+        return PARAMS[name]
+    raise AttributeError(f"module 'erasekit.unlearn' has no attribute {name!r}")
+
 
 __all__ = [
+    "METHODS",
     "ImportanceCache",
     "MethodInfo",
+    "SGDParams",
     "Unlearned",
     "UnlearningTask",
     "available_methods",
+    "check_output_size",
     "method_info",
     "parse_method_list",
     "parse_param_overrides",
     "register",
     "unlearn",
-    "BoundaryShrinkParams",
-    "FinetuneParams",
-    "GradientAscentParams",
-    "L1SparseParams",
-    "NegGradPlusParams",
-    "RandomLabelParams",
-    "RetrainParams",
-    "SalUnParams",
-    "SCRUBParams",
-    "SISAParams",
-    "LFSSDParams",
-    "SSDParams",
+    *sorted(PARAMS),
 ]

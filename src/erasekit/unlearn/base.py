@@ -1,30 +1,33 @@
 """The unlearning contract: a task, a registry of methods by name, and the typed result.
 
 Every method is ``fn(task, params) -> nn.Module`` registered with :func:`register` in its own
-file. :func:`unlearn` is the one entry point: it seeds, times and measures the method,
-checks that the caller's model was not touched, and returns an :class:`Unlearned`.
+file. :func:`unlearn` is the one entry point: it seeds (without touching the caller's global
+RNG), times and measures the method, checks that the caller's model was not touched, and
+returns an :class:`Unlearned`.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from erasekit._resources import measure
+from erasekit.core.errors import ErasekitError, MethodError, ModelError
+from erasekit.core.params import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, Params, field_types
+from erasekit.core.provenance import sha256_arrays, sha256_state
+from erasekit.core.registry import Registry
+from erasekit.core.resources import measure
+from erasekit.core.rng import seeded
 from erasekit.data.dataset import ArrayDataset, batches, labels_of, subset
 from erasekit.data.forget import ForgetSpec
-from erasekit.errors import ErasekitError, MethodError, ModelError, suggest
-from erasekit.provenance import sha256_arrays, sha256_state
 from erasekit.training import Recipe, fresh_init
 
 
@@ -140,8 +143,8 @@ class UnlearningTask:
     def fresh_model(self) -> nn.Module:
         """A freshly initialised model of the same architecture (for the retrain reference)."""
         if self.model_factory is not None:
-            torch.manual_seed(self.seed)
-            return self.model_factory()
+            with seeded(self.seed):
+                return self.model_factory()
         return fresh_init(self.model, self.seed)
 
 
@@ -164,6 +167,21 @@ def check_output_size(model: nn.Module, train: Dataset, num_classes: int) -> Non
 
 
 @dataclass(frozen=True)
+class SGDParams(Params):
+    """Shared optimiser fields of the fine-tuning-style methods (SGD with momentum).
+
+    Defaults are the SalUn/Sparse reference code's: 10 epochs, lr 0.01, momentum 0.9,
+    weight decay 5e-4, batch 64. Each method's subclass documents where it differs.
+    """
+
+    epochs: Annotated[int, AT_LEAST_ONE] = 10
+    lr: Annotated[float, POSITIVE] = 0.01
+    momentum: Annotated[float, NON_NEGATIVE] = 0.9
+    weight_decay: Annotated[float, NON_NEGATIVE] = 5e-4
+    batch_size: Annotated[int, AT_LEAST_ONE] = 64
+
+
+@dataclass(frozen=True)
 class MethodInfo:
     """A registered method: its name, parameter type, function and one-line summary."""
 
@@ -181,8 +199,14 @@ class MethodInfo:
     def parameter_defaults(self) -> dict[str, Any]:
         return {f.name: f.default for f in dataclasses.fields(self.params_type)}
 
+    def parameter_types(self) -> dict[str, Any]:
+        return field_types(self.params_type)
 
-_REGISTRY: dict[str, MethodInfo] = {}
+    def make_params(self, values: dict[str, Any]):
+        return self.params_type(**values)
+
+
+METHODS: Registry[MethodInfo] = Registry("unlearning method", order=lambda info: not info.exact, example="ssd,salun")
 
 
 def register(name: str, params_type: type, exact: bool = False,
@@ -194,11 +218,8 @@ def register(name: str, params_type: type, exact: bool = False,
     """
 
     def decorate(fn):
-        if name in _REGISTRY:
-            raise RuntimeError(f"unlearning method '{name}' is registered twice")
         summary = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
-        _REGISTRY[name] = MethodInfo(name=name, params_type=params_type, fn=fn, summary=summary, exact=exact,
-                                     prepare=prepare)
+        METHODS.add(MethodInfo(name=name, params_type=params_type, fn=fn, summary=summary, exact=exact, prepare=prepare))
         return fn
 
     return decorate
@@ -206,84 +227,21 @@ def register(name: str, params_type: type, exact: bool = False,
 
 def available_methods() -> tuple[str, ...]:
     """Names of all registered methods, exact reference first, then alphabetical."""
-    return tuple(sorted(_REGISTRY, key=lambda n: (not _REGISTRY[n].exact, n)))
+    return METHODS.names()
 
 
 def method_info(name: str) -> MethodInfo:
-    if name not in _REGISTRY:
-        raise MethodError(
-            f"unknown method '{name}'{suggest(name, _REGISTRY)}; available: {', '.join(available_methods())}"
-        )
-    return _REGISTRY[name]
+    return METHODS.get(name)
 
 
 def parse_method_list(text: str) -> tuple[str, ...]:
-    """``"all"`` or a comma-separated list of method names (validated, order kept)."""
-    if text.strip() == "all":
-        return tuple(n for n in available_methods() if not method_info(n).exact)
-    names = tuple(n.strip() for n in text.split(",") if n.strip())
-    if not names:
-        raise MethodError("no methods given; e.g. --methods ssd,salun or --methods all")
-    for name in names:
-        method_info(name)
-    if len(set(names)) != len(names):
-        raise MethodError(f"a method is listed twice in '{text}'")
-    return names
+    """``"all"`` (every approximate method) or a comma-separated list of method names (validated, order kept)."""
+    return METHODS.parse_list(text, everything=lambda info: not info.exact)
 
 
-def _convert(value: str, annotation, where: str):
-    origin = typing.get_origin(annotation)
-    if origin is typing.Literal:
-        choices = typing.get_args(annotation)
-        if value not in choices:
-            raise MethodError(f"{where} must be one of {', '.join(map(str, choices))}, got '{value}'")
-        return value
-    try:
-        if annotation is bool:
-            if value.lower() in ("1", "true", "yes", "on"):
-                return True
-            if value.lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError
-        return annotation(value)
-    except ValueError:
-        raise MethodError(f"{where} must be {annotation.__name__}, got '{value}'") from None
-
-
-def parse_param_overrides(assignments: Sequence[str], methods: Sequence[str] | None = None,
-                          lookup: Callable[[str], Any] | None = None) -> dict[str, Any]:
-    """Turn ``["salun.mask_ratio=0.3", …]`` into typed parameter objects keyed by method name.
-
-    ``lookup`` maps a name to a registry entry with a ``params_type`` (default: unlearning methods).
-    """
-    lookup = lookup or method_info
-    overrides: dict[str, dict[str, Any]] = {}
-    for assignment in assignments:
-        key, sep, value = assignment.partition("=")
-        method, dot, field_name = key.partition(".")
-        if not sep or not dot:
-            raise MethodError(f"cannot parse --param '{assignment}'; use METHOD.NAME=VALUE, e.g. salun.mask_ratio=0.3")
-        info = lookup(method)
-        hints = typing.get_type_hints(info.params_type)
-        if field_name not in hints:
-            known = list(hints)
-            raise MethodError(
-                f"method '{method}' has no parameter '{field_name}'{suggest(field_name, known)}; "
-                f"its parameters: {', '.join(known) or 'none'}"
-            )
-        if methods is not None and method not in methods:
-            raise MethodError(f"--param names method '{method}', which is not among the methods being run")
-        overrides.setdefault(method, {})[field_name] = _convert(value.strip(), hints[field_name], key)
-    return {name: _build_params(lookup(name).params_type, values) for name, values in overrides.items()}
-
-
-def _build_params(params_type: type, values: dict[str, Any]):
-    try:
-        return params_type(**values)
-    except ErasekitError:
-        raise
-    except (TypeError, ValueError) as exc:
-        raise MethodError(f"invalid parameters for {params_type.__name__}: {exc}") from None
+def parse_param_overrides(assignments: Sequence[str], methods: Sequence[str] | None = None) -> dict[str, Any]:
+    """Turn ``["salun.mask_ratio=0.3", …]`` into typed parameter objects keyed by method name."""
+    return METHODS.parse_params(assignments, methods)
 
 
 @dataclass(frozen=True)
@@ -314,8 +272,7 @@ def unlearn(task: UnlearningTask, method: str, params: Any = None) -> Unlearned:
     if info.prepare is not None:
         info.prepare(task, params)
     hits_before = task.cache.hits
-    torch.manual_seed(task.seed)
-    with measure() as cost:
+    with seeded(task.seed), measure() as cost:
         model = info.fn(task, params)
     model.eval()
     if sha256_state(task.model) != before:  # a method bug, never the user's fault

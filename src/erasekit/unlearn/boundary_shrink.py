@@ -1,15 +1,17 @@
-"""Boundary shrink — relabel forget samples with their nearest wrong class (ALGORITHMS.md §1.10)."""
+"""Boundary shrink — relabel forget samples with their nearest wrong class (Chen et al., "Boundary Unlearning", CVPR 2023)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
 
 from erasekit.data.dataset import ArrayDataset, batches
-from erasekit.unlearn._common import SGDParams, check_positive, sgd_epochs
-from erasekit.unlearn.base import UnlearningTask, register
+from erasekit.core.params import POSITIVE
+from erasekit.training.steps import sgd_epochs
+from erasekit.unlearn.base import SGDParams, UnlearningTask, register
 
 
 @dataclass(frozen=True)
@@ -19,11 +21,7 @@ class BoundaryShrinkParams(SGDParams):
 
     epochs: int = 5
     weight_decay: float = 0.0
-    bound: float = 0.1
-
-    def __post_init__(self):
-        super().__post_init__()
-        check_positive(self, "bound")
+    bound: Annotated[float, POSITIVE] = 0.1
 
 
 def nearest_wrong_labels(model, dataset, bound: float, batch_size: int) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Fine-tune (FT) on the retain set (ALGORITHMS.md §1.2)."""
+"""Fine-tune (FT) on the retain set (baseline of Golatkar et al., "Eternal Sunshine of the Spotless Net", CVPR 2020; defaults of Jia et al., "Model Sparsity Can Simplify Machine Unlearning", NeurIPS 2023)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import torch.nn.functional as F
 
-from erasekit.unlearn._common import SGDParams, sgd_epochs
-from erasekit.unlearn.base import UnlearningTask, register
+from erasekit.training.steps import sgd_epochs
+from erasekit.unlearn.base import SGDParams, UnlearningTask, register
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Gradient ascent (GA / NegGrad) on the forget set (ALGORITHMS.md §1.3)."""
+"""Gradient ascent (GA / NegGrad) on the forget set (Thudi et al., "Unrolling SGD", EuroS&P 2022; Golatkar et al., CVPR 2020)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import torch.nn.functional as F
 
-from erasekit.unlearn._common import SGDParams, sgd_epochs
-from erasekit.unlearn.base import UnlearningTask, register
+from erasekit.training.steps import sgd_epochs
+from erasekit.unlearn.base import SGDParams, UnlearningTask, register
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,20 @@
-"""ℓ1-sparse unlearning, optionally after one-shot magnitude pruning (ALGORITHMS.md §1.6)."""
+"""ℓ1-sparse unlearning, optionally after one-shot magnitude pruning (Jia et al., "Model Sparsity Can Simplify Machine Unlearning", NeurIPS 2023)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from erasekit import progress
+from erasekit.core import progress
 from erasekit.data.dataset import num_batches
-from erasekit.errors import MethodError
-from erasekit.unlearn._common import SGDParams, seeded_generator, sgd, shuffled
-from erasekit.unlearn.base import UnlearningTask, register
+from erasekit.core.params import NON_NEGATIVE, Range
+from erasekit.core.rng import generator as seeded_generator
+from erasekit.training.steps import sgd, shuffled
+from erasekit.unlearn.base import SGDParams, UnlearningTask, register
 
 
 @dataclass(frozen=True)
@@ -26,15 +28,8 @@ class L1SparseParams(SGDParams):
     """
 
     weight_decay: float = 0.0  # the ℓ1 term replaces weight decay
-    gamma: float = 5e-4
-    prune_ratio: float = 0.0
-
-    def __post_init__(self):
-        super().__post_init__()
-        if self.gamma < 0:
-            raise MethodError(f"L1SparseParams.gamma must be ≥ 0, got {self.gamma}")
-        if not 0.0 <= self.prune_ratio < 1.0:
-            raise MethodError(f"L1SparseParams.prune_ratio must be in [0, 1), got {self.prune_ratio}")
+    gamma: Annotated[float, NON_NEGATIVE] = 5e-4
+    prune_ratio: Annotated[float, Range(0.0, 1.0, high_open=True)] = 0.0
 
 
 def magnitude_prune(model: nn.Module, ratio: float) -> dict[str, torch.Tensor]:

@@ -1,16 +1,18 @@
-"""NegGrad+ — gradient difference between retain and forget losses (ALGORITHMS.md §1.4)."""
+"""NegGrad+ — gradient difference between retain and forget losses (Kurmanji et al., "Towards Unbounded Machine Unlearning", NeurIPS 2023)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import torch.nn.functional as F
 
-from erasekit import progress
+from erasekit.core import progress
 from erasekit.data.dataset import num_batches
-from erasekit.errors import MethodError
-from erasekit.unlearn._common import SGDParams, endless, seeded_generator, sgd, shuffled
-from erasekit.unlearn.base import UnlearningTask, register
+from erasekit.core.params import UNIT_INTERVAL
+from erasekit.core.rng import generator as seeded_generator
+from erasekit.training.steps import endless, sgd, shuffled
+from erasekit.unlearn.base import SGDParams, UnlearningTask, register
 
 
 @dataclass(frozen=True)
@@ -19,12 +21,7 @@ class NegGradPlusParams(SGDParams):
     0.95–0.999), lr 0.01, 5 epochs over the retain set."""
 
     epochs: int = 5
-    alpha: float = 0.99
-
-    def __post_init__(self):
-        super().__post_init__()
-        if not 0.0 <= self.alpha <= 1.0:
-            raise MethodError(f"NegGradPlusParams.alpha must be in [0, 1], got {self.alpha}")
+    alpha: Annotated[float, UNIT_INTERVAL] = 0.99
 
 
 @register("neggrad_plus", NegGradPlusParams)

@@ -1,4 +1,4 @@
-"""Random labels (RL) — fine-tune on relabelled forget data and on the retain set (ALGORITHMS.md §1.5)."""
+"""Random labels (RL) — fine-tune on relabelled forget data and on the retain set (Golatkar et al., CVPR 2020; the interleaved form of Fan et al., "SalUn", ICLR 2024)."""
 
 from __future__ import annotations
 
@@ -9,15 +9,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from erasekit import progress
+from erasekit.core import progress
 from erasekit.data.dataset import num_batches
-from erasekit.unlearn._common import SGDParams, random_other_labels, seeded_generator, sgd, shuffled
-from erasekit.unlearn.base import UnlearningTask, register
+from erasekit.core.rng import generator as seeded_generator
+from erasekit.training.steps import sgd, shuffled
+from erasekit.unlearn.base import SGDParams, UnlearningTask, register
 
 
 @dataclass(frozen=True)
 class RandomLabelParams(SGDParams):
     """Reference code: 10 epochs, lr ≈ 0.01, SGD momentum 0.9, weight decay 5e-4."""
+
+
+def random_other_labels(y: torch.Tensor, num_classes: int, generator: torch.Generator) -> torch.Tensor:
+    """Labels drawn uniformly from all C classes (the RL convention excludes nothing)."""
+    return torch.randint(0, num_classes, y.shape, generator=generator)
 
 
 def random_label_loop(

@@ -1,15 +1,16 @@
-"""Retrain — the exact reference (ALGORITHMS.md §1.1)."""
+"""Retrain — the exact reference every approximate method is judged against (Bourtoule et al., "Machine Unlearning", IEEE S&P 2021)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from erasekit.core.params import Params
 from erasekit.training import train
 from erasekit.unlearn.base import UnlearningTask, register
 
 
 @dataclass(frozen=True)
-class RetrainParams:
+class RetrainParams(Params):
     """No parameters: the retrain reference uses the task's recipe (the original's)."""
 
 

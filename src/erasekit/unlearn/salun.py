@@ -1,17 +1,19 @@
-"""SalUn — saliency-masked random-label unlearning (ALGORITHMS.md §1.7)."""
+"""SalUn — saliency-masked random-label unlearning (Fan et al., "SalUn: Empowering Machine Unlearning via Gradient-based Weight Saliency", ICLR 2024)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from erasekit import progress
+from erasekit.core import progress
 from erasekit.data.dataset import batches, num_batches
-from erasekit.unlearn._common import SGDParams, check_fraction, sgd
-from erasekit.unlearn.base import UnlearningTask, register
+from erasekit.core.params import FRACTION
+from erasekit.training.steps import sgd
+from erasekit.unlearn.base import SGDParams, UnlearningTask, register
 from erasekit.unlearn.random_label import random_label_loop
 
 
@@ -22,11 +24,7 @@ class SalUnParams(SGDParams):
     over-forgetting with ``mask_ratio`` and ``lr``: tune against the gap to retrain."""
 
     lr: float = 0.013
-    mask_ratio: float = 0.5
-
-    def __post_init__(self):
-        super().__post_init__()
-        check_fraction(self, "mask_ratio")
+    mask_ratio: Annotated[float, FRACTION] = 0.5
 
 
 def saliency_mask(model: nn.Module, forget_set, ratio: float, batch_size: int) -> dict[str, torch.Tensor]:

@@ -1,34 +1,37 @@
-"""SCRUB — teacher–student unlearning with max-steps on the forget set (ALGORITHMS.md §1.9)."""
+"""SCRUB — teacher–student unlearning with max-steps on the forget set (Kurmanji et al., "Towards Unbounded Machine Unlearning", NeurIPS 2023)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
 
-from erasekit import progress
+from erasekit.core import progress
 from erasekit.data.dataset import num_batches
-from erasekit.errors import MethodError
-from erasekit.unlearn._common import check_positive, seeded_generator, shuffled
+from erasekit.core.errors import MethodError
+from erasekit.core.params import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, Params
+from erasekit.core.rng import generator as seeded_generator
+from erasekit.training.steps import shuffled
 from erasekit.unlearn.base import UnlearningTask, register
 
 
 @dataclass(frozen=True)
-class SCRUBParams:
+class SCRUBParams(Params):
     """Small-scale defaults from the SCRUB code: Adam lr 5e-4, 10 epochs, 3 max-step epochs,
     temperature 4, gamma 1 (cross-entropy weight), alpha 0.5 (distillation weight)."""
 
-    epochs: int = 10
-    max_steps: int = 3
-    lr: float = 5e-4
-    temperature: float = 4.0
-    gamma: float = 1.0
-    alpha: float = 0.5
-    batch_size: int = 64
+    epochs: Annotated[int, AT_LEAST_ONE] = 10
+    max_steps: Annotated[int, NON_NEGATIVE] = 3
+    lr: Annotated[float, POSITIVE] = 5e-4
+    temperature: Annotated[float, POSITIVE] = 4.0
+    gamma: Annotated[float, NON_NEGATIVE] = 1.0
+    alpha: Annotated[float, NON_NEGATIVE] = 0.5
+    batch_size: Annotated[int, AT_LEAST_ONE] = 64
 
-    def __post_init__(self):
-        check_positive(self, "epochs", "lr", "temperature", "batch_size")
+    def __post_init__(self) -> None:
+        super().__post_init__()
         if not 0 <= self.max_steps <= self.epochs:
             raise MethodError(f"SCRUBParams.max_steps must be in [0, epochs], got {self.max_steps}")
 

@@ -1,24 +1,27 @@
-"""SISA — exact unlearning by sharding (ALGORITHMS.md §1.14, Bourtoule et al. 2021), in memory.
+"""SISA — exact unlearning by sharding (Bourtoule et al., "Machine Unlearning", IEEE S&P 2021), in memory.
 
 The sharded original (S shard models, each trained over R slices with a checkpoint after every
 slice) is built by ``prepare`` — once per task data, recipe, seed and (S, R), outside the timed
 deletion, because a SISA deployment trains it in place of the monolithic model. The deletion
 retrains only the shards holding forgotten examples, from the checkpoint before the earliest
-affected slice. For files, requests and a ledger use :mod:`erasekit.ledger`.
+affected slice. The sharding engine is :mod:`erasekit.sisa`; for files, requests and a ledger use
+:mod:`erasekit.ledger`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
 from torch import nn
 
+from erasekit.core.errors import MethodError
+from erasekit.core.params import AT_LEAST_ONE, Params
+from erasekit.core.rng import seeded
 from erasekit.data.dataset import ArrayDataset, batches
-from erasekit.errors import MethodError
-from erasekit.ledger.sharding import (
+from erasekit.sisa.sharding import (
     AGGREGATIONS,
     Assignment,
     SISAEnsemble,
@@ -32,19 +35,18 @@ from erasekit.unlearn.base import UnlearningTask, register
 
 
 @dataclass(frozen=True)
-class SISAParams:
+class SISAParams(Params):
     """S shards × R slices. On MNIST, S = 5 costs the CNN 0.40 points of test accuracy and the
     MLP 2.0 points against one model (benchmarks/results/sisa_mnist*.md); R = 1 trains each shard
     once (slices shorten a deletion's retraining at some extra training cost).
     ``aggregation``: mean of probabilities (default) or majority vote."""
 
-    shards: int = 5
-    slices: int = 1
+    shards: Annotated[int, AT_LEAST_ONE] = 5
+    slices: Annotated[int, AT_LEAST_ONE] = 1
     aggregation: Literal["mean", "vote"] = "mean"
 
-    def __post_init__(self):
-        if self.shards < 1 or self.slices < 1:
-            raise MethodError(f"sisa needs shards ≥ 1 and slices ≥ 1, got {self.shards} and {self.slices}")
+    def __post_init__(self) -> None:
+        super().__post_init__()
         if self.aggregation not in AGGREGATIONS:
             raise MethodError(f"sisa.aggregation must be one of {', '.join(AGGREGATIONS)}, got '{self.aggregation}'")
 
@@ -70,8 +72,8 @@ def _shard_model(task: UnlearningTask, config: ShardConfig, shard: int) -> nn.Mo
 
     seed = config.stage_seed(shard, 2**16)
     if task.model_factory is not None:
-        torch.manual_seed(seed)
-        return task.model_factory()
+        with seeded(seed):
+            return task.model_factory()
     return fresh_init(task.model, seed)
 
 

@@ -1,21 +1,22 @@
-"""SSD — Selective Synaptic Dampening, and its label-free variant LFSSD (ALGORITHMS.md §1.8)."""
+"""SSD — Selective Synaptic Dampening, and its label-free variant LFSSD (Foster et al., "Fast Machine Unlearning Without Retraining Through Selective Synaptic Dampening", AAAI 2024; "Loss-Free Machine Unlearning", ICLR 2024 Tiny Papers)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from erasekit import progress
+from erasekit.core import progress
 from erasekit.data.dataset import batches, num_batches
-from erasekit.unlearn._common import check_positive
+from erasekit.core.params import AT_LEAST_ONE, POSITIVE, Params
 from erasekit.unlearn.base import UnlearningTask, register
 
 
 @dataclass(frozen=True)
-class SSDParams:
+class SSDParams(Params):
     """Select θ_i when I_F,i > alpha·I_D,i; dampen θ_i ← min(lam·I_D,i/I_F,i, 1)·θ_i.
 
     Defaults from the SSD paper for ResNet-18: alpha (selection weighting) 10, lam
@@ -23,12 +24,9 @@ class SSDParams:
     averaged over.
     """
 
-    alpha: float = 10.0
-    lam: float = 1.0
-    batch_size: int = 64
-
-    def __post_init__(self):
-        check_positive(self, "alpha", "lam", "batch_size")
+    alpha: Annotated[float, POSITIVE] = 10.0
+    lam: Annotated[float, POSITIVE] = 1.0
+    batch_size: Annotated[int, AT_LEAST_ONE] = 64
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""End-to-end erasure runs behind ``erasekit erase``: fit on a training split, audit on held-out.
+"""The concept-erasure pipeline behind ``erasekit erase``: fit on a training split, audit on held-out.
 
 Methods never compute metrics here either: the eraser is fitted, then the audit probes the
 original and erased representations on the same held-out split.
@@ -7,21 +7,19 @@ original and erased representations on the same held-out split.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, is_dataclass
-from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from erasekit import progress
 from erasekit.audit.probes import PROBES, cross_covariance_norm, linear_verdict, mean_squared_edit, run_probe
-from erasekit.concepts.base import ConceptEraser, fit_eraser
+from erasekit.concepts.base import ConceptEraser, eraser_info, fit_eraser
 from erasekit.concepts.encoding import ConceptEncoding, as_features, check_pair
-from erasekit.concepts.tabular import MISSING, FeatureRemover, TableEncoder, _check_columns, is_categorical
-from erasekit.errors import ConceptError
-from erasekit.provenance import library_versions, sha256_arrays
-from erasekit.report.concepts import ConceptReport, ProbeRow
+from erasekit.concepts.tabular import MISSING, FeatureRemover, TableEncoder, check_columns, is_categorical
+from erasekit.core import progress
+from erasekit.core.errors import ConceptError
+from erasekit.core.provenance import Provenance, sha256_arrays
+from erasekit.report.concepts import ConceptInfo, ConceptReport, ConceptSource, ProbeRow
 
 
 def _split(n: int, stratify, test_fraction: float, seed: int):
@@ -55,13 +53,12 @@ def _verdicts(rows: list[ProbeRow]) -> dict[str, str]:
     return verdicts
 
 
-def _params_dict(params) -> dict:
-    return asdict(params) if is_dataclass(params) else {}
-
-
 def erase_embeddings(x, z, method: str = "leace", params=None, test_fraction: float = 0.3, seed: int = 0,
-                     probes=PROBES, n_boot: int = 1000, concept_name: str = "concept") -> tuple[ConceptReport, np.ndarray, ConceptEraser]:
+                     probes=PROBES, n_boot: int = 1000, concept_name: str = "concept",
+                     command: str | None = None) -> tuple[ConceptReport, np.ndarray, ConceptEraser]:
     """Fit ``method`` on a training split of (x, z), erase every row, audit on the held-out split."""
+    info = eraser_info(method)
+    params = params if params is not None else info.params_type()
     features = as_features(x).numpy()
     check_pair(features, z)
     z = np.asarray(z)
@@ -76,12 +73,13 @@ def erase_embeddings(x, z, method: str = "leace", params=None, test_fraction: fl
     for name, data in (("original", features), ("erased", erased)):
         rows += _probe_rows(name, concept_name, data[train], z[train], data[test], z[test], numeric, probes, seed, n_boot)
     zmat = encoding.matrix(z[test]).numpy()
+    digest = sha256_arrays(features)
     report = ConceptReport(
-        source={"kind": "embeddings", "n": len(features), "dim": features.shape[1], "n_train": len(train), "n_test": len(test),
-                "sha256": sha256_arrays(features)},
-        concept={"name": concept_name, "kind": encoding.kind, "classes": [str(c) for c in encoding.classes]},
+        source=ConceptSource(kind="embeddings", rows=len(features), width=features.shape[1], n_train=len(train),
+                             n_test=len(test), sha256=digest),
+        concept=ConceptInfo(name=concept_name, kind=encoding.kind, classes=tuple(str(c) for c in encoding.classes)),
         method=method,
-        params=_params_dict(params) or {},
+        params=params,
         fit_seconds=fit_seconds,
         probes=tuple(rows),
         verdicts=_verdicts(rows),
@@ -92,8 +90,7 @@ def erase_embeddings(x, z, method: str = "leace", params=None, test_fraction: fl
             "cross_covariance_norm before": cross_covariance_norm(features[test], zmat),
             "cross_covariance_norm after": cross_covariance_norm(erased[test], zmat),
         },
-        provenance={**library_versions(), "seed": seed, "test_fraction": test_fraction},
-        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        provenance=Provenance.collect(seeds=(seed,), data_sha256=digest, command=command),
     )
     return report, erased.astype(np.asarray(x).dtype if np.asarray(x).dtype.kind == "f" else np.float64), eraser
 
@@ -105,10 +102,10 @@ def _utility(x_train, y_train, x_test, y_test) -> float:
 
 
 def erase_table(frame: pd.DataFrame, target: str, remove: list[str], proxies: str = "leace", test_fraction: float = 0.3,
-                seed: int = 0, probes=PROBES, n_boot: int = 1000) -> tuple[ConceptReport, pd.DataFrame]:
+                seed: int = 0, probes=PROBES, n_boot: int = 1000, command: str | None = None) -> tuple[ConceptReport, pd.DataFrame]:
     """Remove ``remove`` columns from a table (and with ``proxies="leace"`` their linear trace)."""
-    _check_columns(frame, [target], "target")
-    _check_columns(frame, remove, "removed")
+    check_columns(frame, [target], "target")
+    check_columns(frame, remove, "removed")
     if target in remove:
         raise ConceptError(f"the target '{target}' cannot also be removed")
     features = frame.drop(columns=[target])
@@ -138,19 +135,18 @@ def erase_table(frame: pd.DataFrame, target: str, remove: list[str], proxies: st
         edit["mean_squared_edit (held-out)"] = mean_squared_edit(representations["dropped"][test], representations["dropped+leace"][test])
     erased = pd.DataFrame(remover.transform(features), columns=list(remover.get_feature_names_out()), index=frame.index)
     erased[target] = frame[target].to_numpy()
+    digest = sha256_arrays(pd.util.hash_pandas_object(frame, index=False).to_numpy())
     report = ConceptReport(
-        source={"kind": "table", "rows": len(frame), "columns": [str(c) for c in frame.columns], "target": target,
-                "n_train": len(train), "n_test": len(test),
-                "sha256": sha256_arrays(pd.util.hash_pandas_object(frame, index=False).to_numpy())},
-        concept={"name": ", ".join(remove), "kind": "columns", "removed": list(remove), "proxies": proxies},
+        source=ConceptSource(kind="table", rows=len(frame), width=len(frame.columns), n_train=len(train), n_test=len(test),
+                             sha256=digest, columns=tuple(str(c) for c in frame.columns), target=target),
+        concept=ConceptInfo(name=", ".join(remove), kind="columns", removed=tuple(remove), proxies=proxies),
         method="drop" if proxies == "none" else "drop+leace",
-        params={"proxies": proxies},
+        params=None,
         fit_seconds=fit_seconds,
         probes=tuple(rows),
         verdicts=_verdicts(rows),
         utility=utility,
         edit=edit,
-        provenance={**library_versions(), "seed": seed, "test_fraction": test_fraction},
-        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        provenance=Provenance.collect(seeds=(seed,), data_sha256=digest, command=command),
     )
     return report, erased

@@ -1,11 +1,10 @@
 """The typed unlearning report and its JSON form.
 
-``report.json`` (schema ``erasekit.unlearning-report/1``)::
+``report.json`` (schema ``erasekit.unlearning-report/2``)::
 
     {
-      "schema": "erasekit.unlearning-report/1",
-      "created_at": ISO-8601, "command": str,
-      "provenance": {versions…},
+      "schema": "erasekit.unlearning-report/2",
+      "provenance": {versions, hardware, created_at, command, seeds, data_sha256},
       "scenarios": [                               # one per forget request; the demo has two
         {
           "scenario": {"name", "data": {spec, sha256, n_train, n_test, num_classes, input_shape,
@@ -24,17 +23,21 @@ same run), ``peak_memory_mb``, ``metrics`` and ``metrics_std`` (``forget_acc``,
 ``retain_acc``, ``test_acc``, ``mia_efficacy``, ``entropy_member_rate``; all in [0, 1]),
 ``gap`` (|metric − reference|, averaged over seeds), ``avg_gap`` (mean gap over forget,
 retain, test, MIA; lower is better), ``avg_gap_std``, ``runs`` (one record per seed), ``warnings``
-(e.g. a diverged method) and ``provenance`` (versions, seeds, data and weight hashes).
+(e.g. a diverged method) and ``provenance`` (versions, hardware, seeds, data hash, and the
+weight hashes before and after, per seed).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Literal
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
 
 from erasekit.audit.unlearning import UnlearningMetrics
+from erasekit.core.provenance import Provenance
+from erasekit.models.zoo import ModelSpec
+from erasekit.training import Recipe
 
-SCHEMA = "erasekit.unlearning-report/1"
+SCHEMA = "erasekit.unlearning-report/2"
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,7 @@ class MethodRow:
 
     name: str
     role: Literal["reference", "negative_control", "method"]
-    params: dict
+    params: Any  # the method's parameter dataclass, as resolved
     seconds: float
     seconds_std: float
     speedup: float | None  # reference seconds / method seconds; None for the negative control
@@ -70,19 +73,53 @@ class MethodRow:
     avg_gap: float
     avg_gap_std: float
     runs: tuple[RunRecord, ...]
-    provenance: dict
+    provenance: Provenance
     warnings: tuple[str, ...] = ()  # e.g. "seed 1: weights contain NaN/inf: the method diverged"
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """The data every model of a scenario was trained and audited on."""
+
+    spec: str
+    name: str
+    sha256: str
+    n_train: int
+    n_test: int
+    num_classes: int
+    input_shape: tuple[int, ...]
+    preprocessing: str
+
+
+@dataclass(frozen=True)
+class ForgetInfo:
+    """The forget request: ``size`` examples (mean over seeds for random draws), ``fraction`` of the training set."""
+
+    spec: str
+    kind: str
+    size: float
+    retain_size: float
+    fraction: float
+
+
+@dataclass(frozen=True)
+class OriginalScores:
+    """Accuracy of the original model in [0, 1], mean over seeds."""
+
+    train_acc: float
+    test_acc: float
 
 
 @dataclass(frozen=True)
 class ScenarioInfo:
     name: str
-    data: dict
-    forget: dict
-    model: dict
-    recipe: dict
+    data: DataInfo
+    forget: ForgetInfo
+    model: ModelSpec  # the architecture of the original
+    pretrained: bool  # the original came from a model file (every seed audits the same weights)
+    recipe: Recipe  # trains the original and the retrain reference
     seeds: tuple[int, ...]
-    original: dict  # train/test accuracy of the original model, mean over seeds
+    original: OriginalScores
 
 
 @dataclass(frozen=True)
@@ -99,17 +136,14 @@ class ScenarioReport:
 
 @dataclass(frozen=True)
 class Report:
+    """The unlearning report: one :class:`ScenarioReport` per forget request."""
+
     scenarios: tuple[ScenarioReport, ...]
-    provenance: dict
-    created_at: str
-    command: str = ""
-    schema: str = field(default=SCHEMA)
+    provenance: Provenance
+    schema: str = SCHEMA
+    template: ClassVar[str] = "unlearning.html"
 
     def to_dict(self) -> dict:
-        return {
-            "schema": self.schema,
-            "created_at": self.created_at,
-            "command": self.command,
-            "provenance": self.provenance,
-            "scenarios": [asdict(s) for s in self.scenarios],
-        }
+        from erasekit.report.render import jsonable
+
+        return jsonable(self)

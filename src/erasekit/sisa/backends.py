@@ -1,6 +1,6 @@
 """Where shard retraining runs: in this process, a local process pool, or Ray tasks.
 
-Every backend takes the same picklable :class:`~erasekit.ledger.sharding.ShardJob` list and
+Every backend takes the same picklable :class:`~erasekit.sisa.sharding.ShardJob` list and
 yields ``(job, stage results)`` as shards finish, so the caller can report progress and
 renew its lease between shards.
 """
@@ -14,8 +14,9 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from erasekit.errors import ErasekitError
-from erasekit.ledger.sharding import ShardJob, StageResult, run_shard_job
+from erasekit.core.errors import ErasekitError
+from erasekit.core.extras import require
+from erasekit.sisa.sharding import ShardJob, StageResult, run_shard_job
 
 BACKENDS = ("process", "ray")
 BackendName = Literal["process", "ray"]
@@ -72,10 +73,7 @@ def _run_pool(jobs: Sequence[ShardJob], workers: int) -> Iterator[tuple[ShardJob
 
 
 def _run_ray(jobs: Sequence[ShardJob], execution: Execution) -> Iterator[tuple[ShardJob, list[StageResult]]]:
-    try:
-        import ray
-    except ImportError:
-        raise ErasekitError("--backend ray needs Ray: pip install 'erasekit[ray]'") from None
+    ray = require("ray", "--backend ray")
     started_here = not ray.is_initialized()
     if started_here:
         try:

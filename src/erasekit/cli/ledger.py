@@ -4,8 +4,6 @@ SQLite file ``ledger.sqlite`` inside the model directory."""
 
 from __future__ import annotations
 
-import json
-import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
@@ -13,8 +11,16 @@ from typing import Optional
 import click
 from rich.table import Table
 
-from erasekit.cli import DATA_HELP, SUBSET_HELP, _load_splits, _recipe, app, out
-from erasekit.errors import LedgerError, ModelError
+from erasekit.cli.options import (
+    CLASSIFICATION_DATA_HELP,
+    SUBSET_HELP,
+    check_architecture,
+    load_splits,
+    make_recipe,
+    out,
+    recipe_options,
+    write_json,
+)
 
 DB_HELP = "Ledger database URL: sqlite:///PATH or postgresql://USER:PASSWORD@HOST/DB (default: DIR/ledger.sqlite)."
 MODEL_DIR_HELP = "A SISA model directory made by `erasekit sisa train`."
@@ -47,12 +53,8 @@ def _open(model_dir: Path, db: Optional[str], data: Optional[str] = None, target
           subset: Optional[int] = None):
     from erasekit.ledger import ShardedModel
 
-    splits = _load_splits(data, target, subset) if data else None
+    splits = load_splits(data, target, subset) if data else None
     return ShardedModel.open(model_dir, db, splits=splits)
-
-
-def _write_json(payload) -> None:
-    sys.stdout.write(json.dumps(payload, indent=2) + "\n")
 
 
 def _ago(seconds: float) -> str:
@@ -64,7 +66,7 @@ def _ago(seconds: float) -> str:
 
 
 # -- erasekit sisa ------------------------------------------------------------------------
-@app.group()
+@click.group()
 def sisa() -> None:
     """Sharded exact unlearning (SISA): train S shard models over R slices each.
 
@@ -76,39 +78,38 @@ def sisa() -> None:
 
 
 @sisa.command("train")
-@click.option("--data", required=True, help=DATA_HELP)
+@click.option("--data", required=True, help=CLASSIFICATION_DATA_HELP)
 @click.option("--model", default="mlp", help="Architecture of every shard model: mlp | cnn.")
 @click.option("--shards", type=click.IntRange(min=1), default=5, help="S: disjoint shards, one model each.")
 @click.option("--slices", type=click.IntRange(min=1), default=1, help="R: slices per shard, a checkpoint after each.")
 @click.option("--aggregation", type=click.Choice(["mean", "vote"]), default="mean",
               help="Combine shard models by mean probability or majority vote.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="New directory for the model.")
-@click.option("--target", default=None, help="Label column for csv: data.")
+@click.option("--target", default=None, help="Label column of csv:/parquet: data.")
 @click.option("--subset", type=click.IntRange(min=1), default=None, help=SUBSET_HELP)
-@click.option("--epochs", type=click.IntRange(min=1), default=20,
-              help="Epochs E of the equivalent single model; each slice stage trains ⌈2E/(R+1)⌉ epochs.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=64, help="Minibatch size.")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.05, help="SGD learning rate (cosine decay per stage).")
+@recipe_options
 @click.option("--seed", type=int, default=0, help="Seed for the assignment, initialisation and shuffling.")
 @_execution_options
 @_db_option
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def sisa_train(data, model, shards, slices, aggregation, out_dir, target, subset, epochs, batch_size, lr, seed,
                backend, workers, ray_address, db, as_json) -> None:
-    """Train a sharded model into a new directory and register it in the ledger (version 1)."""
-    from erasekit.ledger import DataSource, ShardConfig, train_sisa
-    from erasekit.models import ARCHITECTURES, ModelSpec
+    """Train a sharded model into a new directory and register it in the ledger (version 1).
 
-    if model not in ARCHITECTURES:
-        raise ModelError(f"unknown --model '{model}'; choose one of {', '.join(ARCHITECTURES)}")
+    --epochs is E of the equivalent single model; each slice stage trains ⌈2E/(R+1)⌉ epochs.
+    """
+    from erasekit.ledger import DataSource, ShardConfig, train_sisa
+    from erasekit.models import ModelSpec
+
+    check_architecture(model)
     execution = _execution(backend, workers, ray_address)
-    recipe = _recipe(epochs, batch_size, lr)
-    splits = _load_splits(data, target, subset)
+    recipe = make_recipe(epochs, batch_size, lr)
+    splits = load_splits(data, target, subset)
     spec = ModelSpec(model, splits.input_shape, splits.num_classes)  # type: ignore[arg-type]
     config = ShardConfig(spec=spec, recipe=recipe, seed=seed, aggregation=aggregation)
     result = train_sisa(splits, DataSource.absolute(data, target, subset), config, shards, slices, out_dir, db, execution)
     if as_json:
-        _write_json({"directory": str(result.directory), "model_id": result.model_id, "version": result.version.version,
+        write_json({"directory": str(result.directory), "model_id": result.model_id, "version": result.version.version,
                      "seconds": result.seconds, "train_accuracy": result.train_accuracy,
                      "test_accuracy": result.test_accuracy, "db": result.db})
         return
@@ -141,7 +142,7 @@ def sisa_status(model_dir, db, as_json) -> None:
             "corrupted_checkpoints": [ref.relative_path() for ref in corrupt],
         }
     if as_json:
-        _write_json(status)
+        write_json(status)
         return
     out.print(f"model {status['model_id']} on {status['data']}: {status['shards']} shards × {status['slices']} slices "
               f"({status['aggregation']}), version {status['current_version']}, "
@@ -157,7 +158,7 @@ def sisa_status(model_dir, db, as_json) -> None:
 @_model_dir_option
 @_db_option
 @click.option("--data", default=None, help="The training data, if it moved since `sisa train` (checked by hash).")
-@click.option("--target", default=None, help="Label column for csv: data.")
+@click.option("--target", default=None, help="Label column of csv:/parquet: data.")
 @click.option("--subset", type=click.IntRange(min=1), default=None, help=SUBSET_HELP)
 @_execution_options
 def sisa_repair(model_dir, db, data, target, subset, backend, workers, ray_address) -> None:
@@ -172,7 +173,7 @@ def sisa_repair(model_dir, db, data, target, subset, backend, workers, ray_addre
 
 
 # -- erasekit requests --------------------------------------------------------------------
-@app.group()
+@click.group()
 def requests() -> None:
     """File, list and process deletion requests for a SISA model."""
 
@@ -187,6 +188,7 @@ def requests() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the recorded request as JSON.")
 def requests_add(model_dir, ids, ids_file, reason, db, as_json) -> None:
     """Record a deletion request (status: received). Nothing is retrained until `requests process`."""
+    from erasekit.core.errors import LedgerError
     from erasekit.data.forget import read_index_file
 
     example_ids = list(ids)
@@ -197,7 +199,7 @@ def requests_add(model_dir, ids, ids_file, reason, db, as_json) -> None:
     with _open(model_dir, db) as sharded:
         request = sharded.add_request(example_ids, reason)
     if as_json:
-        _write_json(request.to_dict())
+        write_json(request.to_dict())
         return
     out.print(f"request {request.id}: {len(request.example_ids)} example(s) received; "
               f"run `erasekit requests process --model-dir {model_dir}` to apply it")
@@ -219,7 +221,7 @@ def requests_list(model_dir, status, db, as_json) -> None:
     with _open(model_dir, db) as sharded:
         rows = _request_rows(sharded.requests(status))
     if as_json:
-        _write_json(rows)
+        write_json(rows)
         return
     table = Table(title=f"deletion requests — {model_dir}", title_justify="left")
     for header in ("id", "status", "examples", "received", "waited", "done", "version", "reason"):
@@ -242,7 +244,7 @@ def requests_list(model_dir, status, db, as_json) -> None:
 @click.option("--lease", "lease_seconds", type=click.FloatRange(min=1), default=600.0,
               help="Lock lease; a worker that stops renewing it (crashed on another host) loses it after this long.")
 @click.option("--data", default=None, help="The training data, if it moved since `sisa train` (checked by hash).")
-@click.option("--target", default=None, help="Label column for csv: data.")
+@click.option("--target", default=None, help="Label column of csv:/parquet: data.")
 @click.option("--subset", type=click.IntRange(min=1), default=None, help=SUBSET_HELP)
 @_execution_options
 @click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
@@ -254,7 +256,7 @@ def requests_process(model_dir, db, limit, wait_seconds, lease_seconds, data, ta
         outcome = sharded.process(execution, limit=limit, lease_seconds=lease_seconds, wait_seconds=wait_seconds)
         current = sharded.current_version().version
     if as_json:
-        _write_json({"done_request_ids": list(outcome.done_request_ids),
+        write_json({"done_request_ids": list(outcome.done_request_ids),
                      "versions": [v.to_dict() for v in outcome.versions], "retrained_shards": outcome.retrained_shards,
                      "current_version": current, "busy": outcome.skipped_busy, "seconds": outcome.seconds})
         return
@@ -280,7 +282,7 @@ def requests_retry(model_dir, request_id, db) -> None:
 
 
 # -- erasekit models ----------------------------------------------------------------------
-@app.group()
+@click.group()
 def models() -> None:
     """Model versions of a SISA model directory."""
 
@@ -300,7 +302,7 @@ def models_history(model_dir, db, example_id, as_json) -> None:
         current = sharded.current_version().version
     rows = [{**v.to_dict(), "current": v.version == current} for v in versions]
     if as_json:
-        _write_json(rows)
+        write_json(rows)
         return
     title = f"model versions — {model_dir}" + (f" containing example {example_id}" if example_id is not None else "")
     table = Table(title=title, title_justify="left")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Optional
@@ -10,16 +9,15 @@ from typing import Optional
 import click
 from rich.table import Table
 
-from erasekit.cli import app, out
-from erasekit.data.ctr import TABLE_SOURCES
-from erasekit.errors import DataError
+from erasekit.cli.options import check_out_dir, out, write_json
 
-SELECT_DATA_HELP = f"{TABLE_SOURCES}. Criteo/libSVM/Adult/synthetic know their target."
+SELECT_DATA_HELP = ("csv:PATH | parquet:PATH | criteo:PATH | libsvm:PATH | adult:DIR | synthetic[:ROWS]. "
+                    "Criteo/libSVM/Adult/synthetic know their target.")
 
 
 def _prepare(data: str, target: Optional[str], categorical: str, hash_buckets: Optional[int], seed: int):
-    from erasekit.data.ctr import load_field_data
-    from erasekit.features.harness import prepare_table
+    from erasekit.core.errors import DataError
+    from erasekit.data.ctr import load_field_data, prepare_table
 
     declared = tuple(c.strip() for c in categorical.split(",") if c.strip())
     loaded = load_field_data(data, declared, seed=seed)
@@ -60,7 +58,7 @@ def _with_common(data_required: bool):
     return decorate
 
 
-@app.group(invoke_without_command=True)
+@click.group(invoke_without_command=True)
 @_with_common(data_required=False)
 @click.option("--method", default=None, help="Selection method (see `erasekit select methods`).")
 @click.option("--k", "k", type=int, default=None, help="Number of fields to keep.")
@@ -79,27 +77,21 @@ def select(ctx, data, target, categorical, hash_buckets, model, epochs, param, s
     missing = [name for name, value in (("--data", data), ("--method", method), ("--k", k), ("--out", out_dir)) if value is None]
     if missing:
         raise click.UsageError(f"missing {', '.join(missing)} (or use a subcommand: bench, methods)")
-    from erasekit._io import atomic_write_text, check_writable_dir
-    from erasekit.features import parse_ranker_params, ranker_info
-    from erasekit.features.harness import select_fields
+    from erasekit.features import parse_selector_params, selector_info
+    from erasekit.pipelines.selection import run_selection
+    from erasekit.report import to_json, write_report
 
-    ranker_info(method)
-    overrides = parse_ranker_params(param, [method])
-    check_writable_dir(out_dir)
+    selector_info(method)
+    overrides = parse_selector_params(param, [method])
+    check_out_dir(out_dir)
     loaded, prepared = _prepare(data, target, categorical, hash_buckets, seed)
     spec, recipe = _backbone(model, epochs)
-    selection = select_fields(prepared.selection_data(spec, recipe), method, k, overrides.get(method), seed)
-    document = {"method": selection.method, "k": selection.k, "kept": list(selection.kept), "removed": list(selection.removed),
-                "scores": selection.scores, "ranking": list(selection.ranking), "seconds": selection.seconds,
-                "peak_memory_mb": selection.peak_memory_mb, "params": selection.params, "seed": seed, "data": data,
-                "target": prepared.target, "data_sha256": prepared.data_sha256, "extra": selection.extra}
-    text = json.dumps(document, indent=2, allow_nan=False) + "\n"
-    columns = list(selection.kept) + [prepared.target]
-    reduced = loaded.frame[columns]
-    atomic_write_text(out_dir / "reduced.csv", reduced.to_csv(index=False))
-    atomic_write_text(out_dir / "selection.json", text)
+    report = run_selection(prepared, method, k, overrides.get(method), seed, spec, recipe, data_label=data)
+    selection = report.selection
+    reduced = loaded.frame[list(selection.kept) + [prepared.target]]
+    write_report(report, out_dir, {"reduced.csv": reduced.to_csv(index=False).encode()})
     if as_json:
-        sys.stdout.write(text)
+        sys.stdout.write(to_json(report))
         return
     table = Table(title=f"{method}: keep {k} of {len(selection.ranking)} fields ({selection.seconds:.1f} s)")
     for column in ("rank", "field", "score", "decision"):
@@ -120,25 +112,24 @@ def select(ctx, data, target, categorical, hash_buckets, model, epochs, param, s
 @click.option("--json", "as_json", is_flag=True, help="Print report.json to stdout.")
 def bench(data, target, categorical, hash_buckets, model, epochs, param, seed, methods, ks, seeds, removal_top, out_dir, as_json) -> None:
     """ERASE protocol: rank → retrain on top-k → test AUC/logloss over a k grid → AUKC; plus removal strategies."""
-    from erasekit._io import check_writable_dir
-    from erasekit.features import parse_ranker_list, parse_ranker_params
-    from erasekit.features.harness import run_selection_bench
-    from erasekit.report.selection import selection_json, write_selection_report
+    from erasekit.features import parse_selector_list, parse_selector_params
+    from erasekit.pipelines.selection import run_selection_bench
+    from erasekit.report import to_json, write_report
 
-    names = parse_ranker_list(methods)
-    overrides = parse_ranker_params(param, names)
+    names = parse_selector_list(methods)
+    overrides = parse_selector_params(param, names)
     try:
         grid = tuple(int(v) for v in ks.split(",") if v.strip())
     except ValueError:
         raise click.UsageError(f"--ks must be comma-separated integers, got '{ks}'") from None
-    check_writable_dir(out_dir)
+    check_out_dir(out_dir)
     loaded, prepared = _prepare(data, target, categorical, hash_buckets, seed)
     spec, recipe = _backbone(model, epochs)
     report = run_selection_bench(prepared, names, grid, tuple(range(seed, seed + seeds)), overrides, spec, recipe,
                                  relevant=loaded.relevant, removal_top=removal_top, dataset=loaded.description)
-    json_path, html_path = write_selection_report(report, out_dir)
+    paths = write_report(report, out_dir)
     if as_json:
-        sys.stdout.write(selection_json(report))
+        sys.stdout.write(to_json(report))
         return
     table = Table(title=f"{loaded.description}: test AUC of the backbone retrained on the top-k fields")
     table.add_column("method")
@@ -148,26 +139,26 @@ def bench(data, target, categorical, hash_buckets, model, epochs, param, seed, m
     if report.relevant_fields:
         table.add_column(f"P@{report.ks[-1]}", justify="right")
     table.add_column("select s", justify="right")
-    for row in report.summary():
-        cells = [row["method"], f"{row['aukc'][0]:.4f}"] + [f"{row['auc'][k][0]:.4f}" for k in report.ks]
-        if report.relevant_fields:
-            cells.append(f"{row['precision_at_k'][report.ks[-1]][0]:.2f}")
-        table.add_row(*cells, f"{row['seconds'][0]:.1f}")
+    for row in report.summary:
+        cells = [row.method, f"{row.aukc.mean:.4f}"] + [f"{row.auc[k].mean:.4f}" for k in report.ks]
+        if report.relevant_fields and row.precision_at_k:
+            cells.append(f"{row.precision_at_k[report.ks[-1]].mean:.2f}")
+        table.add_row(*cells, f"{row.seconds.mean:.1f}")
     out.print(table)
-    out.print(f"wrote {json_path} and {html_path}")
+    out.print(f"wrote {' and '.join(map(str, paths))}")
 
 
 @select.command("methods")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable list.")
 def select_methods(as_json: bool) -> None:
     """List the field-selection methods with their family and parameter defaults."""
-    from erasekit.features import available_rankers, ranker_info
+    from erasekit.features import SELECTORS
+    from erasekit.report import jsonable
 
-    infos = [ranker_info(n) for n in available_rankers()]
     if as_json:
-        sys.stdout.write(json.dumps([{"name": i.name, "family": i.family, "summary": i.summary, "params": i.parameter_defaults()}
-                                     for i in infos], indent=2) + "\n")
+        write_json([{"name": i.name, "family": i.family, "summary": i.summary, "params": jsonable(i.parameter_defaults())}
+                    for i in SELECTORS])
         return
-    for info in infos:
+    for info in SELECTORS:
         defaults = ", ".join(f"{k}={v}" for k, v in info.parameter_defaults().items())
         out.print(f"[bold]{info.name}[/bold] ({info.family}) — {info.summary} [dim]({defaults})[/dim]", highlight=False, soft_wrap=True)

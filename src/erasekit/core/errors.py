@@ -38,13 +38,21 @@ class OutputError(ErasekitError):
     """An output location cannot be written."""
 
 
+class LedgerError(ErasekitError):
+    """The ledger database cannot be reached or used, or a request cannot be recorded."""
+
+
+class FieldError(DataError, ValueError):
+    """A field table unfit for selection or CTR training (also a ValueError, as scikit-learn expects)."""
+
+
+class MissingExtraError(ErasekitError):
+    """An optional dependency is not installed; the message names the ``pip install 'erasekit[extra]'`` that adds it."""
+
+
 def suggest(name: str, choices: Iterable[str]) -> str:
     """Return ``" (did you mean 'x'?)"`` for the closest choices, or ``""``."""
     close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.5)
     if not close:
         return ""
     return " (did you mean " + " or ".join(f"'{c}'" for c in close) + "?)"
-
-
-class LedgerError(ErasekitError):
-    """The ledger database cannot be reached or used, or a request cannot be recorded."""

@@ -1,22 +1,77 @@
-"""The training loop shared by the gate-based field selectors (OptFS, AutoField, AdaFS, LPFS).
+"""The gate-based family: selectors that learn inside a CTR backbone, and the search loop they share.
 
-A gate searcher owns some parameters and maps a minibatch's field embeddings to field
-weights ([F] or [n, F]); the loop trains the CTR backbone and the gate jointly on the
-training split (or, for bi-level methods, the gate on validation minibatches).
+:class:`GateSelector` is the base of OptFS, AutoField, AdaFS, LPFS, SHARK and SFS: each scores
+fields from :class:`~erasekit.features.base.SelectionData` (the field tables and the backbone);
+fitted on a plain matrix it first splits it into field tables. A gate searcher owns some
+parameters and maps a minibatch's field embeddings to field weights ([F] or [n, F]); the loop
+trains the CTR backbone and the gate jointly on the training split (or, for bi-level methods,
+the gate on validation minibatches).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from numbers import Integral
+from typing import ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
-from erasekit import progress
-from erasekit.features.base import SelectionData
-from erasekit.models.ctr import CTRModel, check_binary, minibatches, tensors
+from erasekit.core import progress
+from erasekit.core.rng import generator as seeded_generator
+from erasekit.core.rng import seeded
+from erasekit.features.base import FRACTION_CONSTRAINT, FieldScores, Family, RankingSelector, SelectionData
+from erasekit.models.ctr import CTRModel, CTRRecipe, CTRSpec, check_binary, minibatches, tensors
+
+
+class GateSelector(RankingSelector):
+    """A selector that needs the field tables and the CTR backbone, not just one column per field.
+
+    Subclasses implement :meth:`score_fields`. ``fit(X, y)`` treats the ``categorical``
+    columns of ``X`` as integer codes, holds out ``validation_fraction`` of the rows
+    (stratified) and trains the backbone ``backbone``/``recipe`` (defaults: DeepFM, the ERASE
+    recipe); :meth:`rank_fields` uses the table's own splits and backbone.
+    """
+
+    family: ClassVar[Family] = "gate"
+    _parameter_constraints: ClassVar[dict] = {
+        **RankingSelector._parameter_constraints,
+        "validation_fraction": [FRACTION_CONSTRAINT],
+        "categorical": ["array-like"],
+        "backbone": [CTRSpec, None],
+        "recipe": [CTRRecipe, None],
+        "random_state": [Integral],
+    }
+
+    @abstractmethod
+    def score_fields(self, data: SelectionData) -> FieldScores:
+        """Scores (and optionally a ranking) of ``data``'s fields, in ``data.names`` order."""
+
+    def _rank(self, X, y):
+        data = SelectionData.from_matrix(X, y, tuple(self.categorical), self.validation_fraction, self.random_state,
+                                         self.backbone, self.recipe)
+        result = self.score_fields(data)
+        self.extra_ = dict(result.extra)
+        # field tables list categorical columns first: map the scores back to X's column order
+        column = np.asarray([int(name[1:]) for name in data.names])
+        scores = np.empty(X.shape[1])
+        scores[column] = result.scores
+        ranking = None
+        if result.ranking is not None:
+            ranking = np.empty(X.shape[1], dtype=np.int64)
+            ranking[column] = result.ranking
+        return scores, ranking
+
+    def rank_fields(self, data: SelectionData) -> FieldScores:
+        self.check_params()
+        result = self.score_fields(data)
+        self.n_features_in_ = len(data.names)
+        self.k_ = self._resolve_k(len(data.names))
+        self.extra_ = dict(result.extra)
+        self._set_result(result.scores, result.ranking)
+        return result
 
 
 class GateSearcher(ABC):
@@ -56,9 +111,9 @@ def gated_logits(model: CTRModel, searcher: GateSearcher, codes, numeric, traini
 def search(data: SelectionData, searcher: GateSearcher, budget: SearchBudget, seed: int, description: str) -> CTRModel:
     """Train a fresh backbone with ``searcher``'s gate for ``budget.epochs`` epochs; return the backbone."""
     check_binary(data.train)
-    torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
-    model = CTRModel(data.train.fields, data.spec)
+    generator = seeded_generator(seed)
+    with seeded(seed):
+        model = CTRModel(data.train.fields, data.spec)
     codes, numeric, labels = tensors(data.train)
     v_codes, v_numeric, v_labels = tensors(data.valid)
     weights = torch.optim.Adam(model.parameters(), lr=data.recipe.lr, weight_decay=data.recipe.weight_decay)

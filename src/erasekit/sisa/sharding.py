@@ -1,5 +1,5 @@
-"""SISA in memory (ALGORITHMS.md §1.14): the shard/slice assignment, per-shard incremental
-training, and the aggregated predictor.
+"""SISA in memory (Bourtoule et al., "Machine Unlearning", IEEE S&P 2021): the shard/slice
+assignment, per-shard incremental training, and the aggregated predictor.
 
 Everything here is a pure function of its inputs, so retraining a shard from the checkpoint
 before slice r, without the deleted examples, gives the model that training without them would
@@ -18,10 +18,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from erasekit.core import progress
 from erasekit.data.dataset import ArrayDataset
-from erasekit.errors import DataError, ForgetSetError, ModelError
+from erasekit.core.errors import DataError, ForgetSetError, ModelError
 from erasekit.models.zoo import ModelSpec
-from erasekit.provenance import sha256_arrays
+from erasekit.core.provenance import sha256_arrays
 from erasekit.training import Recipe, train
 
 Aggregation = Literal["mean", "vote"]
@@ -185,8 +186,6 @@ def run_shard_job(job: ShardJob) -> list[StageResult]:
     job runs (this process, a pool worker, a Ray task), so a retrained shard is bit-identical to
     training it from scratch without the deleted examples — and its checkpoint hash is too.
     """
-    from erasekit import progress
-
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     if job.in_worker:

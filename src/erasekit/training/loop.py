@@ -6,38 +6,39 @@ import copy
 import hashlib
 import json
 from dataclasses import asdict, dataclass, fields
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from erasekit import progress
+from erasekit.core import progress
+from erasekit.core.errors import ModelError
+from erasekit.core.params import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, Params
+from erasekit.core.rng import generator, seeded
 from erasekit.data.dataset import batches, num_batches
-from erasekit.errors import ErasekitError, ModelError
 
 
 @dataclass(frozen=True)
-class Recipe:
+class Recipe(Params):
     """How a model is trained. The retrain reference reuses the original's recipe exactly.
 
     Defaults suit the bundled small MLP/CNN: SGD with momentum 0.9, weight decay 5e-4 (the
     SalUn/Sparse CIFAR recipe's optimiser settings), a cosine learning-rate decay, 20 epochs.
     """
 
-    epochs: int = 20
-    batch_size: int = 64
-    lr: float = 0.05
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
+    epochs: Annotated[int, AT_LEAST_ONE] = 20
+    batch_size: Annotated[int, AT_LEAST_ONE] = 64
+    lr: Annotated[float, POSITIVE] = 0.05
+    momentum: Annotated[float, NON_NEGATIVE] = 0.9
+    weight_decay: Annotated[float, NON_NEGATIVE] = 5e-4
     optimizer: Literal["sgd", "adam"] = "sgd"
     schedule: Literal["cosine", "constant"] = "cosine"
 
-    def __post_init__(self):
-        if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0:
-            raise ErasekitError(f"recipe needs epochs ≥ 1, batch_size ≥ 1 and lr > 0, got {self}")
+    def __post_init__(self) -> None:
+        super().__post_init__()
         if self.optimizer not in ("sgd", "adam") or self.schedule not in ("cosine", "constant"):
-            raise ErasekitError(f"recipe optimizer must be sgd|adam and schedule cosine|constant, got {self}")
+            raise ModelError(f"recipe optimizer must be sgd|adam and schedule cosine|constant, got {self}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -58,8 +59,7 @@ class Recipe:
 
 def train(model: nn.Module, dataset: Dataset, recipe: Recipe, seed: int = 0, description: str = "train") -> nn.Module:
     """Train ``model`` in place on ``dataset`` with ``recipe``; shuffling and init noise follow ``seed``."""
-    torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
+    shuffle = generator(seed)
     optimizer = recipe.make_optimizer(model.parameters())
     steps = recipe.epochs * num_batches(dataset, recipe.batch_size)
     scheduler = (
@@ -69,9 +69,9 @@ def train(model: nn.Module, dataset: Dataset, recipe: Recipe, seed: int = 0, des
     )
     loss_fn = nn.CrossEntropyLoss()
     model.train()
-    with progress.step(description, steps) as advance:
+    with seeded(seed), progress.step(description, steps) as advance:  # dropout-style noise follows the seed
         for _ in range(recipe.epochs):
-            for x, y in batches(dataset, recipe.batch_size, shuffle=True, generator=generator):
+            for x, y in batches(dataset, recipe.batch_size, shuffle=True, generator=shuffle):
                 optimizer.zero_grad(set_to_none=True)
                 loss_fn(model(x), y).backward()
                 optimizer.step()
@@ -88,14 +88,14 @@ def fresh_init(model: nn.Module, seed: int) -> nn.Module:
     (the copy would silently keep trained weights, so the "retrain" would not be exact).
     """
     fresh = copy.deepcopy(model)
-    torch.manual_seed(seed)
-    for name, module in fresh.named_modules():
-        owns_parameters = any(True for _ in module.parameters(recurse=False))
-        if hasattr(module, "reset_parameters"):
-            module.reset_parameters()
-        elif owns_parameters:
-            raise ModelError(
-                f"module '{name or type(module).__name__}' has parameters but no reset_parameters(); "
-                "pass model_factory= to UnlearningTask so the retrain reference starts from a fresh init"
-            )
+    with seeded(seed):
+        for name, module in fresh.named_modules():
+            owns_parameters = any(True for _ in module.parameters(recurse=False))
+            if hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+            elif owns_parameters:
+                raise ModelError(
+                    f"module '{name or type(module).__name__}' has parameters but no reset_parameters(); "
+                    "pass model_factory= to UnlearningTask so the retrain reference starts from a fresh init"
+                )
     return fresh

