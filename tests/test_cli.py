@@ -11,7 +11,8 @@ import pytest
 
 from conftest import QUICK_RECIPE, require_shared
 from erasekit.cli import main
-from erasekit.models import ModelSpec, save_model
+from erasekit.models import ModelSpec
+from erasekit.training import save_model
 
 
 def run(capsys, *args):
@@ -46,7 +47,7 @@ def test_unlearn_with_a_model_file(capsys, tmp_path, model_file):
     report = json.loads((out_dir / "report.json").read_text())
     methods = {m["name"]: m for m in report["scenarios"][0]["methods"]}
     assert methods["salun"]["params"]["mask_ratio"] == 0.3
-    assert report["scenarios"][0]["scenario"]["model"]["pretrained"] is True
+    assert report["scenarios"][0]["scenario"]["pretrained"] is True
     assert (out_dir / "report.html").stat().st_size > 10_000
 
 

@@ -8,18 +8,17 @@ import pytest
 import torch
 
 from conftest import require_shared
+from erasekit.data.tables import read_table
 from erasekit.data.ctr import (
     CRITEO_COLUMNS,
     FieldEncoder,
-    FieldError,
     binary_labels,
     load_field_data,
     make_synthetic_ctr,
     read_criteo,
-    read_field_table,
     read_libsvm,
 )
-from erasekit.core.errors import DataError
+from erasekit.core.errors import DataError, FieldError
 from erasekit.models.ctr import CTRClassifier, CTRModel, CTRRecipe, CTRSpec, evaluate, predict_logits, score_logits, train_ctr
 
 FAST = CTRRecipe(max_epochs=3, batch_size=256)
@@ -97,13 +96,13 @@ def test_parquet_and_declared_categorical_columns(tmp_path):
     frame = pd.DataFrame({"zip": [10115, 10117, 10115, 80331], "x": [0.1, 0.2, 0.3, 0.4], "y": [0, 1, 0, 1]})
     frame.to_parquet(tmp_path / "t.parquet")
     frame.to_csv(tmp_path / "t.csv", index=False)
-    assert read_field_table(tmp_path / "t.parquet").equals(frame)
-    read = read_field_table(tmp_path / "t.csv", categorical=["zip"])
+    assert read_table(tmp_path / "t.parquet").equals(frame)
+    read = read_table(tmp_path / "t.csv", categorical=["zip"])
     assert read["zip"].tolist() == ["10115", "10117", "10115", "80331"]
     encoder = FieldEncoder(categorical=["zip"]).fit(read.drop(columns="y"))
     assert [f.kind for f in encoder.fields_] == ["categorical", "numeric"]
     with pytest.raises(DataError, match="categorical column 'zipp' is not in"):
-        read_field_table(tmp_path / "t.csv", categorical=["zipp"])
+        read_table(tmp_path / "t.csv", categorical=["zipp"])
 
 
 def test_unknown_data_source_suggests_the_right_one():

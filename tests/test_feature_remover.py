@@ -9,7 +9,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
 from conftest import require_shared
-from erasekit.concepts import FeatureRemover, reconstruction_audit
+from erasekit.audit.reconstruction import reconstruction_audit
+from erasekit.concepts import FeatureRemover
 from erasekit.data.tables import load_adult
 from erasekit.core.errors import ConceptError, DataError
 

@@ -11,40 +11,42 @@ import torch
 
 from conftest import require_shared
 from erasekit.cli import main
-from erasekit.data.ctr import FieldError, make_synthetic_ctr
+from erasekit.core.errors import FieldError
+from erasekit.data.ctr import make_synthetic_ctr
 from erasekit.core.errors import MethodError
-from erasekit.features import available_rankers, optfs_select, parse_ranker_params, ranker_info
-from erasekit.features.harness import (
-    aukc,
-    imputed,
-    masked,
-    precision_at_k,
-    prepare_table,
+from erasekit.audit.features import aukc, imputed, masked, precision_at_k
+from erasekit.data.ctr import prepare_table
+from erasekit.features import (
+    OptFSSelector,
+    SelectionData,
+    available_selectors,
+    optfs_select,
+    parse_selector_params,
     rank_fields,
-    run_selection_bench,
     select_fields,
+    selector_info,
 )
-from erasekit.features.optfs import OptFSParams
 from erasekit.models.ctr import CTRRecipe, evaluate, predict_logits
-from erasekit.report.selection import write_selection_report
+from erasekit.pipelines.selection import run_selection_bench
+from erasekit.report import write_report
 
 RECIPE = CTRRecipe(max_epochs=2, batch_size=128)
 # Small budgets so every method runs in seconds; the defaults are exercised by the benchmark.
 FAST = {
     "quickselection": "hidden=64,epochs=3",
-    "removal": "stop_at=17",  # one elimination round, then leave-one-out scores for the 17 survivors
+    "removal": "k=17",  # one elimination round, then leave-one-out scores for the 17 survivors
     "optfs": "search_epochs=3",
     "autofield": "search_epochs=3",
     "adafs": "search_epochs=3,gate_lr=0.01",
     "lpfs": "search_epochs=3",
-    "permutation": "n_repeats=2,n_estimators=50",
+    "permutation": "n_repeats=2",
     "gbdt": "n_estimators=50",
 }
 
 
 def fast_params(name: str):
     pairs = [f"{name}.{pair}" for pair in FAST.get(name, "").split(",") if pair]
-    return parse_ranker_params(pairs).get(name)
+    return parse_selector_params(pairs).get(name)
 
 
 @pytest.fixture(scope="module")
@@ -59,12 +61,12 @@ def prepared(synthetic):
 
 @pytest.fixture(scope="module")
 def data(prepared):
-    return prepared.selection_data(recipe=RECIPE)
+    return SelectionData(prepared.train, prepared.valid, recipe=RECIPE)
 
 
 # ------------------------------------------------------------------ every ranker, one contract
 
-@pytest.mark.parametrize("name", available_rankers())
+@pytest.mark.parametrize("name", available_selectors())
 def test_every_ranker_scores_every_field_deterministically(data, name):
     before = (data.train.codes.copy(), data.train.numeric.copy())
     first = rank_fields(data, name, fast_params(name), seed=0)
@@ -72,11 +74,11 @@ def test_every_ranker_scores_every_field_deterministically(data, name):
     assert sorted(first.ranking) == sorted(data.names) and set(first.scores) == set(data.names)
     assert all(np.isfinite(v) for v in first.scores.values())
     assert first.ranking == second.ranking and first.scores == second.scores  # same seed, same answer
-    assert first.seconds > 0 and set(first.params) == set(ranker_info(name).parameter_defaults())
+    assert first.seconds > 0 and set(first.params) == set(selector_info(name).parameter_defaults())
     assert np.array_equal(before[0], data.train.codes) and np.array_equal(before[1], data.train.numeric)  # input untouched
 
 
-SUPERVISED = [n for n in available_rankers() if n not in ("quickselection", "sfs")]
+SUPERVISED = [n for n in available_selectors() if n not in ("quickselection", "sfs")]
 
 
 @pytest.mark.parametrize("name", SUPERVISED)
@@ -89,13 +91,21 @@ def test_supervised_rankers_put_relevant_fields_first(data, synthetic, name):
 
 def test_ranker_registry_names_and_errors():
     assert {"permutation", "gbdt", "l1", "mrmr", "quickselection", "removal", "optfs", "autofield", "adafs", "lpfs",
-            "shark", "sfs"} == set(available_rankers())
+            "shark", "sfs"} == set(available_selectors())
     with pytest.raises(MethodError, match="did you mean 'optfs'"):
-        ranker_info("optf")
+        selector_info("optf")
     with pytest.raises(MethodError, match="has no parameter 'levle'"):
-        parse_ranker_params(["optfs.levle=value"])
-    with pytest.raises(FieldError, match="level must be 'field' or 'value'"):
-        OptFSParams(level="row")
+        parse_selector_params(["optfs.levle=value"])
+    with pytest.raises(FieldError, match="'level' parameter of OptFSSelector must be a str among"):
+        OptFSSelector(level="row").check_params()
+    # checked where they are parsed, before any work: choices, ranges, finiteness
+    with pytest.raises(MethodError, match="optfs.level must be one of field, value, got 'row'"):
+        parse_selector_params(["optfs.level=row"])
+    with pytest.raises(FieldError, match="'learning_rate' parameter of GBDTSelector must be a float in the range"):
+        parse_selector_params(["gbdt.learning_rate=-1"])
+    with pytest.raises(MethodError, match="gbdt.learning_rate must be a finite number, got 'nan'"):
+        parse_selector_params(["gbdt.learning_rate=nan"])
+    assert parse_selector_params(["removal.k=3"])["removal"].k == 3
 
 
 def test_select_fields_keeps_top_k_and_refuses_k_out_of_range(data):
@@ -111,7 +121,7 @@ def test_select_fields_keeps_top_k_and_refuses_k_out_of_range(data):
 
 @pytest.mark.parametrize("level", ["field", "value"])
 def test_optfs_rewinds_and_retrains_with_the_frozen_mask(data, prepared, level):
-    result = optfs_select(data, OptFSParams(level=level, search_epochs=3, lam=1e-3, gate_lr=0.05), seed=0)
+    result = optfs_select(data, OptFSSelector(level=level, search_epochs=3, lam=1e-3, gate_lr=0.05), seed=0)
     assert result.field_scores.shape == (len(data.names),)
     assert result.model is not None
     auc = evaluate(result.model, prepared.test, gate=result.model.frozen_gate).auc
@@ -129,8 +139,8 @@ def test_optfs_rewinds_and_retrains_with_the_frozen_mask(data, prepared, level):
 
 def test_optfs_gates_close_under_a_strong_penalty(data):
     """Positive control for the mask: with λ = 1e-3 some gates close; with the paper's λ = 1e-8 fewer do."""
-    strong = optfs_select(data, OptFSParams(search_epochs=3, lam=1e-3, gate_lr=0.05), seed=0, retrain=False)
-    weak = optfs_select(data, OptFSParams(search_epochs=3, gate_lr=0.05), seed=0, retrain=False)
+    strong = optfs_select(data, OptFSSelector(search_epochs=3, lam=1e-3, gate_lr=0.05), seed=0, retrain=False)
+    weak = optfs_select(data, OptFSSelector(search_epochs=3, gate_lr=0.05), seed=0, retrain=False)
     assert (~strong.gate_mask).sum() > (~weak.gate_mask).sum()
 
 
@@ -173,9 +183,9 @@ def test_harness_curves_removal_strategies_and_report(tmp_path, prepared, synthe
     gbdt = next(r for r in report.removals if r.method == "gbdt")
     # Positive control: removing the three most important (relevant) fields hurts a retrained model.
     assert gbdt.roar_auc < gbdt.full_auc - 0.03 and gbdt.kar_auc > 0.6
-    json_path, html_path = write_selection_report(report, tmp_path)
+    json_path, html_path = write_report(report, tmp_path)
     document = json.loads(json_path.read_text())
-    assert document["schema"] == "erasekit.selection-bench/1" and len(document["runs"]) == 2
+    assert document["schema"] == "erasekit.selection-bench/2" and len(document["runs"]) == 2
     assert document["runs"][0]["selection"]["ranking"] and "mask_auc" in document["removals"][0]
     html = html_path.read_text()
     assert "data:image/png;base64," in html and "AUKC" in html and "ROAR" in html
@@ -204,7 +214,7 @@ def test_adult_fields_rank_relationship_or_marital_status_high():
 
     train, test = load_adult(directory)
     prepared = prepare_table(train.sample(8000, random_state=0), "income", test_frame=test.sample(4000, random_state=0))
-    data = prepared.selection_data(recipe=RECIPE)
+    data = SelectionData(prepared.train, prepared.valid, recipe=RECIPE)
     ranking = rank_fields(data, "gbdt", fast_params("gbdt")).ranking
     assert {"relationship", "marital-status", "capital-gain", "education-num"} & set(ranking[:3])
     assert "fnlwgt" not in ranking[:4]  # a sampling weight, known to carry little about income
@@ -230,7 +240,9 @@ def test_cli_select_writes_selection_and_reduced_table(capsys, tmp_path, table_c
     code, stdout, _ = run(capsys, "select", "--data", f"csv:{table_csv}", "--target", "click", "--method", "gbdt", "--k", "5",
                           "--out", out, "--param", "gbdt.n_estimators=50")
     assert code == 0 and "kept" in stdout and "removed" in stdout
-    selection = json.loads((out / "selection.json").read_text())
+    document = json.loads((out / "selection.json").read_text())
+    assert document["schema"] == "erasekit.selection/2" and document["provenance"]["seeds"] == [0]
+    selection = document["selection"]
     assert selection["method"] == "gbdt" and selection["k"] == 5 and len(selection["kept"]) == 5
     assert len(selection["removed"]) == 13 and set(selection["scores"]) == set(selection["kept"]) | set(selection["removed"])
     assert selection["seconds"] > 0
@@ -243,7 +255,8 @@ def test_cli_select_json_on_criteo_sample(capsys, tmp_path):
     code, stdout, _ = run(capsys, "select", "--data", f"criteo:{path}", "--method", "mrmr", "--k", "8", "--out", tmp_path / "c", "--json")
     assert code == 0
     document = json.loads(stdout)
-    assert document["target"] == "label" and len(document["kept"]) == 8 and len(document["removed"]) == 31
+    assert document["target"] == "label" and len(document["selection"]["kept"]) == 8
+    assert len(document["selection"]["removed"]) == 31
 
 
 def test_cli_select_bench_writes_report(capsys, tmp_path):

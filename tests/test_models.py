@@ -11,7 +11,8 @@ from torch import nn
 from conftest import QUICK_RECIPE
 from erasekit.audit import accuracy, predict_logits
 from erasekit.core.errors import ModelError
-from erasekit.models import ModelSpec, load_model, save_model
+from erasekit.models import ModelSpec
+from erasekit.training import load_model, save_model
 from erasekit.core.provenance import sha256_state
 from erasekit.training import Recipe, fresh_init, train
 

@@ -10,7 +10,7 @@ import pytest
 from conftest import QUICK_RECIPE
 from erasekit.data import ForgetSpec
 from erasekit.pipelines.unlearning import ExperimentConfig, OriginalModel, Scenario, run_experiment
-from erasekit.report import render, to_html, write_report
+from erasekit.report import to_html, write_report, writer
 from erasekit.unlearn import FinetuneParams
 
 
@@ -30,14 +30,14 @@ def report(digits, digits_spec):
 
 def test_report_rows_and_aggregation(report):
     class_report = report.scenarios[0]
-    assert class_report.scenario.forget["size"] == 146
+    assert class_report.scenario.forget.size == 146
     names = [m.name for m in class_report.methods]
     assert names == ["original", "ssd", "finetune"]
     assert class_report.reference.name == "retrain" and class_report.reference.avg_gap == 0.0
     control = class_report.methods[0]
     assert control.role == "negative_control" and control.speedup is None
     finetune = class_report.methods[2]
-    assert finetune.params["epochs"] == 1
+    assert finetune.params.epochs == 1
     assert len(finetune.runs) == 2
     # mean/std over seeds are the mean/std of the per-seed records
     per_seed = [r.metrics.forget_acc for r in finetune.runs]
@@ -46,7 +46,8 @@ def test_report_rows_and_aggregation(report):
     assert finetune.avg_gap == pytest.approx(np.mean([r.avg_gap for r in finetune.runs]))
     assert finetune.speedup == pytest.approx(class_report.reference.seconds / finetune.seconds)
     # different seeds train different originals
-    assert len(set(finetune.provenance["original_weights_sha256"])) == 2
+    assert len(set(finetune.provenance.weights_sha256_before)) == 2
+    assert finetune.provenance.seeds == (0, 1)
     # the negative control for class forgetting is far from retrain; retrain forgets the class
     assert class_report.reference.metrics.forget_acc == 0.0
     assert control.avg_gap > 0.3
@@ -55,7 +56,7 @@ def test_report_rows_and_aggregation(report):
 def test_json_schema(report, tmp_path):
     json_path, html_path = write_report(report, tmp_path / "out")
     data = json.loads(json_path.read_text())
-    assert data["schema"] == "erasekit.unlearning-report/1"
+    assert data["schema"] == "erasekit.unlearning-report/2"
     for scenario in data["scenarios"]:
         assert {"scenario", "reference", "methods"} <= set(scenario)
         assert scenario["scenario"]["data"]["sha256"] == data["provenance"]["data_sha256"]
@@ -64,8 +65,10 @@ def test_json_schema(report, tmp_path):
             assert set(row["metrics"]) == {"forget_acc", "retain_acc", "test_acc", "mia_efficacy", "entropy_member_rate"}
             assert all(0.0 <= v <= 1.0 for v in row["metrics"].values())
             provenance = row["provenance"]
-            assert {"erasekit", "torch", "numpy", "scikit-learn", "seeds", "data_sha256",
-                    "original_weights_sha256", "unlearned_weights_sha256"} <= set(provenance)
+            assert {"erasekit", "torch", "numpy", "scikit-learn"} <= set(provenance["versions"])
+            assert {"versions", "hardware", "created_at", "seeds", "data_sha256", "weights_sha256_before",
+                    "weights_sha256_after"} <= set(provenance)
+            assert len(provenance["weights_sha256_after"]) == len(provenance["seeds"]) == 2
     assert html_path.exists()
 
 
@@ -81,7 +84,8 @@ def test_failed_render_writes_nothing(report, tmp_path, monkeypatch):
     def broken(_report):
         raise RuntimeError("render failed")
 
-    monkeypatch.setattr(render, "to_html", broken)
+    monkeypatch.setattr(writer, "to_html", broken)
     with pytest.raises(RuntimeError):
-        render.write_report(report, tmp_path / "out")
+        writer.write_report(report, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+    assert not list(tmp_path.iterdir()), "no staging folder is left behind"

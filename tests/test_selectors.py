@@ -12,7 +12,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from erasekit.data.ctr import FieldError
+from erasekit.core.errors import FieldError
 from erasekit.features import (
     GBDTSelector,
     L1Selector,

@@ -85,7 +85,10 @@ def test_param_overrides_are_typed():
         ("salun.epochs=two", "must be int"),
         ("salun.mask_ratio=1.5", r"mask_ratio must be in \(0, 1\]"),
         ("salun=0.3", "METHOD.NAME=VALUE"),
-        ("nosuch.x=1", "unknown method"),
+        ("nosuch.x=1", "unknown unlearning method"),
+        ("salun.lr=inf", "salun.lr must be a finite number"),
+        ("salun.lr=nan", "salun.lr must be a finite number"),
+        ("salun.lr=0", r"SalUnParams.lr must be > 0"),
     ]:
         with pytest.raises(MethodError, match=message):
             parse_param_overrides([bad])

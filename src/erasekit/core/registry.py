@@ -95,7 +95,7 @@ class Registry(Generic[Record]):
                 raise MethodError(f"{self.kind} '{method}' has no parameter '{name}'{suggest(name, types)}; "
                                   f"its parameters: {', '.join(types) or 'none'}")
             if methods is not None and method not in methods:
-                raise MethodError(f"--param names {self.kind} '{method}', which is not among those being run")
+                raise MethodError(f"--param names {self.kind} '{method}', which is not among the methods being run")
             values.setdefault(method, {})[name] = parse_value(value.strip(), types[name], key)
         return {method: make_params(self.get(method), given) for method, given in values.items()}
 

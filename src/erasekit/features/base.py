@@ -37,8 +37,8 @@ from erasekit.models.ctr import CTRRecipe, CTRSpec
 Family = Literal["shallow", "gate", "exact"]
 FAMILY_ORDER = {"shallow": 0, "gate": 1, "exact": 2}
 
-# Parameters that the selection command and pipeline set themselves (from --k and --seed).
-CONTEXT_PARAMETERS = ("k", "random_state")
+# Set by the selection command and pipeline themselves (from --seed), not by --param.
+CONTEXT_PARAMETERS = ("random_state",)
 
 
 # --------------------------------------------------------------------------- what a ranker may use
@@ -237,20 +237,25 @@ class SelectorInfo:
         return self.selector_type.family
 
     def parameter_defaults(self) -> dict[str, Any]:
-        """The method's own parameters (not ``k``/``random_state``) with their defaults."""
+        """The method's own parameters (not ``random_state``) with their defaults."""
         defaults = self.selector_type().get_params(deep=False)
         return {name: value for name, value in defaults.items() if name not in CONTEXT_PARAMETERS}
 
     def parameter_types(self) -> dict[str, Any]:
-        """Parameters that ``--param`` can set: those with a number, string or boolean default."""
+        """Parameters that ``--param`` can set: numbers, strings and booleans (from the default or the constraints)."""
         constraints = self.selector_type._parameter_constraints
         types: dict[str, Any] = {}
         for name, default in self.parameter_defaults().items():
-            options = next((c for c in constraints.get(name, ()) if isinstance(c, StrOptions)), None)
+            allowed = constraints.get(name, ())
+            options = next((c for c in allowed if isinstance(c, StrOptions)), None)
+            interval = next((c for c in allowed if isinstance(c, Interval)), None)
             if options is not None:
                 types[name] = Literal[tuple(sorted(options.options))]  # type: ignore[valid-type]
             elif isinstance(default, (bool, int, float, str)):
                 types[name] = type(default)
+            elif interval is not None:
+                number = int if interval.type is Integral else float
+                types[name] = number | None if None in allowed else number
         return types
 
     def make_params(self, values: dict[str, Any]) -> RankingSelector:
@@ -323,7 +328,7 @@ def rank_fields(data: SelectionData, method: str, selector: RankingSelector | No
         selector = info.selector_type()
     elif not isinstance(selector, info.selector_type):
         raise MethodError(f"method '{method}' takes a {info.selector_type.__name__}, got {type(selector).__name__}")
-    selector = clone(selector).set_params(random_state=seed, k=None)
+    selector = clone(selector).set_params(random_state=seed)
     with measure() as cost:
         result = selector.rank_fields(data)
     scores = np.asarray(result.scores, dtype=np.float64)

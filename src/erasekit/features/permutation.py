@@ -37,7 +37,7 @@ class PermutationSelector(RankingSelector):
         "validation_fraction": [FRACTION_CONSTRAINT],
         "n_repeats": [POSITIVE_INT],
         "scoring": [str, callable, None],
-        "estimator": ["no_validation"],
+        "estimator": "no_validation",
     }
 
     def __init__(self, estimator=None, k=None, validation_fraction=0.25, n_repeats=5, scoring=None, random_state=0):

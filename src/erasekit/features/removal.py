@@ -99,7 +99,7 @@ class RemovalSelector(RankingSelector):
         "validation_fraction": [FRACTION_CONSTRAINT],
         "scoring": [str, callable, None],
         "full_ranking": ["boolean"],
-        "estimator": ["no_validation"],
+        "estimator": "no_validation",
     }
 
     def __init__(self, estimator=None, k=None, validation_fraction=0.25, scoring=None, full_ranking=False, random_state=0):
