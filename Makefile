@@ -7,7 +7,7 @@ OUT ?= erasekit-demo
 # torch is pinned through constraints.txt: an unpinned torch pulls gigabytes of CUDA wheels.
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
-.PHONY: install demo test bench bench-features bench-concepts bench-sisa clean
+.PHONY: install demo test lint format bench bench-features bench-concepts bench-sisa bench-cli clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,8 +19,18 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/erasekit demo --out $(OUT)
 
-test: $(STAMP)
+# lint (ruff), format check (ruff), types (mypy on the modules listed in pyproject.toml), then every test
+test: lint
 	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format src tests benchmarks
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/unlearning_mnist.py
@@ -34,5 +44,8 @@ bench-concepts: $(STAMP)
 bench-sisa: $(STAMP)
 	$(BIN)/python benchmarks/sisa_mnist.py
 
+bench-cli: $(STAMP)
+	$(BIN)/python benchmarks/cli_startup.py
+
 clean:
-	rm -rf $(VENV) $(OUT) .pytest_cache
+	rm -rf $(VENV) $(OUT) .pytest_cache .mypy_cache .ruff_cache

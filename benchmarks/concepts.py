@@ -26,11 +26,13 @@ from erasekit.core.io import atomic_write_text
 from erasekit.audit.probes import linear_verdict, mean_squared_edit, probe_all
 from erasekit.concepts import INLPParams, fit_eraser, fit_layer_erasers, erased_layers, collect_activations
 from erasekit.pipelines.concepts import erase_table
-from erasekit.concepts.text import (
-    NAME_ANCHOR, NAME_TEMPLATES_FIT, NAME_TEMPLATES_HELD_OUT, NAMES, UNRELATED, UNRELATED_PRESERVE,
-    encode, gender_sentences, load_minilm, row_cosines,
+from erasekit.report import jsonable
+from erasekit.audit.text_edit import edit_report, row_cosines
+from erasekit.concepts.text_edit import edit_text_concepts
+from erasekit.data.sentences import (
+    NAME_ANCHOR, NAME_TEMPLATES_FIT, NAME_TEMPLATES_HELD_OUT, NAMES, UNRELATED, UNRELATED_PRESERVE, gender_sentences,
 )
-from erasekit.concepts.text_edit import edit_report, edit_text_concepts
+from erasekit.models.text_encoder import encode, load_minilm
 from erasekit.data.tables import load_adult
 from erasekit.core.provenance import library_versions
 
@@ -167,7 +169,7 @@ def adult(lines: list[str], record: dict) -> None:
     for rep, probes in rows.items():
         lines.append(f"| input columns: {rep} | {report.utility[rep]:.3f} | {fmt_probe(probes['linear'])} | {fmt_probe(probes['mlp'])} "
                      f"| {fmt_probe(probes['gbm'])} | {probes['linear'].baseline:.3f} | {report.verdicts[rep]} |")
-    record["adult_columns"] = report.to_dict()
+    record["adult_columns"] = jsonable(report)
 
     # (2) the model's penultimate representation
     features = frame.drop(columns=["income"])

@@ -1,4 +1,6 @@
-"""Population membership-inference attacks used to audit unlearning (ALGORITHMS.md §2.1–2.2).
+"""Population membership-inference attacks used to audit unlearning: MIA-efficacy (SVC on true-label
+confidence; Jia et al., NeurIPS 2023) and an entropy logistic-regression attack (after Song & Mittal,
+"Systematic Evaluation of Privacy Risks of Machine Learning Models", USENIX Security 2021).
 
 Both take per-example scores so they can be tested on hand-made numbers; the audit feeds
 them model outputs.

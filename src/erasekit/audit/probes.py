@@ -15,6 +15,7 @@ from typing import ClassVar, Literal
 import numpy as np
 
 from erasekit.core.errors import ConceptError
+from erasekit.core.extras import require
 
 PROBES = ("linear", "mlp", "gbm")
 ProbeName = Literal["linear", "mlp", "gbm"]
@@ -63,9 +64,8 @@ def _make_probe(name: ProbeName, numeric: bool, seed: int):
         kind = MLPRegressor if numeric else MLPClassifier
         return make_pipeline(StandardScaler(), kind(hidden_layer_sizes=(64,), max_iter=300, early_stopping=True, random_state=seed))
     if name == "gbm":
-        from lightgbm import LGBMClassifier, LGBMRegressor
-
-        kind = LGBMRegressor if numeric else LGBMClassifier
+        lightgbm = require("lightgbm", "the gbm probe (or leave it out: --probes linear,mlp)")
+        kind = lightgbm.LGBMRegressor if numeric else lightgbm.LGBMClassifier
         return kind(n_estimators=200, learning_rate=0.05, num_leaves=31, random_state=seed, verbose=-1, n_jobs=2)
     raise ConceptError(f"unknown probe '{name}'; choose from {', '.join(PROBES)}")
 

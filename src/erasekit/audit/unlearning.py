@@ -1,4 +1,5 @@
-"""Audit of an unlearned model against the exact reference (ALGORITHMS.md §2)."""
+"""Audit of an unlearned model against the exact reference: accuracies, two membership attacks, gaps
+(the conventions of Jia et al., NeurIPS 2023 and Fan et al., "SalUn", ICLR 2024)."""
 
 from __future__ import annotations
 

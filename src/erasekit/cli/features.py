@@ -9,7 +9,7 @@ from typing import Optional
 import click
 from rich.table import Table
 
-from erasekit.cli.options import check_out_dir, out, write_json
+from erasekit.cli.options import check_out_dir, command_line, out, write_json
 
 SELECT_DATA_HELP = ("csv:PATH | parquet:PATH | criteo:PATH | libsvm:PATH | adult:DIR | synthetic[:ROWS]. "
                     "Criteo/libSVM/Adult/synthetic know their target.")
@@ -86,7 +86,8 @@ def select(ctx, data, target, categorical, hash_buckets, model, epochs, param, s
     check_out_dir(out_dir)
     loaded, prepared = _prepare(data, target, categorical, hash_buckets, seed)
     spec, recipe = _backbone(model, epochs)
-    report = run_selection(prepared, method, k, overrides.get(method), seed, spec, recipe, data_label=data)
+    report = run_selection(prepared, method, k, overrides.get(method), seed, spec, recipe, data_label=data,
+                           command=command_line())
     selection = report.selection
     reduced = loaded.frame[list(selection.kept) + [prepared.target]]
     write_report(report, out_dir, {"reduced.csv": reduced.to_csv(index=False).encode()})
@@ -126,7 +127,8 @@ def bench(data, target, categorical, hash_buckets, model, epochs, param, seed, m
     loaded, prepared = _prepare(data, target, categorical, hash_buckets, seed)
     spec, recipe = _backbone(model, epochs)
     report = run_selection_bench(prepared, names, grid, tuple(range(seed, seed + seeds)), overrides, spec, recipe,
-                                 relevant=loaded.relevant, removal_top=removal_top, dataset=loaded.description)
+                                 relevant=loaded.relevant, removal_top=removal_top, dataset=loaded.description,
+                                 command=command_line())
     paths = write_report(report, out_dir)
     if as_json:
         sys.stdout.write(to_json(report))

@@ -110,9 +110,10 @@ class Provenance:
     command: str = ""
 
     @classmethod
-    def collect(cls, seeds=(), data_sha256: str = "", before=(), after=(), command: str | None = None,
+    def collect(cls, seeds=(), data_sha256: str = "", before=(), after=(), command: str = "",
                 device: str = "cpu") -> Provenance:
-        """Provenance of a result computed now, in this process."""
+        """Provenance of a result computed now, in this process. ``command``: the command line that asked for it
+        (the CLI passes :func:`command_line`; library calls leave it empty)."""
         return cls(
             versions=library_versions(),
             hardware=Hardware.current(device),
@@ -121,5 +122,5 @@ class Provenance:
             data_sha256=data_sha256,
             weights_sha256_before=tuple(before),
             weights_sha256_after=tuple(after),
-            command=command_line() if command is None else command,
+            command=command,
         )

@@ -55,7 +55,7 @@ def _verdicts(rows: list[ProbeRow]) -> dict[str, str]:
 
 def erase_embeddings(x, z, method: str = "leace", params=None, test_fraction: float = 0.3, seed: int = 0,
                      probes=PROBES, n_boot: int = 1000, concept_name: str = "concept",
-                     command: str | None = None) -> tuple[ConceptReport, np.ndarray, ConceptEraser]:
+                     command: str = "") -> tuple[ConceptReport, np.ndarray, ConceptEraser]:
     """Fit ``method`` on a training split of (x, z), erase every row, audit on the held-out split."""
     info = eraser_info(method)
     params = params if params is not None else info.params_type()
@@ -102,7 +102,7 @@ def _utility(x_train, y_train, x_test, y_test) -> float:
 
 
 def erase_table(frame: pd.DataFrame, target: str, remove: list[str], proxies: str = "leace", test_fraction: float = 0.3,
-                seed: int = 0, probes=PROBES, n_boot: int = 1000, command: str | None = None) -> tuple[ConceptReport, pd.DataFrame]:
+                seed: int = 0, probes=PROBES, n_boot: int = 1000, command: str = "") -> tuple[ConceptReport, pd.DataFrame]:
     """Remove ``remove`` columns from a table (and with ``proxies="leace"`` their linear trace)."""
     check_columns(frame, [target], "target")
     check_columns(frame, remove, "removed")

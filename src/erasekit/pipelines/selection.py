@@ -34,11 +34,12 @@ from erasekit.report.selection import (
 
 
 def run_selection(prepared: PreparedTable, method: str, k: int, selector: RankingSelector | None = None, seed: int = 0,
-                  spec: CTRSpec = CTRSpec(), recipe: CTRRecipe = CTRRecipe(), data_label: str = "") -> SelectionReport:
+                  spec: CTRSpec = CTRSpec(), recipe: CTRRecipe = CTRRecipe(), data_label: str = "",
+                  command: str = "") -> SelectionReport:
     """Rank ``prepared``'s fields with ``method`` and keep the top ``k``."""
     selection = select_fields(SelectionData(prepared.train, prepared.valid, spec, recipe), method, k, selector, seed)
     return SelectionReport(data=data_label, target=prepared.target, data_sha256=prepared.data_sha256, selection=selection,
-                           provenance=Provenance.collect(seeds=(seed,), data_sha256=prepared.data_sha256))
+                           provenance=Provenance.collect(seeds=(seed,), data_sha256=prepared.data_sha256, command=command))
 
 
 def train_on(prepared: PreparedTable, fields: Sequence[str], spec: CTRSpec, recipe: CTRRecipe, seed: int) -> CTRScore:
@@ -74,7 +75,8 @@ def summarise(runs: Sequence[MethodRun], ks: Sequence[int], with_precision: bool
 
 def run_selection_bench(prepared: PreparedTable, methods: Sequence[str], ks: Sequence[int], seeds: Sequence[int] = (0,),
                         params: dict[str, RankingSelector] | None = None, spec: CTRSpec = CTRSpec(), recipe: CTRRecipe = CTRRecipe(),
-                        relevant: Sequence[str] | None = None, removal_top: int = 3, dataset: str = "table") -> SelectionBenchReport:
+                        relevant: Sequence[str] | None = None, removal_top: int = 3, dataset: str = "table",
+                        command: str = "") -> SelectionBenchReport:
     """The ERASE protocol over ``methods`` × ``seeds`` (see the module docstring)."""
     names = prepared.train.names
     ks = tuple(sorted(set(int(k) for k in ks)))
@@ -118,7 +120,7 @@ def run_selection_bench(prepared: PreparedTable, methods: Sequence[str], ks: Seq
         dataset=dataset, fields=tuple(names), relevant_fields=tuple(relevant) if relevant is not None else None, ks=ks,
         seeds=tuple(seeds), spec=spec, recipe=recipe, full_model=full_scores, backbone_seconds=backbone_seconds,
         runs=tuple(runs), removals=tuple(removals), summary=summarise(runs, ks, relevant is not None),
-        data_sha256=prepared.data_sha256, provenance=Provenance.collect(seeds=seeds, data_sha256=prepared.data_sha256),
+        data_sha256=prepared.data_sha256, provenance=Provenance.collect(seeds=seeds, data_sha256=prepared.data_sha256, command=command),
     )
 
 

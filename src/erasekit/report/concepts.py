@@ -66,8 +66,3 @@ class ConceptReport:
     provenance: Provenance
     schema: str = SCHEMA
     template: ClassVar[str] = "concepts.html"
-
-    def to_dict(self) -> dict:
-        from erasekit.report.render import jsonable
-
-        return jsonable(self)

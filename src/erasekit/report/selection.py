@@ -98,11 +98,6 @@ class SelectionBenchReport:
     schema: str = BENCH_SCHEMA
     template: ClassVar[str] = "selection.html"
 
-    def to_dict(self) -> dict:
-        from erasekit.report.render import jsonable
-
-        return jsonable(self)
-
 
 @dataclass(frozen=True)
 class SelectionReport:
@@ -116,8 +111,3 @@ class SelectionReport:
     schema: str = SELECTION_SCHEMA
     template: ClassVar[str | None] = None
     json_name: ClassVar[str] = "selection.json"
-
-    def to_dict(self) -> dict:
-        from erasekit.report.render import jsonable
-
-        return jsonable(self)

@@ -142,8 +142,3 @@ class Report:
     provenance: Provenance
     schema: str = SCHEMA
     template: ClassVar[str] = "unlearning.html"
-
-    def to_dict(self) -> dict:
-        from erasekit.report.render import jsonable
-
-        return jsonable(self)
