@@ -15,26 +15,32 @@ import os
 import platform
 import statistics
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from erasekit.audit.probes import linear_verdict, mean_squared_edit, probe_all
+from erasekit.audit.text_edit import edit_report, row_cosines
+from erasekit.concepts import INLPParams, collect_activations, erased_layers, fit_eraser, fit_layer_erasers
+from erasekit.concepts.text_edit import edit_text_concepts
 from erasekit.core import progress
 from erasekit.core.io import atomic_write_text
-from erasekit.audit.probes import linear_verdict, mean_squared_edit, probe_all
-from erasekit.concepts import INLPParams, fit_eraser, fit_layer_erasers, erased_layers, collect_activations
+from erasekit.core.provenance import library_versions
+from erasekit.data.sentences import (
+    NAME_ANCHOR,
+    NAME_TEMPLATES_FIT,
+    NAME_TEMPLATES_HELD_OUT,
+    NAMES,
+    UNRELATED,
+    UNRELATED_PRESERVE,
+    gender_sentences,
+)
+from erasekit.data.tables import load_adult
+from erasekit.models.text_encoder import encode, load_minilm
 from erasekit.pipelines.concepts import erase_table
 from erasekit.report import jsonable
-from erasekit.audit.text_edit import edit_report, row_cosines
-from erasekit.concepts.text_edit import edit_text_concepts
-from erasekit.data.sentences import (
-    NAME_ANCHOR, NAME_TEMPLATES_FIT, NAME_TEMPLATES_HELD_OUT, NAMES, UNRELATED, UNRELATED_PRESERVE, gender_sentences,
-)
-from erasekit.models.text_encoder import encode, load_minilm
-from erasekit.data.tables import load_adult
-from erasekit.core.provenance import library_versions
 
 RESULTS = Path(__file__).parent / "results"
 SHARED = Path(os.environ.get("ERASEKIT_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -63,7 +69,12 @@ def leace_vs_library(lines: list[str], record: dict) -> None:
         theirs_t.append(time.perf_counter() - start)
     diff = float(np.abs(ours - theirs).max())
     ratio = statistics.median(ours_t) / statistics.median(theirs_t)
-    record["leace_vs_library"] = {"max_abs_diff": diff, "erasekit_seconds": ours_t, "library_seconds": theirs_t, "time_ratio": ratio}
+    record["leace_vs_library"] = {
+        "max_abs_diff": diff,
+        "erasekit_seconds": ours_t,
+        "library_seconds": theirs_t,
+        "time_ratio": ratio,
+    }
     lines += [
         "## 1. erasekit LEACE vs concept-erasure directly",
         "",
@@ -82,7 +93,11 @@ def leace_vs_inlp(model, lines: list[str], record: dict) -> None:
     x_fit, x_held = encode(model, fit.sentences), encode(model, held.sentences)
     x_unrelated = encode(model, UNRELATED)
     rows = []
-    for name, method, params in (("original", None, None), ("leace", "leace", None), ("inlp (T=8)", "inlp", INLPParams(iterations=8))):
+    for name, method, params in (
+        ("original", None, None),
+        ("leace", "leace", None),
+        ("inlp (T=8)", "inlp", INLPParams(iterations=8)),
+    ):
         if method is None:
             a, b, u, seconds, edit = x_fit, x_held, x_unrelated, 0.0, 0.0
         else:
@@ -92,14 +107,22 @@ def leace_vs_inlp(model, lines: list[str], record: dict) -> None:
             a, b, u = eraser(x_fit), eraser(x_held), eraser(x_unrelated)
             edit = mean_squared_edit(x_held, b)
         probes = probe_all(a, fit.labels, b, held.labels, n_boot=1000)
-        cos = (float(row_cosines(a, x_fit).mean()), float(row_cosines(b, x_held).mean()), float(row_cosines(u, x_unrelated).mean()))
+        cos = (
+            float(row_cosines(a, x_fit).mean()),
+            float(row_cosines(b, x_held).mean()),
+            float(row_cosines(u, x_unrelated).mean()),
+        )
         rows.append((name, probes, seconds, edit, cos))
-        record.setdefault("leace_vs_inlp", []).append({
-            "representation": name, "fit_seconds": seconds, "mean_squared_edit": edit,
-            "cosine_to_original": {"erased_fit": cos[0], "held_out": cos[1], "unrelated": cos[2]},
-            "probes": {p.probe: {"score": p.score, "ci": [p.ci_low, p.ci_high], "baseline": p.baseline} for p in probes},
-            "verdict": linear_verdict(probes),
-        })
+        record.setdefault("leace_vs_inlp", []).append(
+            {
+                "representation": name,
+                "fit_seconds": seconds,
+                "mean_squared_edit": edit,
+                "cosine_to_original": {"erased_fit": cos[0], "held_out": cos[1], "unrelated": cos[2]},
+                "probes": {p.probe: {"score": p.score, "ci": [p.ci_low, p.ci_high], "baseline": p.baseline} for p in probes},
+                "verdict": linear_verdict(probes),
+            }
+        )
     lines += [
         "## 2. LEACE vs INLP on MiniLM sentence embeddings (gender)",
         "",
@@ -112,14 +135,16 @@ def leace_vs_inlp(model, lines: list[str], record: dict) -> None:
     ]
     for name, probes, seconds, edit, cos in rows:
         by = {p.probe: p for p in probes}
-        lines.append(f"| {name} | {fmt_probe(by['linear'])} | {fmt_probe(by['mlp'])} | {fmt_probe(by['gbm'])} | {linear_verdict(probes)} "
-                     f"| {edit:.4f} | {cos[0]:.4f} / {cos[1]:.4f} / {cos[2]:.4f} | {seconds:.3f} |")
+        lines.append(
+            f"| {name} | {fmt_probe(by['linear'])} | {fmt_probe(by['mlp'])} | {fmt_probe(by['gbm'])} | {linear_verdict(probes)} "
+            f"| {edit:.4f} | {cos[0]:.4f} / {cos[1]:.4f} / {cos[2]:.4f} | {seconds:.3f} |"
+        )
     lines.append("")
 
 
 def minilm_edit(model, lines: list[str], record: dict) -> None:
     lines += [
-        "## 3. Closed-form edit of MiniLM (last FFN output projection): names → \"someone\"",
+        '## 3. Closed-form edit of MiniLM (last FFN output projection): names → "someone"',
         "",
         f"Fit templates: {NAME_TEMPLATES_FIT}; held-out paraphrase templates: {NAME_TEMPLATES_HELD_OUT}. "
         f"Preserve term: second moment of the layer's inputs over {len(UNRELATED_PRESERVE)} unrelated sentences; "
@@ -141,8 +166,12 @@ def minilm_edit(model, lines: list[str], record: dict) -> None:
             f"| {stats['unrelated_cos_mean']:.4f} | {stats['unrelated_cos_min']:.4f} | {stats['condition_number']:.3g} | {seconds:.1f} |"
         )
     worst = min(r["unrelated_cos_min"] for r in record["minilm_edit"])
-    lines += ["", f"Target: unrelated sentences keep cosine ≥ 0.95 to their original embeddings at 100 concepts — "
-              f"lowest unrelated cosine over all runs {worst:.4f}: {'met' if worst >= 0.95 else 'not met'}.", ""]
+    lines += [
+        "",
+        f"Target: unrelated sentences keep cosine ≥ 0.95 to their original embeddings at 100 concepts — "
+        f"lowest unrelated cosine over all runs {worst:.4f}: {'met' if worst >= 0.95 else 'not met'}.",
+        "",
+    ]
 
 
 def adult(lines: list[str], record: dict) -> None:
@@ -150,7 +179,7 @@ def adult(lines: list[str], record: dict) -> None:
 
     from erasekit.concepts.tabular import TableEncoder
 
-    train, test = load_adult(SHARED / "adult")
+    train, _ = load_adult(SHARED / "adult")
     frame = train.reset_index(drop=True)
     report, _ = erase_table(frame, "income", ["sex"], "leace", test_fraction=0.3, seed=0, n_boot=1000)
     rows = {}
@@ -167,8 +196,10 @@ def adult(lines: list[str], record: dict) -> None:
         "|---|---|---|---|---|---|---|",
     ]
     for rep, probes in rows.items():
-        lines.append(f"| input columns: {rep} | {report.utility[rep]:.3f} | {fmt_probe(probes['linear'])} | {fmt_probe(probes['mlp'])} "
-                     f"| {fmt_probe(probes['gbm'])} | {probes['linear'].baseline:.3f} | {report.verdicts[rep]} |")
+        lines.append(
+            f"| input columns: {rep} | {report.utility[rep]:.3f} | {fmt_probe(probes['linear'])} | {fmt_probe(probes['mlp'])} "
+            f"| {fmt_probe(probes['gbm'])} | {probes['linear'].baseline:.3f} | {report.verdicts[rep]} |"
+        )
     record["adult_columns"] = jsonable(report)
 
     # (2) the model's penultimate representation
@@ -179,7 +210,9 @@ def adult(lines: list[str], record: dict) -> None:
     encoder = TableEncoder().fit(features.iloc[rows_train])
     x = torch.as_tensor(encoder.transform(features), dtype=torch.float32)
     torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Linear(x.shape[1], 64), torch.nn.ReLU(), torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 2))
+    net = torch.nn.Sequential(
+        torch.nn.Linear(x.shape[1], 64), torch.nn.ReLU(), torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 2)
+    )
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
     y = torch.as_tensor(labels)
     for _ in range(15):
@@ -199,23 +232,38 @@ def adult(lines: list[str], record: dict) -> None:
                 accuracy = float((net(x[torch.as_tensor(rows_test)]).argmax(1).numpy() == labels[rows_test]).mean())
         probes = probe_all(acts[rows_train], sex[rows_train], acts[rows_test], sex[rows_test], n_boot=1000)
         by = {p.probe: p for p in probes}
-        lines.append(f"| {rep} | {accuracy:.3f} | {fmt_probe(by['linear'])} | {fmt_probe(by['mlp'])} | {fmt_probe(by['gbm'])} "
-                     f"| {by['linear'].baseline:.3f} | {linear_verdict(probes)} |")
-        record.setdefault("adult_penultimate", []).append({"representation": rep, "income_accuracy": accuracy,
-                                                          "probes": {p.probe: [p.score, p.ci_low, p.ci_high, p.baseline] for p in probes}})
+        lines.append(
+            f"| {rep} | {accuracy:.3f} | {fmt_probe(by['linear'])} | {fmt_probe(by['mlp'])} | {fmt_probe(by['gbm'])} "
+            f"| {by['linear'].baseline:.3f} | {linear_verdict(probes)} |"
+        )
+        record.setdefault("adult_penultimate", []).append(
+            {
+                "representation": rep,
+                "income_accuracy": accuracy,
+                "probes": {p.probe: [p.score, p.ci_low, p.ci_high, p.baseline] for p in probes},
+            }
+        )
     recon = rows.get("dropped", {})
-    lines += ["", f"Reconstruction of `sex` from the kept columns (plain drop): linear {fmt_probe(recon['linear'])}, "
-              f"LightGBM {fmt_probe(recon['gbm'])}; after LEACE proxy erasure: linear {fmt_probe(rows['dropped+leace']['linear'])}, "
-              f"LightGBM {fmt_probe(rows['dropped+leace']['gbm'])}.", ""]
+    lines += [
+        "",
+        f"Reconstruction of `sex` from the kept columns (plain drop): linear {fmt_probe(recon['linear'])}, "
+        f"LightGBM {fmt_probe(recon['gbm'])}; after LEACE proxy erasure: linear {fmt_probe(rows['dropped+leace']['linear'])}, "
+        f"LightGBM {fmt_probe(rows['dropped+leace']['gbm'])}.",
+        "",
+    ]
 
 
 def main() -> None:
     progress.set_enabled(os.isatty(2))
     started = time.perf_counter()
     record: dict = {"versions": library_versions(), "machine": f"{os.cpu_count()} cores, {platform.machine()}"}
-    lines = ["# Concept erasure benchmark", "",
-             f"Generated by `benchmarks/concepts.py` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}; "
-             f"{os.cpu_count()} CPU cores, no GPU; " + ", ".join(f"{k} {v}" for k, v in library_versions().items()) + ".", ""]
+    lines = [
+        "# Concept erasure benchmark",
+        "",
+        f"Generated by `benchmarks/concepts.py` on {datetime.now(UTC):%Y-%m-%d %H:%M UTC}; "
+        f"{os.cpu_count()} CPU cores, no GPU; " + ", ".join(f"{k} {v}" for k, v in library_versions().items()) + ".",
+        "",
+    ]
     leace_vs_library(lines, record)
     model = load_minilm()
     leace_vs_inlp(model, lines, record)

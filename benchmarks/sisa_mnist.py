@@ -22,19 +22,19 @@ import platform
 import shutil
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from erasekit.audit.metrics import accuracy, predict_logits
 from erasekit.core import progress
 from erasekit.core.io import atomic_write_text
-from erasekit.audit.metrics import accuracy, predict_logits
+from erasekit.core.provenance import library_versions
 from erasekit.data import load_mnist
 from erasekit.ledger import DataSource, Execution, ShardConfig, ShardedModel, train_sisa
 from erasekit.models import ModelSpec
-from erasekit.core.provenance import library_versions
 from erasekit.training import Recipe, train
 
 RESULTS = Path(__file__).parent / "results"
@@ -50,7 +50,7 @@ def _deletions(sharded: ShardedModel, execution: Execution, rng: np.random.Gener
     one = int(rng.choice(ids))
     sharded.add_request([one], reason="benchmark: one deletion")
     single = sharded.process(execution)
-    batch_ids = [int(i) for i in rng.choice(ids, size=BATCH, replace=False) if int(i) != one][:BATCH - 1] + [one]
+    batch_ids = [int(i) for i in rng.choice(ids, size=BATCH, replace=False) if int(i) != one][: BATCH - 1] + [one]
     for example_id in batch_ids:
         sharded.add_request([example_id], reason="benchmark: batch")
     batch = sharded.process(execution)
@@ -71,8 +71,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS, help="Directory for the results.")
     parser.add_argument("--name", default="sisa_mnist", help="Results file name (NAME.md, NAME.json).")
     parser.add_argument("--arch", choices=["mlp", "cnn"], default="mlp", help="Architecture of the model and every shard.")
-    parser.add_argument("--render", type=Path, default=None,
-                        help="Only re-render NAME.md from an existing results JSON (no training).")
+    parser.add_argument(
+        "--render", type=Path, default=None, help="Only re-render NAME.md from an existing results JSON (no training)."
+    )
     parser.add_argument("--shards", default=",".join(map(str, SHARDS)), help="Comma-separated S values.")
     parser.add_argument("--slices", default=",".join(map(str, SLICES)), help="Comma-separated R values.")
     args = parser.parse_args()
@@ -98,8 +99,11 @@ def main() -> None:
     start = time.perf_counter()
     train(spec.build(seed=SEED), splits.train.subset(keep), RECIPE, seed=SEED, description="full retrain")
     full_retrain_seconds = time.perf_counter() - start
-    print(f"monolithic: test acc {100 * mono_acc:.2f} %, train {mono_train_seconds:.1f} s, "
-          f"full retrain {full_retrain_seconds:.1f} s", flush=True)
+    print(
+        f"monolithic: test acc {100 * mono_acc:.2f} %, train {mono_train_seconds:.1f} s, "
+        f"full retrain {full_retrain_seconds:.1f} s",
+        flush=True,
+    )
 
     ray_ready = False
     if not args.no_ray:
@@ -151,7 +155,7 @@ def main() -> None:
             ray.shutdown()
 
     result = {
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads()},
         "versions": library_versions(),
         "recipe": RECIPE.to_dict(),
@@ -214,28 +218,39 @@ def _markdown(result: dict, ray_ready: bool) -> str:
             "|---|---|---|---|---|---|",
         ]
         for r in result["rows"]:
-            lines.append(f"| {r['shards']} | {r['slices']} | {r['ray_one_seconds']:.2f} | {r['ray_speedup_one']:.1f}× | "
-                         f"{r['ray_batch_seconds']:.1f} | {r['ray_speedup_batch']:.2f}× |")
+            lines.append(
+                f"| {r['shards']} | {r['slices']} | {r['ray_one_seconds']:.2f} | {r['ray_speedup_one']:.1f}× | "
+                f"{r['ray_batch_seconds']:.1f} | {r['ray_speedup_batch']:.2f}× |"
+            )
     by = {(r["shards"], r["slices"]): r for r in result["rows"]}
     # the retrain and the first training do the same work; the faster of the two is the conservative reference
     fastest = min(mono["train_seconds"], mono["full_retrain_seconds"])
-    lines += ["", "## Targets", "",
-              f"Speed-ups below are against the full retrain ({mono['full_retrain_seconds']:.1f} s) and, in brackets, "
-              f"against the faster of the two monolithic runs ({fastest:.1f} s), which do the same work.", ""]
+    lines += [
+        "",
+        "## Targets",
+        "",
+        f"Speed-ups below are against the full retrain ({mono['full_retrain_seconds']:.1f} s) and, in brackets, "
+        f"against the faster of the two monolithic runs ({fastest:.1f} s), which do the same work.",
+        "",
+    ]
     for slices in sorted({r["slices"] for r in result["rows"]}):
         if (10, slices) in by:
             r = by[(10, slices)]
             conservative = fastest / r["process_one_seconds"]
             verdict = "met" if min(r["speedup_one"], conservative) >= 8 else "NOT met"
-            lines.append(f"- One deletion at S = 10, R = {slices}: {r['speedup_one']:.1f}× ({conservative:.1f}×) faster "
-                         f"than a full retrain (target ≥ 8×: {verdict}).")
+            lines.append(
+                f"- One deletion at S = 10, R = {slices}: {r['speedup_one']:.1f}× ({conservative:.1f}×) faster "
+                f"than a full retrain (target ≥ 8×: {verdict})."
+            )
     for slices in sorted({r["slices"] for r in result["rows"]}):
         if (5, slices) in by:
             r = by[(5, slices)]
             verdict = "met" if r["acc_drop_points"] <= 1.5 else "NOT met"
-            lines.append(f"- Test accuracy at S = 5, R = {slices}: {100 * r['test_acc_mean']:.2f} % vs "
-                         f"{100 * mono['test_acc']:.2f} % monolithic, {r['acc_drop_points']:.2f} points lower "
-                         f"(target ≤ 1.5: {verdict}).")
+            lines.append(
+                f"- Test accuracy at S = 5, R = {slices}: {100 * r['test_acc_mean']:.2f} % vs "
+                f"{100 * mono['test_acc']:.2f} % monolithic, {r['acc_drop_points']:.2f} points lower "
+                f"(target ≤ 1.5: {verdict})."
+            )
     return "\n".join(lines) + "\n"
 
 

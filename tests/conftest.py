@@ -10,11 +10,11 @@ import pytest
 
 os.environ.setdefault("ERASEKIT_PROGRESS", "0")
 
-from erasekit.core import progress  # noqa: E402
-from erasekit.data import load_digits  # noqa: E402
-from erasekit.models import ModelSpec  # noqa: E402
-from erasekit.training import Recipe, train  # noqa: E402
-from erasekit.unlearn import available_methods, method_info  # noqa: E402
+from erasekit.core import progress
+from erasekit.data import load_digits
+from erasekit.models import ModelSpec
+from erasekit.training import Recipe, train
+from erasekit.unlearn import available_methods, method_info
 
 progress.set_enabled(False)
 

@@ -45,8 +45,12 @@ def _imports(path: Path) -> set[str]:
                 continue
             for alias in node.names:
                 candidate = f"{base}.{alias.name}"
-                found.add(candidate if (SOURCE.parent / candidate.replace(".", "/")).with_suffix(".py").exists()
-                          or (SOURCE.parent / candidate.replace(".", "/")).is_dir() else base)
+                found.add(
+                    candidate
+                    if (SOURCE.parent / candidate.replace(".", "/")).with_suffix(".py").exists()
+                    or (SOURCE.parent / candidate.replace(".", "/")).is_dir()
+                    else base
+                )
     return found
 
 
@@ -108,7 +112,7 @@ def test_no_import_cycles():
         stack.append(node)
         for nxt in sorted(edges[node]):
             if state.get(nxt) == 1:
-                return stack[stack.index(nxt):] + [nxt]
+                return stack[stack.index(nxt) :] + [nxt]
             if nxt not in state and (cycle := visit(nxt)):
                 return cycle
         stack.pop()
@@ -164,14 +168,22 @@ def test_help_imports_no_heavy_library():
     )
     assert "Commands:" in loaded
     check = subprocess.run(
-        [sys.executable, "-c", "import sys; from erasekit.cli import main; main(['--help']); "
-         "sys.exit(1 if {'torch', 'pandas', 'scipy'} & set(sys.modules) else 0)"],
-        capture_output=True, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import sys; from erasekit.cli import main; main(['--help']); "
+            "sys.exit(1 if {'torch', 'pandas', 'scipy'} & set(sys.modules) else 0)",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert check.returncode == 0, "erasekit --help imported torch, pandas or scipy"
     # positive control: the same check sees torch once a command that needs it is listed in detail
     heavy = subprocess.run(
-        [sys.executable, "-c", "import sys; import erasekit.training; "
-         "sys.exit(1 if {'torch'} & set(sys.modules) else 0)"], capture_output=True, text=True)
+        [sys.executable, "-c", "import sys; import erasekit.training; sys.exit(1 if {'torch'} & set(sys.modules) else 0)"],
+        capture_output=True,
+        text=True,
+    )
     assert heavy.returncode == 1
 
 

@@ -29,7 +29,9 @@ def model_file(tmp_path_factory, trained_mlp, digits_spec, digits):
 
 
 def test_train_writes_model_and_sidecar(capsys, tmp_path):
-    code, out, _ = run(capsys, "train", "--data", "digits", "--model", "mlp", "--epochs", "2", "--out", tmp_path / "m.safetensors")
+    code, out, _ = run(
+        capsys, "train", "--data", "digits", "--model", "mlp", "--epochs", "2", "--out", tmp_path / "m.safetensors"
+    )
     assert code == 0 and "test acc" in out
     sidecar = json.loads((tmp_path / "m.json").read_text())
     assert sidecar["recipe"]["epochs"] == 2 and sidecar["data"]["spec"] == "digits"
@@ -39,8 +41,22 @@ def test_train_writes_model_and_sidecar(capsys, tmp_path):
 def test_unlearn_with_a_model_file(capsys, tmp_path, model_file):
     out_dir = tmp_path / "report"
     code, out, err = run(
-        capsys, "unlearn", "--data", "digits", "--model", model_file, "--forget", "class=3",
-        "--methods", "ssd,salun", "--param", "salun.mask_ratio=0.3", "--param", "salun.epochs=1", "--out", out_dir,
+        capsys,
+        "unlearn",
+        "--data",
+        "digits",
+        "--model",
+        model_file,
+        "--forget",
+        "class=3",
+        "--methods",
+        "ssd,salun",
+        "--param",
+        "salun.mask_ratio=0.3",
+        "--param",
+        "salun.epochs=1",
+        "--out",
+        out_dir,
     )
     assert code == 0, err
     assert "retrain (exact)" in out and "original (no unlearning)" in out
@@ -54,8 +70,21 @@ def test_unlearn_with_a_model_file(capsys, tmp_path, model_file):
 def test_unlearn_json_output_and_index_file(capsys, tmp_path, model_file, digits):
     rows = tmp_path / "rows.txt"
     rows.write_text("\n".join(str(r) for r in digits.train_rows[:25]))
-    code, out, err = run(capsys, "unlearn", "--data", "digits", "--model", model_file, "--forget", f"indices={rows}",
-                         "--methods", "ssd", "--out", tmp_path / "r", "--json")
+    code, out, err = run(
+        capsys,
+        "unlearn",
+        "--data",
+        "digits",
+        "--model",
+        model_file,
+        "--forget",
+        f"indices={rows}",
+        "--methods",
+        "ssd",
+        "--out",
+        tmp_path / "r",
+        "--json",
+    )
     assert code == 0, err
     assert json.loads(out)["scenarios"][0]["scenario"]["forget"]["size"] == 25
 
@@ -86,7 +115,6 @@ def write_csv(path, bad_cell=None):
 def bad_model_file(tmp_path, trained_mlp, digits, kind):
     path = tmp_path / f"{kind}.safetensors"
     if kind == "wrong_outputs":
-
         spec = ModelSpec("mlp", digits.input_shape, 5)
         model = spec.build(seed=0)
         save_model(model, path, spec, QUICK_RECIPE, "digits", digits.sha256(), seed=0)
@@ -128,8 +156,15 @@ def test_bad_input_exits_2_with_one_line(case, capsys, tmp_path, model_file, tra
     gz_dir.mkdir()
     import gzip
 
-    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
-        (gz_dir / name).write_bytes(gzip.compress(b"\x00\x00\x08\x03\x00\x00\x00\x05\x00\x00\x00\x1c\x00\x00\x00\x1c" + b"\x00" * 100))
+    for name in (
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    ):
+        (gz_dir / name).write_bytes(
+            gzip.compress(b"\x00\x00\x08\x03\x00\x00\x00\x05\x00\x00\x00\x1c\x00\x00\x00\x1c" + b"\x00" * 100)
+        )
     (tmp_path / "empty.txt").write_text("")
     (tmp_path / "huge.txt").write_text("99999\n")
     (tmp_path / "dupes.txt").write_text(f"{digits.train_rows[0]}\n{digits.train_rows[0]}\n")
@@ -152,7 +187,13 @@ def test_bad_input_exits_2_with_one_line(case, capsys, tmp_path, model_file, tra
     assert main(["train", "--data", f"csv:{other_csv}", "--target", "label", "--epochs", "1", "--out", paths["other_data"]]) == 0
     capsys.readouterr()
     overrides, message = BAD_CASES[case]
-    args = {"--data": "digits", "--model": str(model_file), "--forget": "class=3", "--methods": "ssd", "--out": str(tmp_path / "out")}
+    args = {
+        "--data": "digits",
+        "--model": str(model_file),
+        "--forget": "class=3",
+        "--methods": "ssd",
+        "--out": str(tmp_path / "out"),
+    }
     extra = []
     for key, value in zip(overrides[::2], overrides[1::2]):
         value = value.format(**paths)
@@ -180,15 +221,33 @@ def test_train_bad_output_path(capsys, tmp_path):
 def test_debug_shows_the_traceback():
     result = subprocess.run(
         [sys.executable, "-m", "erasekit", "unlearn", "--data", "nope", "--forget", "class=1", "--out", "/tmp/x", "--debug"],
-        capture_output=True, text=True, env={"ERASEKIT_PROGRESS": "0", "PATH": ""},
+        capture_output=True,
+        text=True,
+        env={"ERASEKIT_PROGRESS": "0", "PATH": ""},
     )
     assert result.returncode != 0 and "Traceback" in result.stderr and "DataError" in result.stderr
 
 
 def test_cli_on_real_mnist_subset(capsys, tmp_path):
     mnist = require_shared("mnist")
-    code, out, err = run(capsys, "unlearn", "--data", f"mnist:{mnist}", "--subset", "2000", "--model", "mlp",
-                         "--epochs", "3", "--forget", "class=7", "--methods", "ssd,boundary_shrink", "--out", tmp_path / "r")
+    code, out, err = run(
+        capsys,
+        "unlearn",
+        "--data",
+        f"mnist:{mnist}",
+        "--subset",
+        "2000",
+        "--model",
+        "mlp",
+        "--epochs",
+        "3",
+        "--forget",
+        "class=7",
+        "--methods",
+        "ssd,boundary_shrink",
+        "--out",
+        tmp_path / "r",
+    )
     assert code == 0, err
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     scenario = report["scenarios"][0]

@@ -33,8 +33,22 @@ def embeddings(tmp_path):
 def test_erase_embeddings(capsys, tmp_path, embeddings):
     x_path, z_path, x, z = embeddings
     out_dir = tmp_path / "out"
-    code, out, err = run(capsys, "erase", "--embeddings", x_path, "--concept", z_path, "--method", "leace",
-                         "--probes", "linear,gbm", "--n-boot", "200", "--out", out_dir)
+    code, out, err = run(
+        capsys,
+        "erase",
+        "--embeddings",
+        x_path,
+        "--concept",
+        z_path,
+        "--method",
+        "leace",
+        "--probes",
+        "linear,gbm",
+        "--n-boot",
+        "200",
+        "--out",
+        out_dir,
+    )
     assert code == 0, err
     report = json.loads((out_dir / "report.json").read_text())
     assert report["verdicts"] == {"original": "linear leakage", "erased": "linearly guarded"}
@@ -50,8 +64,22 @@ def test_erase_table(capsys, tmp_path):
     frame = pd.DataFrame({"group": group, "proxy": (group == "a") + rng.normal(0, 0.4, 900), "other": rng.normal(size=900)})
     frame["y"] = np.where(frame["other"] + rng.normal(0, 0.5, 900) > 0, "yes", "no")
     frame.to_csv(tmp_path / "t.csv", index=False)
-    code, out, err = run(capsys, "erase", "--data", f"csv:{tmp_path / 't.csv'}", "--target", "y", "--remove", "group",
-                         "--probes", "linear", "--n-boot", "200", "--out", tmp_path / "out")
+    code, out, err = run(
+        capsys,
+        "erase",
+        "--data",
+        f"csv:{tmp_path / 't.csv'}",
+        "--target",
+        "y",
+        "--remove",
+        "group",
+        "--probes",
+        "linear",
+        "--n-boot",
+        "200",
+        "--out",
+        tmp_path / "out",
+    )
     assert code == 0, err
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["verdicts"]["dropped"] == "linear leakage" and report["verdicts"]["dropped+leace"] == "linearly guarded"
@@ -104,5 +132,7 @@ def test_bad_embedding_input(case, capsys, tmp_path):
 
 def test_bad_table_column_lists_close_names(capsys, tmp_path):
     pd.DataFrame({"sex": ["a", "b"] * 20, "age": range(40), "y": [0, 1] * 20}).to_csv(tmp_path / "t.csv", index=False)
-    code, _, err = run(capsys, "erase", "--data", f"csv:{tmp_path / 't.csv'}", "--target", "y", "--remove", "sexx", "--out", tmp_path / "out")
+    code, _, err = run(
+        capsys, "erase", "--data", f"csv:{tmp_path / 't.csv'}", "--target", "y", "--remove", "sexx", "--out", tmp_path / "out"
+    )
     assert code == 2 and "did you mean 'sex'" in err and not (tmp_path / "out").exists()

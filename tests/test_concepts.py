@@ -83,7 +83,9 @@ def test_leace_edit_is_smaller_than_inlp():
     assert edit["leace"] < edit["inlp"]
 
 
-@pytest.mark.parametrize("method, params", [("leace", None), ("leace_orth", None), ("inlp", INLPParams(classifier="least_squares"))])
+@pytest.mark.parametrize(
+    "method, params", [("leace", None), ("leace_orth", None), ("inlp", INLPParams(classifier="least_squares"))]
+)
 def test_streaming_fit_equals_one_shot(method, params):
     x, z = concept_data()
     encoding = ConceptEncoding.infer(z)

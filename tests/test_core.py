@@ -100,8 +100,10 @@ def test_range_and_finiteness_checks_by_hand():
     assert unit.contains(0.0) and not unit.contains(1.0) and unit.describe() == "in [0, 1)"
 
 
-@pytest.mark.parametrize("field, value", [("lr", float("inf")), ("lr", float("nan")), ("lr", 0.0), ("epochs", 0),
-                                          ("weight_decay", -1.0), ("momentum", float("inf"))])
+@pytest.mark.parametrize(
+    "field, value",
+    [("lr", float("inf")), ("lr", float("nan")), ("lr", 0.0), ("epochs", 0), ("weight_decay", -1.0), ("momentum", float("inf"))],
+)
 def test_recipe_refuses_bad_numbers(field, value):
     with pytest.raises(MethodError, match=f"Recipe.{field} must be"):
         Recipe(**{field: value})
@@ -122,15 +124,22 @@ def run_cli(capsys, *args):
     return code, captured.out, captured.err
 
 
-@pytest.mark.parametrize("args, message", [
-    (["train", "--data", "digits", "--lr", "inf"], "'inf' is not a finite number"),
-    (["train", "--data", "digits", "--lr", "nan"], "'nan' is not a finite number"),
-    (["unlearn", "--data", "digits", "--forget", "class=3", "--methods", "finetune", "--param", "finetune.lr=inf"],
-     "finetune.lr must be a finite number"),
-    (["unlearn", "--data", "digits", "--forget", "class=3", "--methods", "finetune", "--param", "finetune.epochs=0"],
-     "FinetuneParams.epochs must be ≥ 1"),
-    (["erase", "--embeddings", "x.npy", "--concept", "z.npy", "--test-fraction", "nan"], "'nan' is not a finite number"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "--data", "digits", "--lr", "inf"], "'inf' is not a finite number"),
+        (["train", "--data", "digits", "--lr", "nan"], "'nan' is not a finite number"),
+        (
+            ["unlearn", "--data", "digits", "--forget", "class=3", "--methods", "finetune", "--param", "finetune.lr=inf"],
+            "finetune.lr must be a finite number",
+        ),
+        (
+            ["unlearn", "--data", "digits", "--forget", "class=3", "--methods", "finetune", "--param", "finetune.epochs=0"],
+            "FinetuneParams.epochs must be ≥ 1",
+        ),
+        (["erase", "--embeddings", "x.npy", "--concept", "z.npy", "--test-fraction", "nan"], "'nan' is not a finite number"),
+    ],
+)
 def test_cli_refuses_non_finite_or_out_of_range_numbers_before_any_work(capsys, tmp_path, args, message):
     out = tmp_path / "never"
     target = ["--out", out / "m.safetensors"] if args[0] == "train" else ["--out", out]
@@ -219,8 +228,20 @@ def test_cli_erase_with_a_full_disk_exits_2_and_writes_nothing(capsys, tmp_path,
 
     monkeypatch.setattr(Path, "write_bytes", full)
     out = tmp_path / "erased"
-    code, _, err = run_cli(capsys, "erase", "--embeddings", tmp_path / "x.npy", "--concept", tmp_path / "z.npy",
-                           "--probes", "linear", "--n-boot", "100", "--out", out)
+    code, _, err = run_cli(
+        capsys,
+        "erase",
+        "--embeddings",
+        tmp_path / "x.npy",
+        "--concept",
+        tmp_path / "z.npy",
+        "--probes",
+        "linear",
+        "--n-boot",
+        "100",
+        "--out",
+        out,
+    )
     assert code == 2 and "No space left on device" in err and len(err.strip().splitlines()) == 1
     assert not out.exists() and not [p for p in tmp_path.iterdir() if STAGING_MARK in p.name]
 
@@ -234,16 +255,37 @@ def test_train_writes_model_and_sidecar(capsys, tmp_path):
 # ------------------------------------------------------------------ optional extras
 
 
-@pytest.mark.parametrize("module, extra, call", [
-    ("lightgbm", "lightgbm", lambda: __import__("erasekit.features", fromlist=["GBDTSelector"]).GBDTSelector(k=1).fit(
-        np.eye(4), [0, 1, 0, 1])),
-    ("pyarrow", "parquet", lambda: __import__("erasekit.data.tables", fromlist=["read_table"]).read_table(Path("t.parquet"))),
-    ("ray", "ray", lambda: list(__import__("erasekit.sisa.backends", fromlist=["_run_ray"])._run_ray(
-        [], __import__("erasekit.sisa.backends", fromlist=["Execution"]).Execution(backend="ray")))),
-    ("sqlalchemy", "ledger", lambda: __import__("importlib").reload(__import__("erasekit.ledger", fromlist=["Ledger"]))),
-    ("psycopg", "postgres", lambda: __import__("erasekit.ledger.ledger", fromlist=["_engine"])._engine("postgresql://u@127.0.0.1/db")),
-    ("sentence_transformers", "text", lambda: __import__("erasekit.models.text_encoder", fromlist=["load_minilm"]).load_minilm()),
-])
+@pytest.mark.parametrize(
+    "module, extra, call",
+    [
+        (
+            "lightgbm",
+            "lightgbm",
+            lambda: __import__("erasekit.features", fromlist=["GBDTSelector"]).GBDTSelector(k=1).fit(np.eye(4), [0, 1, 0, 1]),
+        ),
+        ("pyarrow", "parquet", lambda: __import__("erasekit.data.tables", fromlist=["read_table"]).read_table(Path("t.parquet"))),
+        (
+            "ray",
+            "ray",
+            lambda: list(
+                __import__("erasekit.sisa.backends", fromlist=["_run_ray"])._run_ray(
+                    [], __import__("erasekit.sisa.backends", fromlist=["Execution"]).Execution(backend="ray")
+                )
+            ),
+        ),
+        ("sqlalchemy", "ledger", lambda: __import__("importlib").reload(__import__("erasekit.ledger", fromlist=["Ledger"]))),
+        (
+            "psycopg",
+            "postgres",
+            lambda: __import__("erasekit.ledger.ledger", fromlist=["_engine"])._engine("postgresql://u@127.0.0.1/db"),
+        ),
+        (
+            "sentence_transformers",
+            "text",
+            lambda: __import__("erasekit.models.text_encoder", fromlist=["load_minilm"]).load_minilm(),
+        ),
+    ],
+)
 def test_a_missing_extra_names_the_install_command(monkeypatch, module, extra, call):
     monkeypatch.setitem(sys.modules, module, None)  # what an absent package looks like to import
     with pytest.raises(MissingExtraError, match=rf"pip install 'erasekit\[{extra}\]'"):
@@ -255,14 +297,26 @@ def test_a_missing_extra_is_one_line_on_the_cli(capsys, tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
     np.save(tmp_path / "x.npy", rng.normal(size=(200, 3)))
     np.save(tmp_path / "z.npy", rng.integers(0, 2, 200))
-    code, _, err = run_cli(capsys, "erase", "--embeddings", tmp_path / "x.npy", "--concept", tmp_path / "z.npy",
-                           "--probes", "linear,gbm", "--n-boot", "100", "--out", tmp_path / "o")
+    code, _, err = run_cli(
+        capsys,
+        "erase",
+        "--embeddings",
+        tmp_path / "x.npy",
+        "--concept",
+        tmp_path / "z.npy",
+        "--probes",
+        "linear,gbm",
+        "--n-boot",
+        "100",
+        "--out",
+        tmp_path / "o",
+    )
     assert code == 2 and "pip install 'erasekit[lightgbm]'" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "o").exists()
 
 
 def test_model_error_for_a_diverging_training_run(capsys, tmp_path):
-    code, _, err = run_cli(capsys, "train", "--data", "digits", "--epochs", "2", "--lr", "1e6",
-                           "--out", tmp_path / "m.safetensors")
+    code, _, err = run_cli(
+        capsys, "train", "--data", "digits", "--epochs", "2", "--lr", "1e6", "--out", tmp_path / "m.safetensors"
+    )
     assert code == 2 and "diverged" in err and not list(tmp_path.iterdir())
-

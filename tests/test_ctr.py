@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from conftest import require_shared
-from erasekit.data.tables import read_table
+from erasekit.core.errors import DataError, FieldError
 from erasekit.data.ctr import (
     CRITEO_COLUMNS,
     FieldEncoder,
@@ -18,7 +18,7 @@ from erasekit.data.ctr import (
     read_criteo,
     read_libsvm,
 )
-from erasekit.core.errors import DataError, FieldError
+from erasekit.data.tables import read_table
 from erasekit.models.ctr import CTRClassifier, CTRModel, CTRRecipe, CTRSpec, evaluate, predict_logits, score_logits, train_ctr
 
 FAST = CTRRecipe(max_epochs=3, batch_size=256)
@@ -35,6 +35,7 @@ def synthetic_tables():
 
 
 # ------------------------------------------------------------------ readers
+
 
 def test_criteo_sample_reads_with_numeric_and_categorical_fields():
     path = require_shared("ctr_samples") / "criteo_sample.txt"
@@ -53,11 +54,14 @@ def test_criteo_headerless_tsv(tmp_path):
     assert frame["label"].tolist() == [1, 0] and frame["I1"].tolist() == [5.0, 7.0] and frame["C1"].tolist() == ["abc", "abc"]
 
 
-@pytest.mark.parametrize("bad_line, message", [
-    ("0,1,2", "expected 40 fields"),
-    ("2" + ",1" * 39, "label must be 0 or 1"),
-    ("0,x" + ",1" * 38, "numeric field I1 is not a number"),
-])
+@pytest.mark.parametrize(
+    "bad_line, message",
+    [
+        ("0,1,2", "expected 40 fields"),
+        ("2" + ",1" * 39, "label must be 0 or 1"),
+        ("0,x" + ",1" * 38, "numeric field I1 is not a number"),
+    ],
+)
 def test_malformed_criteo_line_names_its_line_number(tmp_path, bad_line, message):
     good = "0" + "," * 39
     path = tmp_path / "c.csv"
@@ -78,13 +82,16 @@ def test_libsvm_and_libffm_lines(tmp_path):
     assert frame["field0"].tolist() == ["12", "13"] and frame["field1"].tolist()[1] is None
 
 
-@pytest.mark.parametrize("bad_line, message", [
-    ("1 3", "bad feature '3'"),
-    ("x 1:2", "first token must be the label"),
-    ("2 1:2", "label must be 0/1 or -1/"),
-    ("1 a:2", "indices must be integers"),
-    ("1 0:1:1", "consistently"),  # a libFFM token after libSVM lines
-])
+@pytest.mark.parametrize(
+    "bad_line, message",
+    [
+        ("1 3", "bad feature '3'"),
+        ("x 1:2", "first token must be the label"),
+        ("2 1:2", "label must be 0/1 or -1/"),
+        ("1 a:2", "indices must be integers"),
+        ("1 0:1:1", "consistently"),  # a libFFM token after libSVM lines
+    ],
+)
 def test_malformed_libsvm_line_names_its_line_number(tmp_path, bad_line, message):
     path = tmp_path / "bad.svm"
     path.write_text("1 1:1\n" + bad_line + "\n")
@@ -111,6 +118,7 @@ def test_unknown_data_source_suggests_the_right_one():
 
 
 # ------------------------------------------------------------------ encoding
+
 
 def test_unseen_missing_and_rare_categories_map_to_the_reserved_index():
     train = pd.DataFrame({"c": ["a", "a", "b", "b", "b", "rare", None], "x": [1.0, 2, 3, 4, 5, 6, 7]})
@@ -143,11 +151,14 @@ def test_columns_that_differ_at_transform_are_an_error():
         encoder.transform(pd.DataFrame({"a": [1.0], "c": ["x"]}))
 
 
-@pytest.mark.parametrize("values, message", [
-    (["yes", "yes", "yes"], "single class"),
-    ([0, 1, 2], "must be binary"),
-    ([0, None, 1], "missing values"),
-])
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        (["yes", "yes", "yes"], "single class"),
+        ([0, 1, 2], "must be binary"),
+        ([0, None, 1], "missing values"),
+    ],
+)
 def test_targets_that_are_not_binary_clicks_are_errors(values, message):
     with pytest.raises(FieldError, match=message):
         binary_labels(pd.Series(values, dtype=object))
@@ -165,11 +176,16 @@ def test_synthetic_generator_is_seeded_and_its_relevant_fields_matter():
 
 # ------------------------------------------------------------------ models
 
+
 @pytest.mark.parametrize("kind", ["lr", "fm", "deepfm", "dcn"])
 def test_every_ctr_model_learns_the_synthetic_clicks(synthetic_tables, kind):
     _, train, valid, test = synthetic_tables
-    model = train_ctr(CTRModel(train.fields, CTRSpec(kind)), train, valid, CTRRecipe(max_epochs=4, batch_size=256,
-                                                                                        lr=1e-2 if kind == "lr" else 1e-3))
+    model = train_ctr(
+        CTRModel(train.fields, CTRSpec(kind)),
+        train,
+        valid,
+        CTRRecipe(max_epochs=4, batch_size=256, lr=1e-2 if kind == "lr" else 1e-3),
+    )
     untrained = evaluate(CTRModel(train.fields, CTRSpec(kind)), test).auc
     assert evaluate(model, test).auc > 0.75 > untrained + 0.1
 

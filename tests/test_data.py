@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from conftest import require_shared
+from erasekit.core.errors import DataError, ForgetSetError
 from erasekit.data import ArrayDataset, ForgetSpec, load_csv, load_data, load_mnist
 from erasekit.data.loaders import read_idx
-from erasekit.core.errors import DataError, ForgetSetError
 
 
 def test_digits_split_is_stratified_and_fixed(digits):
@@ -32,8 +32,12 @@ def write_idx(path, array: np.ndarray, magic: int, truncate: int = 0, compress: 
 def make_mnist_dir(tmp_path, n_train=20, n_test=10, truncate_images=0):
     rng = np.random.default_rng(0)
     for prefix, n in (("train", n_train), ("t10k", n_test)):
-        write_idx(tmp_path / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)), 2051,
-                  truncate=truncate_images if prefix == "train" else 0)
+        write_idx(
+            tmp_path / f"{prefix}-images-idx3-ubyte.gz",
+            rng.integers(0, 256, (n, 28, 28)),
+            2051,
+            truncate=truncate_images if prefix == "train" else 0,
+        )
         write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte.gz", np.arange(n) % 10, 2049)
     return tmp_path
 

@@ -11,19 +11,21 @@ from sklearn.pipeline import make_pipeline
 from conftest import require_shared
 from erasekit.audit.reconstruction import reconstruction_audit
 from erasekit.concepts import FeatureRemover
-from erasekit.data.tables import load_adult
 from erasekit.core.errors import ConceptError, DataError
+from erasekit.data.tables import load_adult
 
 
 def proxy_table(n=3000, seed=0):
     rng = np.random.default_rng(seed)
     group = rng.choice(["a", "b"], n)
-    frame = pd.DataFrame({
-        "group": group,
-        "proxy_cat": np.where(rng.random(n) < 0.85, group, np.where(group == "a", "b", "a")),  # copies group 85 %
-        "proxy_num": (group == "a") * 1.0 + rng.normal(0, 0.5, n),
-        "noise": rng.normal(size=n),
-    })
+    frame = pd.DataFrame(
+        {
+            "group": group,
+            "proxy_cat": np.where(rng.random(n) < 0.85, group, np.where(group == "a", "b", "a")),  # copies group 85 %
+            "proxy_num": (group == "a") * 1.0 + rng.normal(0, 0.5, n),
+            "noise": rng.normal(size=n),
+        }
+    )
     frame["target"] = ((frame["proxy_num"] + frame["noise"]) > 0.5).astype(int)
     return frame
 
@@ -33,7 +35,9 @@ def test_dropping_is_not_removal_but_leace_is():
     train, test = frame.iloc[:2000], frame.iloc[2000:]
     features = train.drop(columns="target")
     remover = FeatureRemover(["group"]).fit(features)
-    results = {(r.stage, p.probe): p for r in reconstruction_audit(features, test.drop(columns="target"), remover) for p in r.probes}
+    results = {
+        (r.stage, p.probe): p for r in reconstruction_audit(features, test.drop(columns="target"), remover) for p in r.probes
+    }
     assert results[("dropped", "linear")].leaks, "positive control: the proxies rebuild the dropped column"
     assert results[("dropped", "gbm")].leaks
     assert not results[("dropped+leace", "linear")].leaks
@@ -74,10 +78,24 @@ def test_adult_sex_reconstruction_drops_after_leace():
     train, test = load_adult(require_shared("adult"))
     assert (len(train), len(test)) == (32561, 16281)
     assert train["sex"].value_counts().to_dict() == {"Male": 21790, "Female": 10771}
-    features = ["age", "workclass", "education-num", "marital-status", "occupation", "relationship", "race", "sex", "hours-per-week"]
+    features = [
+        "age",
+        "workclass",
+        "education-num",
+        "marital-status",
+        "occupation",
+        "relationship",
+        "race",
+        "sex",
+        "hours-per-week",
+    ]
     train, test = train[features].iloc[:8000], test[features].iloc[:4000]
     remover = FeatureRemover(["sex"]).fit(train)
-    results = {(r.stage, p.probe): p for r in reconstruction_audit(train, test, remover, probes=("linear",), n_boot=200) for p in r.probes}
+    results = {
+        (r.stage, p.probe): p
+        for r in reconstruction_audit(train, test, remover, probes=("linear",), n_boot=200)
+        for p in r.probes
+    }
     dropped, erased = results[("dropped", "linear")], results[("dropped+leace", "linear")]
     assert dropped.leaks and dropped.score > 0.8  # relationship (husband/wife) is a strong proxy
     assert erased.score < dropped.score - 0.1

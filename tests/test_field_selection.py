@@ -7,15 +7,12 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from conftest import require_shared
-from erasekit.cli import main
-from erasekit.core.errors import FieldError
-from erasekit.data.ctr import make_synthetic_ctr
-from erasekit.core.errors import MethodError
 from erasekit.audit.features import aukc, imputed, masked, precision_at_k
-from erasekit.data.ctr import prepare_table
+from erasekit.cli import main
+from erasekit.core.errors import FieldError, MethodError
+from erasekit.data.ctr import make_synthetic_ctr, prepare_table
 from erasekit.features import (
     OptFSSelector,
     SelectionData,
@@ -66,6 +63,7 @@ def data(prepared):
 
 # ------------------------------------------------------------------ every ranker, one contract
 
+
 @pytest.mark.parametrize("name", available_selectors())
 def test_every_ranker_scores_every_field_deterministically(data, name):
     before = (data.train.codes.copy(), data.train.numeric.copy())
@@ -90,8 +88,20 @@ def test_supervised_rankers_put_relevant_fields_first(data, synthetic, name):
 
 
 def test_ranker_registry_names_and_errors():
-    assert {"permutation", "gbdt", "l1", "mrmr", "quickselection", "removal", "optfs", "autofield", "adafs", "lpfs",
-            "shark", "sfs"} == set(available_selectors())
+    assert {
+        "permutation",
+        "gbdt",
+        "l1",
+        "mrmr",
+        "quickselection",
+        "removal",
+        "optfs",
+        "autofield",
+        "adafs",
+        "lpfs",
+        "shark",
+        "sfs",
+    } == set(available_selectors())
     with pytest.raises(MethodError, match="did you mean 'optfs'"):
         selector_info("optf")
     with pytest.raises(MethodError, match="has no parameter 'levle'"):
@@ -118,6 +128,7 @@ def test_select_fields_keeps_top_k_and_refuses_k_out_of_range(data):
 
 
 # ------------------------------------------------------------------ OptFS
+
 
 @pytest.mark.parametrize("level", ["field", "value"])
 def test_optfs_rewinds_and_retrains_with_the_frozen_mask(data, prepared, level):
@@ -146,6 +157,7 @@ def test_optfs_gates_close_under_a_strong_penalty(data):
 
 # ------------------------------------------------------------------ metrics by hand
 
+
 def test_aukc_by_hand_and_orientation():
     assert aukc([2, 4, 8], [0.6, 0.7, 0.8]) == pytest.approx(((0.6 + 0.7) / 2 * 2 + (0.7 + 0.8) / 2 * 4) / 6)
     assert aukc([8, 2, 4], [0.8, 0.6, 0.7]) == aukc([2, 4, 8], [0.6, 0.7, 0.8])  # order of k does not matter
@@ -172,9 +184,19 @@ def test_mask_and_imputation_replace_only_the_named_fields(data, prepared):
 
 # ------------------------------------------------------------------ harness + report
 
+
 def test_harness_curves_removal_strategies_and_report(tmp_path, prepared, synthetic):
-    report = run_selection_bench(prepared, ["gbdt", "sfs"], ks=[2, 6], seeds=(0,), params={"gbdt": fast_params("gbdt")},
-                                 recipe=RECIPE, relevant=synthetic.relevant, removal_top=3, dataset="synthetic")
+    report = run_selection_bench(
+        prepared,
+        ["gbdt", "sfs"],
+        ks=[2, 6],
+        seeds=(0,),
+        params={"gbdt": fast_params("gbdt")},
+        recipe=RECIPE,
+        relevant=synthetic.relevant,
+        removal_top=3,
+        dataset="synthetic",
+    )
     assert [r.selection.method for r in report.runs] == ["gbdt", "sfs"]
     for run in report.runs:
         assert [p.k for p in run.curve] == [2, 6]
@@ -222,6 +244,7 @@ def test_adult_fields_rank_relationship_or_marital_status_high():
 
 # ------------------------------------------------------------------ CLI
 
+
 @pytest.fixture
 def table_csv(tmp_path, synthetic):
     path = tmp_path / "table.csv"
@@ -237,8 +260,22 @@ def run(capsys, *args):
 
 def test_cli_select_writes_selection_and_reduced_table(capsys, tmp_path, table_csv):
     out = tmp_path / "sel"
-    code, stdout, _ = run(capsys, "select", "--data", f"csv:{table_csv}", "--target", "click", "--method", "gbdt", "--k", "5",
-                          "--out", out, "--param", "gbdt.n_estimators=50")
+    code, stdout, _ = run(
+        capsys,
+        "select",
+        "--data",
+        f"csv:{table_csv}",
+        "--target",
+        "click",
+        "--method",
+        "gbdt",
+        "--k",
+        "5",
+        "--out",
+        out,
+        "--param",
+        "gbdt.n_estimators=50",
+    )
     assert code == 0 and "kept" in stdout and "removed" in stdout
     document = json.loads((out / "selection.json").read_text())
     assert document["schema"] == "erasekit.selection/2" and document["provenance"]["seeds"] == [0]
@@ -252,7 +289,9 @@ def test_cli_select_writes_selection_and_reduced_table(capsys, tmp_path, table_c
 
 def test_cli_select_json_on_criteo_sample(capsys, tmp_path):
     path = require_shared("ctr_samples") / "criteo_sample.txt"
-    code, stdout, _ = run(capsys, "select", "--data", f"criteo:{path}", "--method", "mrmr", "--k", "8", "--out", tmp_path / "c", "--json")
+    code, stdout, _ = run(
+        capsys, "select", "--data", f"criteo:{path}", "--method", "mrmr", "--k", "8", "--out", tmp_path / "c", "--json"
+    )
     assert code == 0
     document = json.loads(stdout)
     assert document["target"] == "label" and len(document["selection"]["kept"]) == 8
@@ -260,20 +299,38 @@ def test_cli_select_json_on_criteo_sample(capsys, tmp_path):
 
 
 def test_cli_select_bench_writes_report(capsys, tmp_path):
-    code, stdout, _ = run(capsys, "select", "bench", "--data", "synthetic:2000", "--methods", "gbdt,mrmr", "--ks", "2,4",
-                          "--epochs", "2", "--out", tmp_path / "b", "--param", "gbdt.n_estimators=30")
+    code, stdout, _ = run(
+        capsys,
+        "select",
+        "bench",
+        "--data",
+        "synthetic:2000",
+        "--methods",
+        "gbdt,mrmr",
+        "--ks",
+        "2,4",
+        "--epochs",
+        "2",
+        "--out",
+        tmp_path / "b",
+        "--param",
+        "gbdt.n_estimators=30",
+    )
     assert code == 0 and "AUKC" in stdout and "P@4" in stdout
     assert (tmp_path / "b" / "report.json").exists() and (tmp_path / "b" / "report.html").exists()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--method", "gbdx", "--k", "3"], "unknown selection method 'gbdx' (did you mean 'gbdt'?)"),
-    (["--method", "gbdt", "--k", "30"], "k=30 is out of range: the table has 18 fields"),
-    (["--method", "gbdt", "--k", "3", "--target", "nope"], "target column 'nope' is not in the table"),
-    (["--method", "gbdt", "--k", "3", "--target", "n1"], "must be binary"),
-    (["--method", "gbdt", "--k", "3", "--param", "gbdt.trees=3"], "method 'gbdt' has no parameter 'trees'"),
-    (["--method", "gbdt", "--k", "3", "--categorical", "zz"], "categorical column 'zz' is not in"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--method", "gbdx", "--k", "3"], "unknown selection method 'gbdx' (did you mean 'gbdt'?)"),
+        (["--method", "gbdt", "--k", "30"], "k=30 is out of range: the table has 18 fields"),
+        (["--method", "gbdt", "--k", "3", "--target", "nope"], "target column 'nope' is not in the table"),
+        (["--method", "gbdt", "--k", "3", "--target", "n1"], "must be binary"),
+        (["--method", "gbdt", "--k", "3", "--param", "gbdt.trees=3"], "method 'gbdt' has no parameter 'trees'"),
+        (["--method", "gbdt", "--k", "3", "--categorical", "zz"], "categorical column 'zz' is not in"),
+    ],
+)
 def test_cli_select_bad_input_exits_2_and_writes_nothing(capsys, tmp_path, table_csv, args, message):
     out = tmp_path / "never"
     full = ["select", "--data", f"csv:{table_csv}", "--out", out] + args
@@ -294,8 +351,9 @@ def test_cli_select_malformed_criteo_names_the_line(capsys, tmp_path):
 def test_cli_select_one_class_target(capsys, tmp_path, synthetic):
     path = tmp_path / "one.csv"
     synthetic.frame.iloc[:500].assign(click=0).to_csv(path, index=False)
-    code, _, stderr = run(capsys, "select", "--data", f"csv:{path}", "--target", "click", "--method", "gbdt", "--k", "2",
-                          "--out", tmp_path / "o")
+    code, _, stderr = run(
+        capsys, "select", "--data", f"csv:{path}", "--target", "click", "--method", "gbdt", "--k", "2", "--out", tmp_path / "o"
+    )
     assert code == 2 and "single class" in stderr and not (tmp_path / "o").exists()
 
 

@@ -7,8 +7,8 @@ import stat
 
 import pytest
 
-from erasekit.core.io import atomic_write_text, check_writable_dir
 from erasekit.core.errors import OutputError
+from erasekit.core.io import atomic_write_text, check_writable_dir
 
 
 def test_atomic_write_replaces_and_uses_normal_permissions(tmp_path):

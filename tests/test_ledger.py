@@ -14,21 +14,20 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from erasekit.cli import main
-from erasekit.data import load_digits
 from erasekit.core.errors import DataError, ForgetSetError, LedgerError, ModelError, OutputError
+from erasekit.data import load_digits
 from erasekit.ledger import DataSource, Execution, Ledger, ShardConfig, ShardedModel, train_sisa
 from erasekit.ledger.ledger import worker_identity
 from erasekit.ledger.service import _shard_jobs
-from erasekit.sisa.sharding import run_shard_job
-from erasekit.ledger.store import ASSIGNMENT, ModelDirectory
+from erasekit.ledger.store import ASSIGNMENT
 from erasekit.models import ModelSpec
+from erasekit.sisa.sharding import run_shard_job
 from erasekit.training import Recipe
 
 POSTGRES_ENV = "ERASEKIT_TEST_POSTGRES_URL"
@@ -67,8 +66,9 @@ def _expected_states(model: ShardedModel, removed_ids):
     """Every shard trained from scratch without ``removed_ids`` (the exact reference)."""
     assignment = model.assignment
     removed = assignment.positions_of(sorted(removed_ids)) if removed_ids else np.empty(0, dtype=np.int64)
-    jobs = _shard_jobs(model.manifest.config, assignment, model.data(), removed,
-                       {s: (0, None) for s in range(assignment.num_shards)})
+    jobs = _shard_jobs(
+        model.manifest.config, assignment, model.data(), removed, {s: (0, None) for s in range(assignment.num_shards)}
+    )
     return {job.shard: run_shard_job(job) for job in jobs}
 
 
@@ -253,8 +253,9 @@ def _worker(directory: Path, db: str | None, *extra: str) -> subprocess.Popen:
     if db:
         args += ["--db", db]
     env = {**os.environ, "ERASEKIT_PROGRESS": "0"}
-    return subprocess.Popen([sys.executable, "-c", WORKER, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env)
+    return subprocess.Popen(
+        [sys.executable, "-c", WORKER, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
 
 
 def _wait_ready(proc: subprocess.Popen) -> None:
@@ -352,10 +353,13 @@ def test_migrations_build_exactly_the_declared_schema(tmp_path):
     with Ledger.open(url) as ledger:
         assert schema_revision(ledger.engine) == Ledger.HEAD
         with ledger.engine.connect() as connection:
-            context = MigrationContext.configure(connection, opts={
-                "compare_type": True,
-                "include_name": lambda name, kind, _parent: name != "erasekit_alembic_version",
-            })
+            context = MigrationContext.configure(
+                connection,
+                opts={
+                    "compare_type": True,
+                    "include_name": lambda name, kind, _parent: name != "erasekit_alembic_version",
+                },
+            )
             assert compare_metadata(context, Base.metadata) == []
 
 
@@ -388,14 +392,33 @@ def _cli(capsys, *args) -> tuple[int, str, str]:
 def test_cli_end_to_end_with_json(tmp_path, capsys, db_url):
     directory = tmp_path / "m"
     db = ["--db", db_url] if db_url else []
-    code, out, err = _cli(capsys, "sisa", "train", "--data", "digits", "--shards", "3", "--slices", "2", "--epochs", "2",
-                          "--workers", "1", "--out", directory, *db, "--json")
+    code, out, err = _cli(
+        capsys,
+        "sisa",
+        "train",
+        "--data",
+        "digits",
+        "--shards",
+        "3",
+        "--slices",
+        "2",
+        "--epochs",
+        "2",
+        "--workers",
+        "1",
+        "--out",
+        directory,
+        *db,
+        "--json",
+    )
     assert code == 0, err
     trained = json.loads(out)
     assert trained["version"] == 1 and 0 < trained["test_accuracy"] <= 1
     ids_file = tmp_path / "ids.txt"
     ids_file.write_text("0, 1  # two rows\n")
-    code, out, _ = _cli(capsys, "requests", "add", "--model-dir", directory, "--ids", ids_file, "--reason", "erasure", *db, "--json")
+    code, out, _ = _cli(
+        capsys, "requests", "add", "--model-dir", directory, "--ids", ids_file, "--reason", "erasure", *db, "--json"
+    )
     first = json.loads(out)
     assert first["example_ids"] == [0, 1] and first["reason"] == "erasure"
     assert _cli(capsys, "requests", "add", "--model-dir", directory, "--id", "2", *db)[0] == 0  # the human-readable form

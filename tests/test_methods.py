@@ -8,9 +8,9 @@ import torch
 
 from conftest import QUICK_RECIPE
 from erasekit.audit import accuracy, predict_logits
+from erasekit.core.provenance import sha256_state
 from erasekit.data import ForgetSpec
 from erasekit.data.dataset import subset
-from erasekit.core.provenance import sha256_state
 from erasekit.training import fresh_init, train
 from erasekit.unlearn import (
     BoundaryShrinkParams,

@@ -11,10 +11,9 @@ from torch import nn
 from conftest import QUICK_RECIPE
 from erasekit.audit import accuracy, predict_logits
 from erasekit.core.errors import ModelError
-from erasekit.models import ModelSpec
-from erasekit.training import load_model, save_model
 from erasekit.core.provenance import sha256_state
-from erasekit.training import Recipe, fresh_init, train
+from erasekit.models import ModelSpec
+from erasekit.training import Recipe, fresh_init, load_model, save_model, train
 
 
 def test_save_and_load_round_trip(tmp_path, trained_mlp, digits_spec, digits):

@@ -66,8 +66,15 @@ def test_json_schema(report, tmp_path):
             assert all(0.0 <= v <= 1.0 for v in row["metrics"].values())
             provenance = row["provenance"]
             assert {"erasekit", "torch", "numpy", "scikit-learn"} <= set(provenance["versions"])
-            assert {"versions", "hardware", "created_at", "seeds", "data_sha256", "weights_sha256_before",
-                    "weights_sha256_after"} <= set(provenance)
+            assert {
+                "versions",
+                "hardware",
+                "created_at",
+                "seeds",
+                "data_sha256",
+                "weights_sha256_before",
+                "weights_sha256_after",
+            } <= set(provenance)
             assert len(provenance["weights_sha256_after"]) == len(provenance["seeds"]) == 2
     assert html_path.exists()
 
@@ -76,7 +83,7 @@ def test_html_is_self_contained(report):
     html = to_html(report)
     assert html.count("data:image/png;base64,") == 4  # two plots per scenario
     assert "How to read this report" in html
-    assert "src=\"http" not in html and "<script" not in html
+    assert 'src="http' not in html and "<script" not in html
     assert "± " in html  # two seeds: mean ± std
 
 

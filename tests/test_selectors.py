@@ -49,8 +49,11 @@ def informative():
     return X, y
 
 
-@pytest.mark.parametrize("selector", [PermutationSelector(k=6), GBDTSelector(k=6, n_estimators=100), L1Selector(k=6),
-                                      MRMRSelector(k=6), RemovalSelector(k=6)], ids=lambda s: type(s).__name__)
+@pytest.mark.parametrize(
+    "selector",
+    [PermutationSelector(k=6), GBDTSelector(k=6, n_estimators=100), L1Selector(k=6), MRMRSelector(k=6), RemovalSelector(k=6)],
+    ids=lambda s: type(s).__name__,
+)
 def test_supervised_selectors_find_the_informative_columns(informative, selector):
     X, y = informative
     support = selector.fit(X, y).get_support()
@@ -95,7 +98,9 @@ def test_permutation_importance_is_measured_on_held_out_rows():
     fitted = selector.estimator_
     on_training = permutation_importance(fitted, X, y, n_repeats=5, random_state=0).importances_mean
     assert selector.get_support()[0]
-    assert np.abs(selector.scores_[1:]).max() < 0.05 < on_training[1:].max()  # positive control: training-row importance is inflated
+    assert (
+        np.abs(selector.scores_[1:]).max() < 0.05 < on_training[1:].max()
+    )  # positive control: training-row importance is inflated
 
 
 def test_mrmr_skips_a_duplicate_of_an_already_chosen_column():
@@ -174,6 +179,7 @@ def test_removal_selector_records_cost_per_k(informative):
 
 
 # ------------------------------------------------------------------ QuickSelection internals
+
 
 def test_sparse_layer_gradient_equals_the_dense_masked_gradient():
     rng = np.random.default_rng(0)

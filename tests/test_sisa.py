@@ -8,13 +8,13 @@ import pytest
 import torch
 from torch import nn
 
-from erasekit.data import ForgetSpec
 from erasekit.core.errors import DataError, ForgetSetError, MethodError, ModelError
+from erasekit.data import ForgetSpec
 from erasekit.sisa.sharding import (
     Assignment,
-    SISAEnsemble,
     ShardConfig,
     ShardJob,
+    SISAEnsemble,
     load_state,
     run_shard_job,
     slice_data,
@@ -149,8 +149,9 @@ def test_sisa_method_equals_sharded_training_on_the_retain_set(sisa_task, digits
     result = unlearn(sisa_task, "sisa", params)
     assert result.cache_hits == 1  # the sharded original came from prepare, outside the timing
     # exact reference: the same sharding trained from scratch on the retain set
-    retain_task = UnlearningTask.create(sisa_task.model, digits.train, [int(sisa_task.forget_indices[0])],
-                                        recipe=sisa_task.recipe, seed=0)
+    retain_task = UnlearningTask.create(
+        sisa_task.model, digits.train, [int(sisa_task.forget_indices[0])], recipe=sisa_task.recipe, seed=0
+    )
     original = train_sharded_original(retain_task, params)
     x, y = digits.train.x, digits.train.y
     from erasekit.sisa.sharding import train_stages
@@ -158,8 +159,9 @@ def test_sisa_method_equals_sharded_training_on_the_retain_set(sisa_task, digits
 
     for shard, member in enumerate(result.model.members):
         model = _shard_model(retain_task, original.config, shard)
-        expected = train_stages(model, original.config, shard, 2, 0,
-                                slice_data(x, y, original.assignment, shard, sisa_task.forget_indices))[-1].state
+        expected = train_stages(
+            model, original.config, shard, 2, 0, slice_data(x, y, original.assignment, shard, sisa_task.forget_indices)
+        )[-1].state
         got = state_of(member)
         assert all(np.array_equal(got[k], expected[k]) for k in expected), f"shard {shard} is not exact"
 
@@ -171,8 +173,11 @@ def test_sisa_method_retrains_only_affected_shards(digits, trained_mlp):
     params = SISAParams(shards=4, slices=1)
     result = unlearn(task, "sisa", params)
     original = task.cache.get_or_compute(("sisa-original", task.data_sha256, task.recipe.sha256(), 0, 4, 1), lambda: None)
-    changed = [s for s, m in enumerate(result.model.members)
-               if any(not np.array_equal(state_of(m)[k], original.states[s][-1][k]) for k in original.states[s][-1])]
+    changed = [
+        s
+        for s, m in enumerate(result.model.members)
+        if any(not np.array_equal(state_of(m)[k], original.states[s][-1][k]) for k in original.states[s][-1])
+    ]
     assert changed == [int(original.assignment.shard[0])]
     acc = (result.model.predict(digits.test.x) == digits.test.y.numpy()).mean()
     assert acc > 0.85  # 4 shard MLPs on digits still classify well

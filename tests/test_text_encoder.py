@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 import pytest
+import torch
 from sklearn.linear_model import LogisticRegression
 
-from erasekit.concepts import INLPParams, fit_eraser
 from erasekit.audit.text_edit import row_cosines
+from erasekit.concepts import INLPParams, fit_eraser
 from erasekit.data.sentences import UNRELATED, gender_sentences
 from erasekit.models.text_encoder import encode, load_minilm
 
@@ -53,9 +53,9 @@ def test_gender_is_erased_from_sentence_embeddings(encoded, method, params):
 
 def test_linear_edit_makes_names_embed_like_the_anchor():
     """Names → "someone" in a real layer of MiniLM; unrelated sentences barely move; undo restores."""
-    from erasekit.data.sentences import NAME_ANCHOR, NAME_TEMPLATES_FIT, NAME_TEMPLATES_HELD_OUT, NAMES, UNRELATED_PRESERVE
     from erasekit.audit.text_edit import edit_report
     from erasekit.concepts.text_edit import edit_text_concepts
+    from erasekit.data.sentences import NAME_ANCHOR, NAME_TEMPLATES_FIT, NAME_TEMPLATES_HELD_OUT, NAMES, UNRELATED_PRESERVE
 
     model = load_minilm()
     before = encode(model, UNRELATED)

@@ -11,9 +11,9 @@ import torch
 from torch.utils.data import TensorDataset
 
 from conftest import ALL_METHODS, QUICK_RECIPE, fast_params
-from erasekit.data import ForgetSpec
 from erasekit.core.errors import ForgetSetError, MethodError, ModelError
 from erasekit.core.provenance import sha256_state
+from erasekit.data import ForgetSpec
 from erasekit.unlearn import (
     SalUnParams,
     SSDParams,
@@ -56,8 +56,19 @@ def test_methods_accept_any_torch_dataset(name, trained_mlp, digits):
 def test_registry_lists_every_method_once_with_typed_params():
     names = available_methods()
     assert names[0] == "retrain"
-    assert {"retrain", "finetune", "gradient_ascent", "neggrad_plus", "random_label", "l1_sparse",
-            "salun", "ssd", "lfssd", "scrub", "boundary_shrink"} <= set(names)
+    assert {
+        "retrain",
+        "finetune",
+        "gradient_ascent",
+        "neggrad_plus",
+        "random_label",
+        "l1_sparse",
+        "salun",
+        "ssd",
+        "lfssd",
+        "scrub",
+        "boundary_shrink",
+    } <= set(names)
     for name in names:
         info = method_info(name)
         assert dataclasses.is_dataclass(info.params_type) and info.summary

@@ -62,7 +62,9 @@ def _make_probe(name: ProbeName, numeric: bool, seed: int):
         from sklearn.neural_network import MLPClassifier, MLPRegressor
 
         kind = MLPRegressor if numeric else MLPClassifier
-        return make_pipeline(StandardScaler(), kind(hidden_layer_sizes=(64,), max_iter=300, early_stopping=True, random_state=seed))
+        return make_pipeline(
+            StandardScaler(), kind(hidden_layer_sizes=(64,), max_iter=300, early_stopping=True, random_state=seed)
+        )
     if name == "gbm":
         lightgbm = require("lightgbm", "the gbm probe (or leave it out: --probes linear,mlp)")
         kind = lightgbm.LGBMRegressor if numeric else lightgbm.LGBMClassifier
@@ -85,7 +87,9 @@ def _r2(pairs: np.ndarray) -> float:
     return float(1 - np.sum((truth - predicted) ** 2) / total) if total > 0 else 0.0
 
 
-def run_probe(name: ProbeName, x_train, z_train, x_test, z_test, numeric: bool = False, seed: int = 0, n_boot: int = 1000) -> ProbeResult:
+def run_probe(
+    name: ProbeName, x_train, z_train, x_test, z_test, numeric: bool = False, seed: int = 0, n_boot: int = 1000
+) -> ProbeResult:
     """Train probe ``name`` on the training split and score it on the held-out split."""
     x_train, x_test = np.asarray(x_train, dtype=np.float64), np.asarray(x_test, dtype=np.float64)
     z_train, z_test = np.asarray(z_train), np.asarray(z_test)
@@ -108,12 +112,14 @@ def run_probe(name: ProbeName, x_train, z_train, x_test, z_test, numeric: bool =
     return ProbeResult(name, "accuracy", float(correct.mean()), low, high, baseline)
 
 
-def probe_all(x_train, z_train, x_test, z_test, numeric: bool = False, probes=PROBES, seed: int = 0, n_boot: int = 1000) -> tuple[ProbeResult, ...]:
+def probe_all(
+    x_train, z_train, x_test, z_test, numeric: bool = False, probes=PROBES, seed: int = 0, n_boot: int = 1000
+) -> tuple[ProbeResult, ...]:
     return tuple(run_probe(p, x_train, z_train, x_test, z_test, numeric, seed, n_boot) for p in probes)
 
 
 def linear_verdict(results: tuple[ProbeResult, ...]) -> str:
-    """"linearly guarded" only when the linear probe's CI covers the baseline."""
+    """ "linearly guarded" only when the linear probe's CI covers the baseline."""
     linear = next((r for r in results if r.probe == "linear"), None)
     if linear is None:
         return "not assessed (no linear probe)"

@@ -34,6 +34,8 @@ def reconstruction_audit(
         z_test = test[column].fillna(MISSING).astype(str).to_numpy() if not numeric else test[column].to_numpy(float)
         for stage, fitted in stages:
             x_train, x_test = fitted.transform(train), fitted.transform(test)
-            found = tuple(run_probe(p, x_train, z_train, x_test, z_test, numeric=numeric, seed=seed, n_boot=n_boot) for p in probes)
+            found = tuple(
+                run_probe(p, x_train, z_train, x_test, z_test, numeric=numeric, seed=seed, n_boot=n_boot) for p in probes
+            )
             results.append(Reconstruction(column, stage, found))
     return tuple(results)

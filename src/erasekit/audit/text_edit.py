@@ -15,8 +15,9 @@ def row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)
 
 
-def edit_report(model, edit: TextEdit, held_out_templates: Sequence[str], terms: Sequence[str], anchor: str,
-                unrelated: Sequence[str]) -> dict[str, float]:
+def edit_report(
+    model, edit: TextEdit, held_out_templates: Sequence[str], terms: Sequence[str], anchor: str, unrelated: Sequence[str]
+) -> dict[str, float]:
     """Cosine similarities before/after: erased sentences, held-out paraphrases, unrelated text.
 
     ``success_rate``: share of concept sentences whose edited embedding is closer to the
@@ -25,8 +26,11 @@ def edit_report(model, edit: TextEdit, held_out_templates: Sequence[str], terms:
     held = [t.format(w) for t in held_out_templates for w in terms]
     held_anchor = [t.format(anchor) for t in held_out_templates for w in terms]
     before = {
-        "fit": encode(model, edit.concept_sentences), "fit_anchor": encode(model, edit.anchor_sentences),
-        "held": encode(model, held), "held_anchor": encode(model, held_anchor), "unrelated": encode(model, unrelated),
+        "fit": encode(model, edit.concept_sentences),
+        "fit_anchor": encode(model, edit.anchor_sentences),
+        "held": encode(model, held),
+        "held_anchor": encode(model, held_anchor),
+        "unrelated": encode(model, unrelated),
     }
     edit.apply(model)
     try:

@@ -15,20 +15,30 @@ TABLE_HELP = "A table: csv:PATH or parquet:PATH (numeric and categorical columns
 
 @click.command()
 @click.option("--embeddings", type=click.Path(path_type=Path), default=None, help="Embeddings .npy [n, d] (float).")
-@click.option("--concept", type=click.Path(path_type=Path), default=None, help="Concept labels .npy [n] (classes) or [n]/[n, m] floats.")
+@click.option(
+    "--concept", type=click.Path(path_type=Path), default=None, help="Concept labels .npy [n] (classes) or [n]/[n, m] floats."
+)
 @click.option("--method", default="leace", help="Eraser for embeddings: leace | leace_orth | inlp | quadratic.")
 @click.option("--data", default=None, help=TABLE_HELP)
 @click.option("--target", default=None, help="Main-task label column of the table (utility is measured on it).")
 @click.option("--remove", default=None, help="Comma-separated columns to remove from the table.")
-@click.option("--proxies", type=click.Choice(["leace", "none"]), default="leace",
-              help="Also erase the removed columns' linear trace from the kept ones (leace), or only drop them (none).")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Directory for the report and erased data.")
+@click.option(
+    "--proxies",
+    type=click.Choice(["leace", "none"]),
+    default="leace",
+    help="Also erase the removed columns' linear trace from the kept ones (leace), or only drop them (none).",
+)
+@click.option(
+    "--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Directory for the report and erased data."
+)
 @click.option("--test-fraction", type=FRACTION, default=0.3, help="Held-out share for the audit (the eraser never sees it).")
 @click.option("--probes", default="linear,mlp,gbm", help="Probes to run: any of linear, mlp, gbm.")
 @click.option("--n-boot", type=click.IntRange(min=100), default=1000, help="Bootstrap resamples for the 95 % CIs.")
 @click.option("--seed", type=int, default=0, help="Seed for the split, probes and bootstrap.")
 @json_option
-def erase(embeddings, concept, method, data, target, remove, proxies, out_dir, test_fraction, probes, n_boot, seed, as_json) -> None:
+def erase(
+    embeddings, concept, method, data, target, remove, proxies, out_dir, test_fraction, probes, n_boot, seed, as_json
+) -> None:
     """Erase a concept from embeddings, or remove columns (and their proxies) from a table; audit with probes."""
     from erasekit.audit.probes import PROBES
     from erasekit.concepts import eraser_info
@@ -52,8 +62,9 @@ def erase(embeddings, concept, method, data, target, remove, proxies, out_dir, t
             raise ErasekitError("--embeddings needs --concept Z.npy (one label per row)")
         eraser_info(method)
         x, z = _load_npy(embeddings, "embeddings"), _load_npy(concept, "concept")
-        report, erased, eraser = erase_embeddings(x, z, method, None, test_fraction, seed, probe_list, n_boot, concept.stem,
-                                                  command=command_line())
+        report, erased, eraser = erase_embeddings(
+            x, z, method, None, test_fraction, seed, probe_list, n_boot, concept.stem, command=command_line()
+        )
         buffer = io.BytesIO()
         np.save(buffer, erased)
         outputs = {"erased.npy": buffer.getvalue(), "eraser.safetensors": eraser_bytes(eraser)}
@@ -66,8 +77,17 @@ def erase(embeddings, concept, method, data, target, remove, proxies, out_dir, t
         if not target or not remove:
             raise ErasekitError("a table needs --target COL and --remove COL[,COL]")
         frame = read_table(source.path)
-        report, erased_frame = erase_table(frame, target, [c.strip() for c in remove.split(",") if c.strip()], proxies,
-                                           test_fraction, seed, probe_list, n_boot, command=command_line())
+        report, erased_frame = erase_table(
+            frame,
+            target,
+            [c.strip() for c in remove.split(",") if c.strip()],
+            proxies,
+            test_fraction,
+            seed,
+            probe_list,
+            n_boot,
+            command=command_line(),
+        )
         outputs = {"erased.csv": erased_frame.to_csv(index=False).encode()}
     paths = write_report(report, out_dir, outputs)
     if as_json:
@@ -77,8 +97,10 @@ def erase(embeddings, concept, method, data, target, remove, proxies, out_dir, t
         out.print(f"{rep}: {verdict}")
     for row in report.probes:
         r = row.result
-        out.print(f"  {row.representation:24s} {row.target:12s} {r.probe:6s} {r.metric} {r.score:.3f} "
-                  f"[{r.ci_low:.3f}, {r.ci_high:.3f}] baseline {r.baseline:.3f}{'  LEAKS' if r.leaks else ''}")
+        out.print(
+            f"  {row.representation:24s} {row.target:12s} {r.probe:6s} {r.metric} {r.score:.3f} "
+            f"[{r.ci_low:.3f}, {r.ci_high:.3f}] baseline {r.baseline:.3f}{'  LEAKS' if r.leaks else ''}"
+        )
     out.print(f"wrote {', '.join(map(str, paths))}")
 
 
@@ -90,4 +112,6 @@ def _load_npy(path: Path, what: str):
     try:
         return np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
-        raise DataError(f"cannot read {what} file {path}: {str(exc).splitlines()[0]} (a .npy array without objects is expected)") from None
+        raise DataError(
+            f"cannot read {what} file {path}: {str(exc).splitlines()[0]} (a .npy array without objects is expected)"
+        ) from None

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
 
 import click
 from rich.table import Table
 
 from erasekit.cli.options import check_out_dir, command_line, out, write_json
 
-SELECT_DATA_HELP = ("csv:PATH | parquet:PATH | criteo:PATH | libsvm:PATH | adult:DIR | synthetic[:ROWS]. "
-                    "Criteo/libSVM/Adult/synthetic know their target.")
+SELECT_DATA_HELP = (
+    "csv:PATH | parquet:PATH | criteo:PATH | libsvm:PATH | adult:DIR | synthetic[:ROWS]. "
+    "Criteo/libSVM/Adult/synthetic know their target."
+)
 
 
-def _prepare(data: str, target: Optional[str], categorical: str, hash_buckets: Optional[int], seed: int):
+def _prepare(data: str, target: str | None, categorical: str, hash_buckets: int | None, seed: int):
     from erasekit.core.errors import DataError
     from erasekit.data.ctr import load_field_data, prepare_table
 
@@ -24,26 +25,48 @@ def _prepare(data: str, target: Optional[str], categorical: str, hash_buckets: O
     target = target or loaded.target
     if target is None:
         raise DataError(f"--target is required for {data.partition(':')[0]}: data (the binary label column)")
-    prepared = prepare_table(loaded.frame, target, declared, test_frame=loaded.test_frame, hash_buckets=hash_buckets,
-                             log_numeric=data.startswith("criteo:"), seed=seed)
+    prepared = prepare_table(
+        loaded.frame,
+        target,
+        declared,
+        test_frame=loaded.test_frame,
+        hash_buckets=hash_buckets,
+        log_numeric=data.startswith("criteo:"),
+        seed=seed,
+    )
     return loaded, prepared
 
 
 def _backbone(model: str, epochs: int):
     from erasekit.models.ctr import CTRRecipe, CTRSpec
 
-    return CTRSpec(model), CTRRecipe(max_epochs=epochs)
+    return CTRSpec(model), CTRRecipe(max_epochs=epochs)  # type: ignore[arg-type]  # click.Choice checked it
 
 
 def _common(data_required: bool):
     return [
         click.option("--data", required=data_required, default=None, help=SELECT_DATA_HELP),
-        click.option("--target", default=None, help="Binary label column (default: the source's own, e.g. label / income / click)."),
-        click.option("--categorical", default="", help="Comma-separated columns to treat as categorical even if numeric-looking."),
-        click.option("--hash-buckets", type=click.IntRange(min=1), default=None,
-                     help="Hash categorical values into this many buckets per field (for high-cardinality ids)."),
-        click.option("--model", default="deepfm", type=click.Choice(["lr", "fm", "deepfm", "dcn"]), help="CTR backbone for gate methods and retraining."),
-        click.option("--epochs", type=click.IntRange(min=1), default=10, help="Backbone max epochs (early stopping on validation logloss)."),
+        click.option(
+            "--target", default=None, help="Binary label column (default: the source's own, e.g. label / income / click)."
+        ),
+        click.option(
+            "--categorical", default="", help="Comma-separated columns to treat as categorical even if numeric-looking."
+        ),
+        click.option(
+            "--hash-buckets",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Hash categorical values into this many buckets per field (for high-cardinality ids).",
+        ),
+        click.option(
+            "--model",
+            default="deepfm",
+            type=click.Choice(["lr", "fm", "deepfm", "dcn"]),
+            help="CTR backbone for gate methods and retraining.",
+        ),
+        click.option(
+            "--epochs", type=click.IntRange(min=1), default=10, help="Backbone max epochs (early stopping on validation logloss)."
+        ),
         click.option("--param", multiple=True, help="Method parameter METHOD.NAME=VALUE (repeatable), e.g. optfs.level=value."),
         click.option("--seed", type=int, default=0, help="Seed for the split and the methods."),
     ]
@@ -62,7 +85,9 @@ def _with_common(data_required: bool):
 @_with_common(data_required=False)
 @click.option("--method", default=None, help="Selection method (see `erasekit select methods`).")
 @click.option("--k", "k", type=int, default=None, help="Number of fields to keep.")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None, help="Directory for selection.json and reduced.csv.")
+@click.option(
+    "--out", "out_dir", type=click.Path(path_type=Path), default=None, help="Directory for selection.json and reduced.csv."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print selection.json to stdout.")
 @click.pass_context
 def select(ctx, data, target, categorical, hash_buckets, model, epochs, param, seed, method, k, out_dir, as_json) -> None:
@@ -86,8 +111,9 @@ def select(ctx, data, target, categorical, hash_buckets, model, epochs, param, s
     check_out_dir(out_dir)
     loaded, prepared = _prepare(data, target, categorical, hash_buckets, seed)
     spec, recipe = _backbone(model, epochs)
-    report = run_selection(prepared, method, k, overrides.get(method), seed, spec, recipe, data_label=data,
-                           command=command_line())
+    report = run_selection(
+        prepared, method, k, overrides.get(method), seed, spec, recipe, data_label=data, command=command_line()
+    )
     selection = report.selection
     reduced = loaded.frame[list(selection.kept) + [prepared.target]]
     write_report(report, out_dir, {"reduced.csv": reduced.to_csv(index=False).encode()})
@@ -108,10 +134,19 @@ def select(ctx, data, target, categorical, hash_buckets, model, epochs, param, s
 @click.option("--methods", default="all", help="Comma-separated selection methods, or all.")
 @click.option("--ks", default="2,4,8", help="Comma-separated k grid (fields kept).")
 @click.option("--seeds", type=click.IntRange(min=1), default=1, help="Number of seeds (0..N-1).")
-@click.option("--removal-top", type=click.IntRange(min=1), default=3, help="How many top fields to remove in the mask/ROAR/impute comparison.")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Directory for report.json and report.html.")
+@click.option(
+    "--removal-top",
+    type=click.IntRange(min=1),
+    default=3,
+    help="How many top fields to remove in the mask/ROAR/impute comparison.",
+)
+@click.option(
+    "--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Directory for report.json and report.html."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print report.json to stdout.")
-def bench(data, target, categorical, hash_buckets, model, epochs, param, seed, methods, ks, seeds, removal_top, out_dir, as_json) -> None:
+def bench(
+    data, target, categorical, hash_buckets, model, epochs, param, seed, methods, ks, seeds, removal_top, out_dir, as_json
+) -> None:
     """ERASE protocol: rank → retrain on top-k → test AUC/logloss over a k grid → AUKC; plus removal strategies."""
     from erasekit.features import parse_selector_list, parse_selector_params
     from erasekit.pipelines.selection import run_selection_bench
@@ -126,9 +161,19 @@ def bench(data, target, categorical, hash_buckets, model, epochs, param, seed, m
     check_out_dir(out_dir)
     loaded, prepared = _prepare(data, target, categorical, hash_buckets, seed)
     spec, recipe = _backbone(model, epochs)
-    report = run_selection_bench(prepared, names, grid, tuple(range(seed, seed + seeds)), overrides, spec, recipe,
-                                 relevant=loaded.relevant, removal_top=removal_top, dataset=loaded.description,
-                                 command=command_line())
+    report = run_selection_bench(
+        prepared,
+        names,
+        grid,
+        tuple(range(seed, seed + seeds)),
+        overrides,
+        spec,
+        recipe,
+        relevant=loaded.relevant,
+        removal_top=removal_top,
+        dataset=loaded.description,
+        command=command_line(),
+    )
     paths = write_report(report, out_dir)
     if as_json:
         sys.stdout.write(to_json(report))
@@ -158,9 +203,15 @@ def select_methods(as_json: bool) -> None:
     from erasekit.report import jsonable
 
     if as_json:
-        write_json([{"name": i.name, "family": i.family, "summary": i.summary, "params": jsonable(i.parameter_defaults())}
-                    for i in SELECTORS])
+        write_json(
+            [
+                {"name": i.name, "family": i.family, "summary": i.summary, "params": jsonable(i.parameter_defaults())}
+                for i in SELECTORS
+            ]
+        )
         return
     for info in SELECTORS:
         defaults = ", ".join(f"{k}={v}" for k, v in info.parameter_defaults().items())
-        out.print(f"[bold]{info.name}[/bold] ({info.family}) — {info.summary} [dim]({defaults})[/dim]", highlight=False, soft_wrap=True)
+        out.print(
+            f"[bold]{info.name}[/bold] ({info.family}) — {info.summary} [dim]({defaults})[/dim]", highlight=False, soft_wrap=True
+        )

@@ -4,9 +4,8 @@ SQLite file ``ledger.sqlite`` inside the model directory."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Optional
 
 import click
 from rich.table import Table
@@ -36,21 +35,28 @@ def _model_dir_option(fn):
 
 def _execution_options(fn):
     fn = click.option("--ray-address", default=None, help="Address of an existing Ray cluster (with --backend ray).")(fn)
-    fn = click.option("--workers", type=click.IntRange(min=1), default=None,
-                      help="Parallel shard retrainings (default: the number of CPU cores).")(fn)
-    fn = click.option("--backend", type=click.Choice(["process", "ray"]), default="process",
-                      help="process: a local process pool; ray: Ray tasks (pip install 'erasekit[ray]').")(fn)
+    fn = click.option(
+        "--workers",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Parallel shard retrainings (default: the number of CPU cores).",
+    )(fn)
+    fn = click.option(
+        "--backend",
+        type=click.Choice(["process", "ray"]),
+        default="process",
+        help="process: a local process pool; ray: Ray tasks (pip install 'erasekit[ray]').",
+    )(fn)
     return fn
 
 
-def _execution(backend: str, workers: Optional[int], ray_address: Optional[str]):
+def _execution(backend: str, workers: int | None, ray_address: str | None):
     from erasekit.ledger import Execution
 
     return Execution(backend=backend, workers=workers, ray_address=ray_address)  # type: ignore[arg-type]
 
 
-def _open(model_dir: Path, db: Optional[str], data: Optional[str] = None, target: Optional[str] = None,
-          subset: Optional[int] = None):
+def _open(model_dir: Path, db: str | None, data: str | None = None, target: str | None = None, subset: int | None = None):
     from erasekit.ledger import ShardedModel
 
     splits = load_splits(data, target, subset) if data else None
@@ -82,8 +88,12 @@ def sisa() -> None:
 @click.option("--model", default="mlp", help="Architecture of every shard model: mlp | cnn.")
 @click.option("--shards", type=click.IntRange(min=1), default=5, help="S: disjoint shards, one model each.")
 @click.option("--slices", type=click.IntRange(min=1), default=1, help="R: slices per shard, a checkpoint after each.")
-@click.option("--aggregation", type=click.Choice(["mean", "vote"]), default="mean",
-              help="Combine shard models by mean probability or majority vote.")
+@click.option(
+    "--aggregation",
+    type=click.Choice(["mean", "vote"]),
+    default="mean",
+    help="Combine shard models by mean probability or majority vote.",
+)
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="New directory for the model.")
 @click.option("--target", default=None, help="Label column of csv:/parquet: data.")
 @click.option("--subset", type=click.IntRange(min=1), default=None, help=SUBSET_HELP)
@@ -92,8 +102,25 @@ def sisa() -> None:
 @_execution_options
 @_db_option
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def sisa_train(data, model, shards, slices, aggregation, out_dir, target, subset, epochs, batch_size, lr, seed,
-               backend, workers, ray_address, db, as_json) -> None:
+def sisa_train(
+    data,
+    model,
+    shards,
+    slices,
+    aggregation,
+    out_dir,
+    target,
+    subset,
+    epochs,
+    batch_size,
+    lr,
+    seed,
+    backend,
+    workers,
+    ray_address,
+    db,
+    as_json,
+) -> None:
     """Train a sharded model into a new directory and register it in the ledger (version 1).
 
     --epochs is E of the equivalent single model; each slice stage trains ⌈2E/(R+1)⌉ epochs.
@@ -105,17 +132,27 @@ def sisa_train(data, model, shards, slices, aggregation, out_dir, target, subset
     execution = _execution(backend, workers, ray_address)
     recipe = make_recipe(epochs, batch_size, lr)
     splits = load_splits(data, target, subset)
-    spec = ModelSpec(model, splits.input_shape, splits.num_classes)  # type: ignore[arg-type]
+    spec = ModelSpec(model, splits.input_shape, splits.num_classes)
     config = ShardConfig(spec=spec, recipe=recipe, seed=seed, aggregation=aggregation)
     result = train_sisa(splits, DataSource.absolute(data, target, subset), config, shards, slices, out_dir, db, execution)
     if as_json:
-        write_json({"directory": str(result.directory), "model_id": result.model_id, "version": result.version.version,
-                     "seconds": result.seconds, "train_accuracy": result.train_accuracy,
-                     "test_accuracy": result.test_accuracy, "db": result.db})
+        write_json(
+            {
+                "directory": str(result.directory),
+                "model_id": result.model_id,
+                "version": result.version.version,
+                "seconds": result.seconds,
+                "train_accuracy": result.train_accuracy,
+                "test_accuracy": result.test_accuracy,
+                "db": result.db,
+            }
+        )
         return
-    out.print(f"trained {shards} shards × {slices} slices of {model} on {splits.name} in {result.seconds:.1f} s: "
-              f"train acc {100 * result.train_accuracy:.2f} %, test acc {100 * result.test_accuracy:.2f} % "
-              f"({aggregation} of shard models)")
+    out.print(
+        f"trained {shards} shards × {slices} slices of {model} on {splits.name} in {result.seconds:.1f} s: "
+        f"train acc {100 * result.train_accuracy:.2f} %, test acc {100 * result.test_accuracy:.2f} % "
+        f"({aggregation} of shard models)"
+    )
     out.print(f"wrote {result.directory}; ledger {result.db} at version 1")
 
 
@@ -144,9 +181,11 @@ def sisa_status(model_dir, db, as_json) -> None:
     if as_json:
         write_json(status)
         return
-    out.print(f"model {status['model_id']} on {status['data']}: {status['shards']} shards × {status['slices']} slices "
-              f"({status['aggregation']}), version {status['current_version']}, "
-              f"{status['removed_examples']} examples removed")
+    out.print(
+        f"model {status['model_id']} on {status['data']}: {status['shards']} shards × {status['slices']} slices "
+        f"({status['aggregation']}), version {status['current_version']}, "
+        f"{status['removed_examples']} examples removed"
+    )
     out.print("requests: " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"))
     if corrupt:
         out.print(f"[red]{len(corrupt)} corrupted checkpoint(s)[/red]: run `erasekit sisa repair --model-dir {model_dir}`")
@@ -181,8 +220,13 @@ def requests() -> None:
 @requests.command("add")
 @_model_dir_option
 @click.option("--id", "ids", type=int, multiple=True, help="Example id (source row number) to delete; repeatable.")
-@click.option("--ids", "ids_file", type=click.Path(path_type=Path), default=None,
-              help="File of example ids (whitespace or comma separated; # comments).")
+@click.option(
+    "--ids",
+    "ids_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="File of example ids (whitespace or comma separated; # comments).",
+)
 @click.option("--reason", default="", help="Why (recorded in the ledger), e.g. 'GDPR art. 17 request #4411'.")
 @_db_option
 @click.option("--json", "as_json", is_flag=True, help="Print the recorded request as JSON.")
@@ -201,19 +245,22 @@ def requests_add(model_dir, ids, ids_file, reason, db, as_json) -> None:
     if as_json:
         write_json(request.to_dict())
         return
-    out.print(f"request {request.id}: {len(request.example_ids)} example(s) received; "
-              f"run `erasekit requests process --model-dir {model_dir}` to apply it")
+    out.print(
+        f"request {request.id}: {len(request.example_ids)} example(s) received; "
+        f"run `erasekit requests process --model-dir {model_dir}` to apply it"
+    )
 
 
 def _request_rows(requests_list) -> list[dict]:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return [{**r.to_dict(), "pending_seconds": r.pending_seconds(now)} for r in requests_list]
 
 
 @requests.command("list")
 @_model_dir_option
-@click.option("--status", type=click.Choice(["received", "scheduled", "done", "failed"]), default=None,
-              help="Only requests in this state.")
+@click.option(
+    "--status", type=click.Choice(["received", "scheduled", "done", "failed"]), default=None, help="Only requests in this state."
+)
 @_db_option
 @click.option("--json", "as_json", is_flag=True, help="Print the requests as a JSON list.")
 def requests_list(model_dir, status, db, as_json) -> None:
@@ -228,37 +275,66 @@ def requests_list(model_dir, status, db, as_json) -> None:
         table.add_column(header, justify="right" if header in ("id", "examples", "version") else "left")
     for r in rows:
         shown = ", ".join(map(str, r["example_ids"][:5])) + (" …" if len(r["example_ids"]) > 5 else "")
-        table.add_row(str(r["id"]), r["status"], shown, r["received_at"], _ago(r["pending_seconds"]),
-                      r["done_at"] or "—", "—" if r["model_version"] is None else str(r["model_version"]),
-                      r["error"] or r["reason"])
+        table.add_row(
+            str(r["id"]),
+            r["status"],
+            shown,
+            r["received_at"],
+            _ago(r["pending_seconds"]),
+            r["done_at"] or "—",
+            "—" if r["model_version"] is None else str(r["model_version"]),
+            r["error"] or r["reason"],
+        )
     out.print(table)
 
 
 @requests.command("process")
 @_model_dir_option
 @_db_option
-@click.option("--limit", type=click.IntRange(min=1), default=None,
-              help="At most this many requests per retraining batch (default: all pending).")
-@click.option("--wait", "wait_seconds", type=click.FloatRange(min=0), default=0.0,
-              help="If another worker is processing this model, wait up to this many seconds for it.")
-@click.option("--lease", "lease_seconds", type=click.FloatRange(min=1), default=600.0,
-              help="Lock lease; a worker that stops renewing it (crashed on another host) loses it after this long.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=None,
+    help="At most this many requests per retraining batch (default: all pending).",
+)
+@click.option(
+    "--wait",
+    "wait_seconds",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    help="If another worker is processing this model, wait up to this many seconds for it.",
+)
+@click.option(
+    "--lease",
+    "lease_seconds",
+    type=click.FloatRange(min=1),
+    default=600.0,
+    help="Lock lease; a worker that stops renewing it (crashed on another host) loses it after this long.",
+)
 @click.option("--data", default=None, help="The training data, if it moved since `sisa train` (checked by hash).")
 @click.option("--target", default=None, help="Label column of csv:/parquet: data.")
 @click.option("--subset", type=click.IntRange(min=1), default=None, help=SUBSET_HELP)
 @_execution_options
 @click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
-def requests_process(model_dir, db, limit, wait_seconds, lease_seconds, data, target, subset, backend, workers,
-                     ray_address, as_json) -> None:
+def requests_process(
+    model_dir, db, limit, wait_seconds, lease_seconds, data, target, subset, backend, workers, ray_address, as_json
+) -> None:
     """Apply pending requests: retrain only the affected shards, commit a new version, mark them done."""
     execution = _execution(backend, workers, ray_address)
     with _open(model_dir, db, data, target, subset) as sharded:
         outcome = sharded.process(execution, limit=limit, lease_seconds=lease_seconds, wait_seconds=wait_seconds)
         current = sharded.current_version().version
     if as_json:
-        write_json({"done_request_ids": list(outcome.done_request_ids),
-                     "versions": [v.to_dict() for v in outcome.versions], "retrained_shards": outcome.retrained_shards,
-                     "current_version": current, "busy": outcome.skipped_busy, "seconds": outcome.seconds})
+        write_json(
+            {
+                "done_request_ids": list(outcome.done_request_ids),
+                "versions": [v.to_dict() for v in outcome.versions],
+                "retrained_shards": outcome.retrained_shards,
+                "current_version": current,
+                "busy": outcome.skipped_busy,
+                "seconds": outcome.seconds,
+            }
+        )
         return
     if outcome.skipped_busy:
         out.print("another worker is processing this model; nothing done (use --wait SECONDS to wait for it)")
@@ -266,8 +342,10 @@ def requests_process(model_dir, db, limit, wait_seconds, lease_seconds, data, ta
     if not outcome.done_request_ids:
         out.print(f"no pending requests; current version {current}")
         return
-    out.print(f"{len(outcome.done_request_ids)} request(s) done in {outcome.seconds:.1f} s: "
-              f"{outcome.retrained_shards} shard retraining(s), current version {current}")
+    out.print(
+        f"{len(outcome.done_request_ids)} request(s) done in {outcome.seconds:.1f} s: "
+        f"{outcome.retrained_shards} shard retraining(s), current version {current}"
+    )
 
 
 @requests.command("retry")
@@ -311,9 +389,15 @@ def models_history(model_dir, db, example_id, as_json) -> None:
     for r in rows:
         removed = r["removed_example_ids"]
         shown = ", ".join(map(str, removed[:8])) + (f" … ({len(removed)})" if len(removed) > 8 else "")
-        table.add_row(f"{r['version']}{' (current)' if r['current'] else ''}", r["kind"], r["created_at"], shown or "—",
-                      ", ".join(map(str, r["retrained_shards"])), "—" if r["seconds"] is None else f"{r['seconds']:.2f}")
+        table.add_row(
+            f"{r['version']}{' (current)' if r['current'] else ''}",
+            r["kind"],
+            r["created_at"],
+            shown or "—",
+            ", ".join(map(str, r["retrained_shards"])),
+            "—" if r["seconds"] is None else f"{r['seconds']:.2f}",
+        )
     out.print(table)
 
 
-__all__ = ["sisa", "requests", "models"]
+__all__ = ["models", "requests", "sisa"]

@@ -53,8 +53,9 @@ def data_options(fn, help_text: str = CLASSIFICATION_DATA_HELP, required: bool =
 
 def recipe_options(fn, what: str = "Recipe"):
     """``--epochs``, ``--batch-size``, ``--lr`` of the training recipe."""
-    fn = click.option("--lr", type=POSITIVE, default=0.05,
-                      help=f"{what}: SGD learning rate (cosine decay, momentum 0.9, weight decay 5e-4).")(fn)
+    fn = click.option(
+        "--lr", type=POSITIVE, default=0.05, help=f"{what}: SGD learning rate (cosine decay, momentum 0.9, weight decay 5e-4)."
+    )(fn)
     fn = click.option("--batch-size", type=click.IntRange(min=1), default=64, help=f"{what}: minibatch size.")(fn)
     return click.option("--epochs", type=click.IntRange(min=1), default=20, help=f"{what}: training epochs.")(fn)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
 
 import click
 from rich.table import Table
@@ -27,12 +26,26 @@ from erasekit.cli.options import (
 @click.command()
 @data_options
 @click.option("--model", default="mlp", help="Architecture: mlp | cnn.")
-@click.option("--out", "out_file", type=click.Path(path_type=Path), required=True,
-              help="Where to save the model (.safetensors; a .json sidecar is written next to it).")
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Where to save the model (.safetensors; a .json sidecar is written next to it).",
+)
 @recipe_options
 @click.option("--seed", type=int, default=0, help="Seed for initialisation and shuffling.")
-def train(data: str, model: str, out_file: Path, target: Optional[str], subset: Optional[int],
-          epochs: int, batch_size: int, lr: float, seed: int) -> None:
+def train(
+    data: str,
+    model: str,
+    out_file: Path,
+    target: str | None,
+    subset: int | None,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+) -> None:
     """Train a reference classifier and save it as safetensors plus a JSON sidecar."""
     from erasekit.audit.metrics import accuracy, non_finite_fraction, predict_logits
     from erasekit.core.errors import ModelError
@@ -74,17 +87,40 @@ def _forget_spec(text: str, splits):
 @click.option("--model", default="mlp", help="A model file saved by `erasekit train`, or mlp | cnn to train the original here.")
 @click.option("--forget", required=True, help="class=3[,5] | random=0.1 | indices=FILE (row numbers of the source data).")
 @click.option("--methods", default="all", help="Comma-separated method names, or all. See `erasekit methods`.")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Directory for report.json and report.html.")
-@click.option("--seeds", type=click.IntRange(min=1), default=1,
-              help="Repeat with seeds 0..N-1 (training seed and random forget draw); report mean ± std.")
+@click.option(
+    "--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Directory for report.json and report.html."
+)
+@click.option(
+    "--seeds",
+    type=click.IntRange(min=1),
+    default=1,
+    help="Repeat with seeds 0..N-1 (training seed and random forget draw); report mean ± std.",
+)
 @click.option("--param", multiple=True, help="Method parameter METHOD.NAME=VALUE (repeatable), e.g. salun.mask_ratio=0.3.")
 @recipe_options
-@click.option("--shadow-size", type=click.IntRange(min=0), default=2000,
-              help="Examples per side for the SVC membership attack (0 = the whole test set).")
+@click.option(
+    "--shadow-size",
+    type=click.IntRange(min=0),
+    default=2000,
+    help="Examples per side for the SVC membership attack (0 = the whole test set).",
+)
 @json_option
-def unlearn(data: str, model: str, forget: str, methods: str, out_dir: Path, seeds: int, param: tuple[str, ...],
-            target: Optional[str], subset: Optional[int], epochs: int, batch_size: int, lr: float,
-            shadow_size: int, as_json: bool) -> None:
+def unlearn(
+    data: str,
+    model: str,
+    forget: str,
+    methods: str,
+    out_dir: Path,
+    seeds: int,
+    param: tuple[str, ...],
+    target: str | None,
+    subset: int | None,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    shadow_size: int,
+    as_json: bool,
+) -> None:
     """Run unlearning methods and the exact retrain reference; write report.json and report.html."""
     from erasekit.audit.unlearning import AuditConfig
     from erasekit.pipelines.unlearning import ExperimentConfig, Scenario, run_experiment
@@ -149,7 +185,9 @@ def print_summary(report) -> None:
         best = scenario.best_method()
         for row in (scenario.reference, *scenario.methods):
             m = row.metrics
-            name = row.name + (" (exact)" if row.role == "reference" else " (no unlearning)" if row.role == "negative_control" else "")
+            name = row.name + (
+                " (exact)" if row.role == "reference" else " (no unlearning)" if row.role == "negative_control" else ""
+            )
             table.add_row(
                 f"[bold]{name}[/bold]" if best is not None and row.name == best.name else name,
                 f"{100 * m.forget_acc:.1f}",
@@ -170,8 +208,7 @@ def list_methods(as_json: bool) -> None:
     from erasekit.unlearn import METHODS
 
     if as_json:
-        write_json([{"name": i.name, "exact": i.exact, "summary": i.summary, "params": i.parameter_defaults()}
-                    for i in METHODS])
+        write_json([{"name": i.name, "exact": i.exact, "summary": i.summary, "params": i.parameter_defaults()} for i in METHODS])
         return
     for info in METHODS:
         defaults = ", ".join(f"{k}={v}" for k, v in info.parameter_defaults().items()) or "uses the original's recipe"
@@ -179,8 +216,13 @@ def list_methods(as_json: bool) -> None:
 
 
 @click.command()
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("erasekit-demo"),
-              help="Directory for report.json and report.html.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=Path("erasekit-demo"),
+    help="Directory for report.json and report.html.",
+)
 @click.option("--seeds", type=click.IntRange(min=1), default=3, help="Seeds per scenario.")
 def demo(out_dir: Path, seeds: int) -> None:
     """Forget a class and a random 10 % of scikit-learn's bundled digits with every method."""

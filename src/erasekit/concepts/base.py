@@ -30,7 +30,9 @@ ERASER_FORMAT = "erasekit.eraser/1"
 
 def _check_width(x: torch.Tensor, x_dim: int) -> None:
     if x.shape[-1] != x_dim:
-        raise ConceptError(f"the eraser was fitted on {x_dim} features but got data with {x.shape[-1]}; apply it to data of the same width")
+        raise ConceptError(
+            f"the eraser was fitted on {x_dim} features but got data with {x.shape[-1]}; apply it to data of the same width"
+        )
 
 
 def _like_input(result: torch.Tensor, original):

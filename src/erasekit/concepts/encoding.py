@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sized
 from dataclasses import dataclass
 from typing import Literal
 
@@ -90,10 +91,12 @@ class ConceptEncoding:
     def from_metadata(cls, meta: dict[str, str]) -> ConceptEncoding:
         import json
 
-        return cls(kind=meta["concept_kind"], classes=tuple(json.loads(meta["concept_classes"])), width=int(meta["concept_width"]))
+        return cls(
+            kind=meta["concept_kind"], classes=tuple(json.loads(meta["concept_classes"])), width=int(meta["concept_width"])
+        )
 
 
-def check_pair(x: torch.Tensor, z) -> None:
+def check_pair(x: Sized, z: Sized) -> None:
     n_z = len(z)
     if len(x) != n_z:
         raise ConceptError(f"X has {len(x)} samples but Z has {n_z}; give one concept label per sample")

@@ -129,7 +129,9 @@ class _INLPFitter:
     def eraser(self) -> AffineEraser:
         require_samples("INLP", self.n_samples, 2 * max(len(self.encoding.classes), 1), "at least two per concept value")
         if self.streaming:
-            require_samples("INLP (least squares)", self.n_samples, self.x_dim + 1, f"to estimate a {self.x_dim}×{self.x_dim} covariance")
+            require_samples(
+                "INLP (least squares)", self.n_samples, self.x_dim + 1, f"to estimate a {self.x_dim}×{self.x_dim} covariance"
+            )
             basis = self._least_squares_basis()
         else:
             basis = self._logistic_basis()

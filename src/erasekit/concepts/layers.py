@@ -23,15 +23,19 @@ def find_layer(model: nn.Module, name: str) -> nn.Module:
     modules = dict(model.named_modules())
     if name not in modules or name == "":
         names = [n for n in modules if n]
-        raise ConceptError(f"layer '{name}' is not in the model{suggest(name, names)}; layers: {', '.join(names[:20])}"
-                           + (" …" if len(names) > 20 else ""))
+        raise ConceptError(
+            f"layer '{name}' is not in the model{suggest(name, names)}; layers: {', '.join(names[:20])}"
+            + (" …" if len(names) > 20 else "")
+        )
     return modules[name]
 
 
 def _affine_in_graph(eraser: ConceptEraser, output: torch.Tensor) -> torch.Tensor:
     """Differentiable application in the output's dtype (gradients flow through the edit)."""
     if not isinstance(eraser, AffineEraser):
-        raise ConceptError(f"the {eraser.method} eraser needs labels when applied and cannot run inside a model; use leace, leace_orth or inlp")
+        raise ConceptError(
+            f"the {eraser.method} eraser needs labels when applied and cannot run inside a model; use leace, leace_orth or inlp"
+        )
     flat = output.reshape(len(output), -1)
     if flat.shape[1] != eraser.x_dim:
         raise ConceptError(f"the eraser was fitted on {eraser.x_dim} features but the layer outputs {flat.shape[1]} per example")

@@ -34,8 +34,13 @@ class _LeaceFitter:
         self.x_dim = x_dim
         self.n_samples = 0
         self._fitter = LeaceFitter(
-            x_dim, encoding.width, method=method, dtype=torch.float64, shrinkage=params.shrinkage,
-            svd_tol=params.svd_tol, constrain_cov_trace=params.constrain_cov_trace,
+            x_dim,
+            encoding.width,
+            method=method,
+            dtype=torch.float64,
+            shrinkage=params.shrinkage,
+            svd_tol=params.svd_tol,
+            constrain_cov_trace=params.constrain_cov_trace,
         )
 
     def update(self, x, z) -> _LeaceFitter:

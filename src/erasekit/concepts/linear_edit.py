@@ -97,7 +97,9 @@ def _as_keys(keys, width: int, what: str) -> torch.Tensor:
 
 def _check_linear(name: str, layer) -> nn.Linear:
     if not isinstance(layer, nn.Linear):
-        raise ConceptError(f"layer '{name}' is a {type(layer).__name__}, not nn.Linear; the closed-form edit applies to linear layers only")
+        raise ConceptError(
+            f"layer '{name}' is a {type(layer).__name__}, not nn.Linear; the closed-form edit applies to linear layers only"
+        )
     return layer
 
 
@@ -107,7 +109,9 @@ def _solve(weight, erase_keys, targets, preserve_moment, params: LinearEditParam
     lhs = params.erase_scale * erase_keys.T @ erase_keys + params.preserve_scale * preserve_moment + params.lam * eye
     rhs = params.erase_scale * targets.T @ erase_keys + params.preserve_scale * weight @ preserve_moment + params.lam * weight
     if params.lam == 0 and torch.linalg.matrix_rank(lhs) < d_in:
-        raise ConceptError("the edit system is singular: with lam = 0 the erase and preserve keys must span the input space; use lam > 0")
+        raise ConceptError(
+            "the edit system is singular: with lam = 0 the erase and preserve keys must span the input space; use lam > 0"
+        )
     new_weight = torch.linalg.solve(lhs, rhs.T).T  # lhs is symmetric
     return new_weight, float(torch.linalg.cond(lhs))
 

@@ -42,8 +42,12 @@ class _QuadraticFitter:
 
     def eraser(self) -> QuadraticConceptEraser:
         smallest = int(self._counts.min())
-        require_samples("the quadratic eraser", smallest, self.x_dim + 1,
-                        f"per class, to estimate a {self.x_dim}×{self.x_dim} covariance for each class; the smallest class has {smallest}")
+        require_samples(
+            "the quadratic eraser",
+            smallest,
+            self.x_dim + 1,
+            f"per class, to estimate a {self.x_dim}×{self.x_dim} covariance for each class; the smallest class has {smallest}",
+        )
         fitted = self._fitter.eraser
         return QuadraticConceptEraser("quadratic", fitted.class_means, fitted.global_mean, fitted.ot_maps, self.encoding)
 

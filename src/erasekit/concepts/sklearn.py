@@ -29,7 +29,9 @@ class ConceptEraserTransformer(TransformerMixin, BaseEstimator):
             self.eraser_ = self.eraser
         else:
             if eraser_info(self.method).needs_labels:
-                raise ConceptError("the quadratic eraser needs concept labels at transform time; use leace, leace_orth or inlp in a Pipeline")
+                raise ConceptError(
+                    "the quadratic eraser needs concept labels at transform time; use leace, leace_orth or inlp in a Pipeline"
+                )
             if y is None:
                 raise ConceptError("fit(X, y) needs the concept labels as y")
             self.eraser_ = fit_eraser(X, y, self.method, self.params)

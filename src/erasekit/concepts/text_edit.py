@@ -53,6 +53,7 @@ def token_states(model, sentences: Sequence[str]) -> TokenStates:
     dense = find_layer(model, _resolve(model, EDIT_LAYER))
     norm = find_layer(model, _resolve(model, NORM_LAYER))
     captured: dict[str, list[torch.Tensor]] = {"keys": [], "outputs": [], "norm_in": [], "norm_out": []}
+
     def capture_dense(_module, inputs, output) -> None:
         captured["keys"].append(inputs[0][0])
         captured["outputs"].append(output[0])
@@ -145,13 +146,17 @@ def edit_text_concepts(
         a_pre, a_span, a_post = _term_span(model, template, anchor)
         n_s, n_t = source.lengths[k], target.lengths[k]
         if pre + span + post != n_s or a_pre + a_span + a_post != n_t or pre != a_pre or post != a_post:
-            raise ConceptError(f"cannot align tokens of '{concept[k]}' with its anchor sentence; use templates with spaces around {{}}")
+            raise ConceptError(
+                f"cannot align tokens of '{concept[k]}' with its anchor sentence; use templates with spaces around {{}}"
+            )
         anchor_states = target.norm_out[t_offset : t_offset + n_t]
-        aligned = torch.cat([
-            anchor_states[:pre],
-            anchor_states[pre : pre + a_span].mean(0, keepdim=True).expand(span, -1),
-            anchor_states[pre + a_span :],
-        ])
+        aligned = torch.cat(
+            [
+                anchor_states[:pre],
+                anchor_states[pre : pre + a_span].mean(0, keepdim=True).expand(span, -1),
+                anchor_states[pre + a_span :],
+            ]
+        )
         v = source.norm_in[s_offset : s_offset + n_s]
         residual = v - source.outputs[s_offset : s_offset + n_s]  # LayerNorm input minus the layer's output
         normalised = (aligned - beta) / gamma  # mean 0, variance ≈ 1: a LayerNorm output pulled back

@@ -73,7 +73,9 @@ def distance_to_subspace(vector: torch.Tensor, basis: torch.Tensor) -> float:
 
 
 @torch.no_grad()
-def filter_sentence(model, sentence: str, basis: torch.Tensor, params: TokenProjectionParams = TokenProjectionParams()) -> FilteredSentence:
+def filter_sentence(
+    model, sentence: str, basis: torch.Tensor, params: TokenProjectionParams = TokenProjectionParams()
+) -> FilteredSentence:
     """The sentence's embedding with trigger tokens projected off the concept subspace."""
     features = _prepare(model, sentence)
     mask = features["attention_mask"][0].double()

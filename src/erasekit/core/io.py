@@ -102,7 +102,7 @@ def _pid_alive(pid: int) -> bool:
 
 def remove_stale_staging(parent: Path, name: str) -> list[Path]:
     """Remove staging folders for ``parent/name`` whose writing process no longer runs; returns them."""
-    removed = []
+    removed: list[Path] = []
     if not parent.is_dir():
         return removed
     for candidate in parent.glob(f".{name}{STAGING_MARK}*"):

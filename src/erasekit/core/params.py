@@ -9,10 +9,10 @@ and every other parser share one check.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import typing
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 from erasekit.core.errors import MethodError
@@ -62,16 +62,20 @@ def check_number(value: Any, where: str, allowed: Range | None = None, error: ty
         raise error(f"{where} must be {allowed.describe()}, got {value}")
 
 
-@cache
+_RANGES: dict[type, dict[str, Range]] = {}
+
+
 def field_ranges(params_type: type) -> dict[str, Range]:
     """The :class:`Range` declared on each field of a parameter dataclass (fields without one are omitted).
 
     A subclass that only changes a field's default (``lr: float = 0.013``) keeps the range its
     base class declared.
     """
+    if params_type in _RANGES:
+        return _RANGES[params_type]
     ranges: dict[str, Range] = {}
     for klass in reversed(params_type.__mro__):
-        own = klass.__dict__.get("__annotations__", {})
+        own = inspect.get_annotations(klass)
         if not own:
             continue
         hints = typing.get_type_hints(klass, include_extras=True)
@@ -79,6 +83,7 @@ def field_ranges(params_type: type) -> dict[str, Range]:
             for extra in getattr(hints.get(name), "__metadata__", ()):
                 if isinstance(extra, Range):
                     ranges[name] = extra
+    _RANGES[params_type] = ranges
     return ranges
 
 

@@ -49,16 +49,28 @@ def session() -> Iterator[None]:
         _live.reset(token)
 
 
+def _ignore(n: int = 1) -> None:
+    pass
+
+
 @contextmanager
 def step(description: str, total: int) -> Iterator[Callable[[int], None]]:
     """A progress row; yields ``advance(n)``. Removed when the step ends."""
     if not _enabled:
-        yield lambda n=1: None
+        yield _ignore
         return
     with session():
         progress = _live.get()
-        task = progress.add_task(description, total=total)
+        if progress is None:  # disabled while the session started
+            yield _ignore
+            return
+        live: Progress = progress
+        task = live.add_task(description, total=total)
+
+        def advance(n: int = 1) -> None:
+            live.advance(task, n)
+
         try:
-            yield lambda n=1: progress.advance(task, n)
+            yield advance
         finally:
-            progress.remove_task(task)
+            live.remove_task(task)

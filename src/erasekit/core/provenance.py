@@ -8,7 +8,7 @@ import platform
 import shlex
 import sys
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import torch
@@ -63,7 +63,7 @@ def library_versions() -> dict[str, str]:
 
 def now_utc() -> str:
     """The current time, ISO 8601 in UTC, to the second."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def command_line() -> str:
@@ -88,8 +88,9 @@ class Hardware:
         name = device
         if device.startswith("cuda") and torch.cuda.is_available():
             name = f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
-        return cls(platform.machine(), f"{platform.system()} {platform.release()}", os.cpu_count() or 1,
-                   torch.get_num_threads(), name)
+        return cls(
+            platform.machine(), f"{platform.system()} {platform.release()}", os.cpu_count() or 1, torch.get_num_threads(), name
+        )
 
 
 @dataclass(frozen=True)
@@ -110,8 +111,7 @@ class Provenance:
     command: str = ""
 
     @classmethod
-    def collect(cls, seeds=(), data_sha256: str = "", before=(), after=(), command: str = "",
-                device: str = "cpu") -> Provenance:
+    def collect(cls, seeds=(), data_sha256: str = "", before=(), after=(), command: str = "", device: str = "cpu") -> Provenance:
         """Provenance of a result computed now, in this process. ``command``: the command line that asked for it
         (the CLI passes :func:`command_line`; library calls leave it empty)."""
         return cls(

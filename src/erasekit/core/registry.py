@@ -92,8 +92,10 @@ class Registry(Generic[Record]):
             record = self.get(method)
             types = record.parameter_types()
             if name not in types:
-                raise MethodError(f"{self.kind} '{method}' has no parameter '{name}'{suggest(name, types)}; "
-                                  f"its parameters: {', '.join(types) or 'none'}")
+                raise MethodError(
+                    f"{self.kind} '{method}' has no parameter '{name}'{suggest(name, types)}; "
+                    f"its parameters: {', '.join(types) or 'none'}"
+                )
             if methods is not None and method not in methods:
                 raise MethodError(f"--param names {self.kind} '{method}', which is not among the methods being run")
             values.setdefault(method, {})[name] = parse_value(value.strip(), types[name], key)

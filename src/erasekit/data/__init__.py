@@ -10,10 +10,10 @@ __all__ = [
     "ForgetSpec",
     "batches",
     "labels_of",
-    "num_batches",
-    "subset",
     "load_csv",
     "load_data",
     "load_digits",
     "load_mnist",
+    "num_batches",
+    "subset",
 ]

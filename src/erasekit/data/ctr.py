@@ -31,6 +31,7 @@ RESERVED_INDEX = 0
 
 # --------------------------------------------------------------------------- readers
 
+
 def read_criteo(path: Path) -> pd.DataFrame:
     """Criteo format: ``label,I1..I13,C1..C26`` as CSV with that header, or the original headerless TSV.
 
@@ -56,7 +57,9 @@ def read_criteo(path: Path) -> pd.DataFrame:
             continue
         cells = line.split(separator)
         if len(cells) != len(CRITEO_COLUMNS):
-            raise DataError(f"{path}:{number}: expected {len(CRITEO_COLUMNS)} fields (label, 13 numeric, 26 categorical), got {len(cells)}")
+            raise DataError(
+                f"{path}:{number}: expected {len(CRITEO_COLUMNS)} fields (label, 13 numeric, 26 categorical), got {len(cells)}"
+            )
         if cells[0].strip() not in ("0", "1"):
             raise DataError(f"{path}:{number}: label must be 0 or 1, got '{cells[0]}'")
         numeric = []
@@ -107,7 +110,9 @@ def read_libsvm(path: Path) -> pd.DataFrame:
             pieces = token.split(":")
             aware = len(pieces) == 3
             if len(pieces) not in (2, 3) or (field_aware is not None and aware != field_aware):
-                raise DataError(f"{path}:{number}: bad feature '{token}'; expected idx:value (libSVM) or field:idx:value (libFFM), consistently")
+                raise DataError(
+                    f"{path}:{number}: bad feature '{token}'; expected idx:value (libSVM) or field:idx:value (libFFM), consistently"
+                )
             field_aware = aware
             try:
                 if aware:
@@ -157,7 +162,9 @@ def load_field_data(spec: str, categorical: Sequence[str] = (), seed: int = 0) -
         if rows < 100:
             raise DataError(f"synthetic data needs at least 100 rows, got {rows}")
         synthetic = make_synthetic_ctr(n_rows=rows, seed=seed)
-        return LoadedTable(synthetic.frame, synthetic.target, f"synthetic CTR ({rows} rows, seed {seed})", None, synthetic.relevant)
+        return LoadedTable(
+            synthetic.frame, synthetic.target, f"synthetic CTR ({rows} rows, seed {seed})", None, synthetic.relevant
+        )
     path = source.path
     if source.kind == "adult":
         from erasekit.data.tables import load_adult
@@ -174,6 +181,7 @@ def load_field_data(spec: str, categorical: Sequence[str] = (), seed: int = 0) -
 
 
 # --------------------------------------------------------------------------- encoding
+
 
 @dataclass(frozen=True)
 class Field:
@@ -218,7 +226,7 @@ class FieldTable:
             raise FieldError(f"unknown field(s) {unknown}{suggest(unknown[0], self.names)}")
         wanted = set(names)
         cat = [i for i, f in enumerate(self.fields[: self.n_categorical]) if f.name in wanted]
-        num = [i for i, f in enumerate(self.fields[self.n_categorical:]) if f.name in wanted]
+        num = [i for i, f in enumerate(self.fields[self.n_categorical :]) if f.name in wanted]
         fields = tuple(self.fields[i] for i in cat) + tuple(self.fields[self.n_categorical + i] for i in num)
         return FieldTable(fields, self.codes[:, cat], self.numeric[:, num], self.labels)
 
@@ -227,7 +235,7 @@ class FieldTable:
         blocks, owner = [], []
         for j, f in enumerate(self.fields[: self.n_categorical]):
             levels = np.arange(1, f.vocab_size)
-            blocks.append((self.codes[:, j:j + 1] == levels).astype(np.float32))
+            blocks.append((self.codes[:, j : j + 1] == levels).astype(np.float32))
             owner += [j] * len(levels)
         blocks.append(self.numeric)
         owner += list(range(self.n_categorical, len(self.fields)))
@@ -238,8 +246,9 @@ class FieldTable:
         return np.hstack([self.codes.astype(np.float64), self.numeric.astype(np.float64)])
 
 
-def table_from_matrix(X: np.ndarray, labels: np.ndarray | None, categorical: Sequence[int],
-                      vocab_sizes: np.ndarray | None = None) -> FieldTable:
+def table_from_matrix(
+    X: np.ndarray, labels: np.ndarray | None, categorical: Sequence[int], vocab_sizes: np.ndarray | None = None
+) -> FieldTable:
     """A :class:`FieldTable` from a numeric matrix whose ``categorical`` columns hold integer codes.
 
     Fields are named ``x<column>``, categorical first (as every FieldTable orders them). Codes
@@ -254,8 +263,9 @@ def table_from_matrix(X: np.ndarray, labels: np.ndarray | None, categorical: Seq
         vocab_sizes = np.maximum(codes.max(axis=0) + 1, 1) if cat else np.zeros(0, dtype=np.int64)
     if cat:
         codes = np.where((codes < 0) | (codes >= vocab_sizes), 0, codes)
-    fields = tuple([Field(f"x{j}", "categorical", int(v)) for j, v in zip(cat, vocab_sizes)]
-                   + [Field(f"x{j}", "numeric") for j in num])
+    fields = tuple(
+        [Field(f"x{j}", "categorical", int(v)) for j, v in zip(cat, vocab_sizes)] + [Field(f"x{j}", "numeric") for j in num]
+    )
     values = np.zeros(len(X), np.float32) if labels is None else np.asarray(labels, dtype=np.float32)
     return FieldTable(fields, codes, X[:, num].astype(np.float32), values)
 
@@ -294,8 +304,13 @@ class FieldEncoder:
     missing in every training row is an error (it carries nothing; drop it).
     """
 
-    def __init__(self, categorical: Sequence[str] | None = None, hash_buckets: int | None = None,
-                 min_count: int = 1, log_numeric: bool = False):
+    def __init__(
+        self,
+        categorical: Sequence[str] | None = None,
+        hash_buckets: int | None = None,
+        min_count: int = 1,
+        log_numeric: bool = False,
+    ):
         if hash_buckets is not None and hash_buckets < 1:
             raise FieldError(f"hash_buckets must be ≥ 1, got {hash_buckets}")
         self.categorical = categorical
@@ -314,8 +329,11 @@ class FieldEncoder:
         for column in self.columns_:
             if frame[column].isna().all():
                 raise FieldError(f"column '{column}' is missing in every row; drop it (it carries no information)")
-        self.categorical_ = [c for c in self.columns_ if c in declared or not pd.api.types.is_numeric_dtype(frame[c])
-                             or pd.api.types.is_bool_dtype(frame[c])]
+        self.categorical_ = [
+            c
+            for c in self.columns_
+            if c in declared or not pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c])
+        ]
         self.numeric_ = [c for c in self.columns_ if c not in self.categorical_]
         self.vocab_: dict[str, dict[str, int]] = {}
         for column in self.categorical_:
@@ -331,7 +349,8 @@ class FieldEncoder:
         self.std_ = np.where(std > 0, std, 1.0)
         self.fields_ = tuple(
             [Field(c, "categorical", (self.hash_buckets or len(self.vocab_[c])) + 1) for c in self.categorical_]
-            + [Field(c, "numeric") for c in self.numeric_])
+            + [Field(c, "numeric") for c in self.numeric_]
+        )
         return self
 
     def _numeric_values(self, frame: pd.DataFrame) -> np.ndarray:
@@ -350,8 +369,10 @@ class FieldEncoder:
         missing = [c for c in self.columns_ if c not in frame.columns]
         extra = [str(c) for c in frame.columns if str(c) not in self.columns_]
         if missing or extra:
-            raise FieldError(f"columns differ from those seen in fit: missing {missing or 'none'}, unexpected {extra or 'none'}; "
-                             "pass the same feature columns as when fitting")
+            raise FieldError(
+                f"columns differ from those seen in fit: missing {missing or 'none'}, unexpected {extra or 'none'}; "
+                "pass the same feature columns as when fitting"
+            )
         codes = np.zeros((len(frame), len(self.categorical_)), dtype=np.int64)
         for j, column in enumerate(self.categorical_):
             values = frame[column]
@@ -380,9 +401,17 @@ class PreparedTable:
     data_sha256: str
 
 
-def prepare_table(frame: pd.DataFrame, target: str, categorical: Sequence[str] = (), test_frame: pd.DataFrame | None = None,
-                  valid_fraction: float = 0.15, test_fraction: float = 0.2, hash_buckets: int | None = None,
-                  log_numeric: bool = False, seed: int = 0) -> PreparedTable:
+def prepare_table(
+    frame: pd.DataFrame,
+    target: str,
+    categorical: Sequence[str] = (),
+    test_frame: pd.DataFrame | None = None,
+    valid_fraction: float = 0.15,
+    test_fraction: float = 0.2,
+    hash_buckets: int | None = None,
+    log_numeric: bool = False,
+    seed: int = 0,
+) -> PreparedTable:
     """Split ``frame`` (stratified by the binary ``target``) and encode its fields.
 
     With ``test_frame`` the test rows come from it (e.g. Adult's official test file);
@@ -414,11 +443,18 @@ def prepare_table(frame: pd.DataFrame, target: str, categorical: Sequence[str] =
         test_labels = (test_frame[target].to_numpy() == positive).astype(np.float32)
         test = encoder.transform(test_frame.drop(columns=[target]), test_labels)
     digest = sha256_arrays(pd.util.hash_pandas_object(frame, index=False).to_numpy())
-    return PreparedTable(encoder.transform(features.iloc[train_rows], labels[train_rows]),
-                         encoder.transform(features.iloc[valid_rows], labels[valid_rows]), test, target, str(positive), digest)
+    return PreparedTable(
+        encoder.transform(features.iloc[train_rows], labels[train_rows]),
+        encoder.transform(features.iloc[valid_rows], labels[valid_rows]),
+        test,
+        target,
+        str(positive),
+        digest,
+    )
 
 
 # --------------------------------------------------------------------------- synthetic data with ground truth
+
 
 @dataclass(frozen=True)
 class SyntheticCTR:
@@ -436,9 +472,16 @@ class SyntheticCTR:
     irrelevant: tuple[str, ...]
 
 
-def make_synthetic_ctr(n_rows: int = 20000, n_relevant: int = 6, n_proxies: int = 3, n_irrelevant: int = 9,
-                       n_numeric_relevant: int = 2, cardinality: int = 20, proxy_noise: float = 0.2,
-                       seed: int = 0) -> SyntheticCTR:
+def make_synthetic_ctr(
+    n_rows: int = 20000,
+    n_relevant: int = 6,
+    n_proxies: int = 3,
+    n_irrelevant: int = 9,
+    n_numeric_relevant: int = 2,
+    cardinality: int = 20,
+    proxy_noise: float = 0.2,
+    seed: int = 0,
+) -> SyntheticCTR:
     """Generate clicks from additive per-value effects plus one pairwise interaction.
 
     The first ``n_numeric_relevant`` relevant fields are numeric (linear effect), the rest
@@ -446,7 +489,9 @@ def make_synthetic_ctr(n_rows: int = 20000, n_relevant: int = 6, n_proxies: int 
     are shuffled so position carries no hint.
     """
     if n_relevant < 2 or n_numeric_relevant >= n_relevant or n_proxies > n_relevant - n_numeric_relevant:
-        raise FieldError("need ≥ 2 relevant fields, fewer numeric than relevant, and no more proxies than categorical relevant fields")
+        raise FieldError(
+            "need ≥ 2 relevant fields, fewer numeric than relevant, and no more proxies than categorical relevant fields"
+        )
     rng = np.random.default_rng(seed)
     columns: dict[str, np.ndarray] = {}
     logit = np.full(n_rows, -1.0)
@@ -459,11 +504,11 @@ def make_synthetic_ctr(n_rows: int = 20000, n_relevant: int = 6, n_proxies: int 
             logit += 0.8 * values
             columns[name] = values
         else:
-            values = rng.zipf(1.6, size=n_rows) % cardinality
+            codes = rng.zipf(1.6, size=n_rows) % cardinality
             effects = rng.normal(scale=1.0, size=cardinality)
-            logit += effects[values]
-            columns[name] = np.array([f"v{v}" for v in values], dtype=object)
-            categorical_relevant.append(values)
+            logit += effects[codes]
+            columns[name] = np.array([f"v{v}" for v in codes], dtype=object)
+            categorical_relevant.append(codes)
         relevant.append(name)
     if len(categorical_relevant) >= 2:
         a, b = categorical_relevant[0], categorical_relevant[1]
@@ -471,11 +516,11 @@ def make_synthetic_ctr(n_rows: int = 20000, n_relevant: int = 6, n_proxies: int 
     for i in range(n_proxies):
         source = categorical_relevant[i]
         relabel = rng.permutation(cardinality)
-        values = relabel[source]
+        copied = relabel[source]
         noisy = rng.random(n_rows) < proxy_noise
-        values[noisy] = rng.integers(0, cardinality, size=int(noisy.sum()))
+        copied[noisy] = rng.integers(0, cardinality, size=int(noisy.sum()))
         name = f"p{i}"
-        columns[name] = np.array([f"w{v}" for v in values], dtype=object)
+        columns[name] = np.array([f"w{v}" for v in copied], dtype=object)
         proxies.append(name)
     for i in range(n_irrelevant):
         name = f"n{i}"

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Sequence, Sized
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
@@ -58,7 +59,7 @@ def labels_of(dataset: Dataset) -> np.ndarray:
     targets = getattr(dataset, "targets", None)
     if targets is not None:
         return np.asarray(targets, dtype=np.int64)
-    return np.asarray([int(dataset[i][1]) for i in range(len(dataset))], dtype=np.int64)
+    return np.asarray([int(dataset[i][1]) for i in range(len(cast(Sized, dataset)))], dtype=np.int64)
 
 
 def subset(dataset: Dataset, indices: Sequence[int] | np.ndarray) -> Dataset:
@@ -87,7 +88,7 @@ def batches(
 
 
 def num_batches(dataset: Dataset, batch_size: int) -> int:
-    return -(-len(dataset) // batch_size)
+    return -(-len(cast(Sized, dataset)) // batch_size)
 
 
 @dataclass(frozen=True)
@@ -134,8 +135,7 @@ class DataSplits:
                 out[k] = position[row]
             elif row in held_out:
                 raise ForgetSetError(
-                    f"row {row} is in the held-out test split, not in the training data; "
-                    "only training rows can be forgotten"
+                    f"row {row} is in the held-out test split, not in the training data; only training rows can be forgotten"
                 )
             else:
                 total = len(self.train_rows) + len(self.test_rows)

@@ -82,9 +82,7 @@ class ForgetSpec:
                 raise ForgetSetError(f"random fraction must be in (0, 1), got {self.fraction:g}")
             size = int(round(self.fraction * n))
             if size == 0:
-                raise ForgetSetError(
-                    f"random={self.fraction:g} of {n} training examples selects none; use a larger fraction"
-                )
+                raise ForgetSetError(f"random={self.fraction:g} of {n} training examples selects none; use a larger fraction")
             chosen = np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
         else:
             chosen = np.asarray(self.index_list, dtype=np.int64)

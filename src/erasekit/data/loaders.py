@@ -76,7 +76,7 @@ def read_idx(path: Path) -> np.ndarray:
         raise DataError(f"cannot read {found}: {exc} (truncated or not gzip?) — re-copy the file") from None
     if len(raw) < 8:
         raise DataError(f"{found} is truncated: {len(raw)} bytes, shorter than an IDX header")
-    magic, count = struct.unpack(">II", raw[:8])
+    magic = struct.unpack(">I", raw[:4])[0]
     if magic not in _IDX_MAGIC:
         raise DataError(f"{found} is not an IDX ubyte file (magic number {magic}); expected MNIST IDX files")
     ndim = _IDX_MAGIC[magic]
@@ -135,7 +135,9 @@ def load_csv(path: Path, target: str) -> DataSplits:
                 value = float(cell)
             except ValueError:
                 what = "an empty cell (a missing value, or a truncated row)" if not cell else f"'{cell}' is not a number"
-                raise DataError(f"{path}:{r + 2}: column '{features[j]}' has {what}; only numeric features are supported") from None
+                raise DataError(
+                    f"{path}:{r + 2}: column '{features[j]}' has {what}; only numeric features are supported"
+                ) from None
             if not math.isfinite(value):
                 raise DataError(f"{path}:{r + 2}: column '{features[j]}' is {cell}; remove or impute NaN/inf values")
             x[r, j] = value

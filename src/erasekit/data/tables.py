@@ -11,8 +11,21 @@ import pandas as pd
 from erasekit.core.errors import DataError, suggest
 
 ADULT_COLUMNS = (
-    "age", "workclass", "fnlwgt", "education", "education-num", "marital-status", "occupation",
-    "relationship", "race", "sex", "capital-gain", "capital-loss", "hours-per-week", "native-country", "income",
+    "age",
+    "workclass",
+    "fnlwgt",
+    "education",
+    "education-num",
+    "marital-status",
+    "occupation",
+    "relationship",
+    "race",
+    "sex",
+    "capital-gain",
+    "capital-loss",
+    "hours-per-week",
+    "native-country",
+    "income",
 )
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -63,8 +76,16 @@ def load_adult(directory: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     for name, skip in (("adult.data", 0), ("adult.test", 1)):
         path = directory / name
         try:
-            frame = pd.read_csv(path, header=None, names=list(ADULT_COLUMNS), sep=r",\s*", engine="python",
-                                na_values="?", skiprows=skip, skip_blank_lines=True)
+            frame = pd.read_csv(
+                path,
+                header=None,
+                names=list(ADULT_COLUMNS),
+                sep=r",\s*",
+                engine="python",
+                na_values="?",
+                skiprows=skip,
+                skip_blank_lines=True,
+            )
         except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
             raise DataError(f"cannot read {path}: {exc}") from None
         if frame.shape[1] != len(ADULT_COLUMNS) or frame["income"].isna().any():

@@ -39,7 +39,18 @@ class AdaFSSelector(GateSelector):
         "gate_lr": [POSITIVE_REAL],
     }
 
-    def __init__(self, search_epochs=4, hidden=16, gate_lr=1e-3, categorical=(), validation_fraction=0.15, backbone=None, recipe=None, k=None, random_state=0):
+    def __init__(
+        self,
+        search_epochs=4,
+        hidden=16,
+        gate_lr=1e-3,
+        categorical=(),
+        validation_fraction=0.15,
+        backbone=None,
+        recipe=None,
+        k=None,
+        random_state=0,
+    ):
         self.search_epochs = search_epochs
         self.hidden = hidden
         self.gate_lr = gate_lr

@@ -50,7 +50,18 @@ class AutoFieldSelector(GateSelector):
         "gate_lr": [POSITIVE_REAL],
     }
 
-    def __init__(self, search_epochs=4, tau=1.0, gate_lr=1e-2, categorical=(), validation_fraction=0.15, backbone=None, recipe=None, k=None, random_state=0):
+    def __init__(
+        self,
+        search_epochs=4,
+        tau=1.0,
+        gate_lr=1e-2,
+        categorical=(),
+        validation_fraction=0.15,
+        backbone=None,
+        recipe=None,
+        k=None,
+        random_state=0,
+    ):
         self.search_epochs = search_epochs
         self.tau = tau
         self.gate_lr = gate_lr

@@ -43,6 +43,7 @@ CONTEXT_PARAMETERS = ("random_state",)
 
 # --------------------------------------------------------------------------- what a ranker may use
 
+
 @dataclass(frozen=True, eq=False)
 class SelectionData:
     """What a field ranker may use: a training and a validation split of one table.
@@ -67,8 +68,16 @@ class SelectionData:
         return self.train.names
 
     @classmethod
-    def from_matrix(cls, X: np.ndarray, y: np.ndarray, categorical: Sequence[int], validation_fraction: float,
-                    seed: int, spec: CTRSpec | None = None, recipe: CTRRecipe | None = None) -> SelectionData:
+    def from_matrix(
+        cls,
+        X: np.ndarray,
+        y: np.ndarray,
+        categorical: Sequence[int],
+        validation_fraction: float,
+        seed: int,
+        spec: CTRSpec | None = None,
+        recipe: CTRRecipe | None = None,
+    ) -> SelectionData:
         """Split a numeric matrix (``categorical`` columns hold integer codes) into field tables; ``y`` must be binary."""
         classes, labels = np.unique(y, return_inverse=True)
         if len(classes) != 2:
@@ -119,6 +128,7 @@ class FieldScores:
 
 
 # --------------------------------------------------------------------------- the selector contract
+
 
 class RankingSelector(SelectorMixin, BaseEstimator):
     """Base of every selection method: score the columns, keep the top ``k``.
@@ -224,6 +234,7 @@ POSITIVE_REAL = Interval(Real, 0, None, closed="neither")
 
 # --------------------------------------------------------------------------- the registry
 
+
 @dataclass(frozen=True)
 class SelectorInfo:
     """A registered selection method: its name, selector class and one-line summary."""
@@ -265,8 +276,9 @@ class SelectorInfo:
         return selector
 
 
-SELECTORS: Registry[SelectorInfo] = Registry("selection method", order=lambda info: FAMILY_ORDER[info.family],
-                                             example="gbdt,optfs")
+SELECTORS: Registry[SelectorInfo] = Registry(
+    "selection method", order=lambda info: FAMILY_ORDER[info.family], example="gbdt,optfs"
+)
 
 
 def register_selector(name: str):
@@ -299,6 +311,7 @@ def parse_selector_params(assignments: Sequence[str], methods: Sequence[str] | N
 
 
 # --------------------------------------------------------------------------- running one method on a table
+
 
 @dataclass(frozen=True)
 class FieldSelection:
@@ -333,19 +346,47 @@ def rank_fields(data: SelectionData, method: str, selector: RankingSelector | No
         result = selector.rank_fields(data)
     scores = np.asarray(result.scores, dtype=np.float64)
     if scores.shape != (len(data.names),) or not np.isfinite(scores).all():
-        raise FieldError(f"method '{method}' returned unusable scores (shape {scores.shape}, finite: {np.isfinite(scores).all()})")
-    order = np.argsort(result.ranking, kind="stable") if result.ranking is not None else np.lexsort((np.arange(len(scores)), -scores))
+        raise FieldError(
+            f"method '{method}' returned unusable scores (shape {scores.shape}, finite: {np.isfinite(scores).all()})"
+        )
+    order = (
+        np.argsort(result.ranking, kind="stable") if result.ranking is not None else np.lexsort((np.arange(len(scores)), -scores))
+    )
     ranking = tuple(data.names[i] for i in order)
     params = {k: v for k, v in selector.get_params(deep=False).items() if k not in CONTEXT_PARAMETERS}
-    return FieldSelection(method, _reportable(params), len(ranking), ranking, (), dict(zip(data.names, scores.tolist())),
-                          ranking, cost.seconds, cost.peak_memory_mb, seed, dict(result.extra))
+    return FieldSelection(
+        method,
+        _reportable(params),
+        len(ranking),
+        ranking,
+        (),
+        dict(zip(data.names, scores.tolist())),
+        ranking,
+        cost.seconds,
+        cost.peak_memory_mb,
+        seed,
+        dict(result.extra),
+    )
 
 
-def select_fields(data: SelectionData, method: str, k: int, selector: RankingSelector | None = None, seed: int = 0) -> FieldSelection:
+def select_fields(
+    data: SelectionData, method: str, k: int, selector: RankingSelector | None = None, seed: int = 0
+) -> FieldSelection:
     """Rank with ``method`` and keep the top ``k`` fields."""
     n = len(data.names)
     if not isinstance(k, (int, np.integer)) or k < 1 or k > n:
         raise FieldError(f"k={k} is out of range: the table has {n} fields; choose 1 ≤ k ≤ {n}")
     ranked = rank_fields(data, method, selector, seed)
-    return FieldSelection(ranked.method, ranked.params, int(k), ranked.ranking[:k], ranked.ranking[k:], ranked.scores,
-                          ranked.ranking, ranked.seconds, ranked.peak_memory_mb, seed, ranked.extra)
+    return FieldSelection(
+        ranked.method,
+        ranked.params,
+        int(k),
+        ranked.ranking[:k],
+        ranked.ranking[k:],
+        ranked.scores,
+        ranked.ranking,
+        ranked.seconds,
+        ranked.peak_memory_mb,
+        seed,
+        ranked.extra,
+    )

@@ -22,7 +22,7 @@ from torch import nn
 from erasekit.core import progress
 from erasekit.core.rng import generator as seeded_generator
 from erasekit.core.rng import seeded
-from erasekit.features.base import FRACTION_CONSTRAINT, FieldScores, Family, RankingSelector, SelectionData
+from erasekit.features.base import FRACTION_CONSTRAINT, Family, FieldScores, RankingSelector, SelectionData
 from erasekit.models.ctr import CTRModel, CTRRecipe, CTRSpec, check_binary, minibatches, tensors
 
 
@@ -50,8 +50,9 @@ class GateSelector(RankingSelector):
         """Scores (and optionally a ranking) of ``data``'s fields, in ``data.names`` order."""
 
     def _rank(self, X, y):
-        data = SelectionData.from_matrix(X, y, tuple(self.categorical), self.validation_fraction, self.random_state,
-                                         self.backbone, self.recipe)
+        data = SelectionData.from_matrix(
+            X, y, tuple(self.categorical), self.validation_fraction, self.random_state, self.backbone, self.recipe
+        )
         result = self.score_fields(data)
         self.extra_ = dict(result.extra)
         # field tables list categorical columns first: map the scores back to X's column order
@@ -160,7 +161,7 @@ def mean_gate(model: CTRModel, searcher: GateSearcher, data: SelectionData, batc
     codes, numeric, _ = tensors(data.valid)
     total = torch.zeros(len(data.names))
     for start in range(0, len(data.valid), batch_size):
-        embeddings, _ = model.embed(codes[start:start + batch_size], numeric[start:start + batch_size])
-        gate = searcher.gate(model, codes[start:start + batch_size], embeddings, False)
+        embeddings, _ = model.embed(codes[start : start + batch_size], numeric[start : start + batch_size])
+        gate = searcher.gate(model, codes[start : start + batch_size], embeddings, False)
         total += (gate if gate.dim() == 2 else gate.expand(len(embeddings), -1)).sum(0)
     return (total / len(data.valid)).numpy().astype(np.float64)

@@ -38,8 +38,13 @@ class GBDTSelector(RankingSelector):
     def _rank(self, X, y):
         lightgbm = require("lightgbm", "the gbdt selector")
         self.estimator_ = lightgbm.LGBMClassifier(
-            n_estimators=self.n_estimators, learning_rate=self.learning_rate, num_leaves=self.num_leaves,
-            importance_type="gain", random_state=self.random_state, verbose=-1, n_jobs=2,
+            n_estimators=self.n_estimators,
+            learning_rate=self.learning_rate,
+            num_leaves=self.num_leaves,
+            importance_type="gain",
+            random_state=self.random_state,
+            verbose=-1,
+            n_jobs=2,
             min_child_samples=min(20, max(1, len(X) // 10)),
         )
         self.estimator_.fit(X, y)

@@ -43,8 +43,9 @@ class L1Selector(RankingSelector):
         magnitude = np.zeros(X.shape[1])
         if informative.any():
             c_min = l1_min_c(Z[:, informative], y, loss="log")
-            model = LogisticRegression(l1_ratio=1.0, solver="saga", max_iter=2000, tol=1e-3, warm_start=True,
-                                       random_state=self.random_state)
+            model = LogisticRegression(
+                l1_ratio=1.0, solver="saga", max_iter=2000, tol=1e-3, warm_start=True, random_state=self.random_state
+            )
             for C in c_min * np.logspace(0, np.log10(self.path_span), self.n_path):
                 model.set_params(C=C)
                 model.fit(Z[:, informative], y)

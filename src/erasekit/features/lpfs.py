@@ -23,10 +23,10 @@ class LPFSGates(GateSearcher):
         return [self.x]
 
     def gate(self, model, codes, embeddings, training):
-        return self.x ** 2 / (self.x ** 2 + self.eps)
+        return self.x**2 / (self.x**2 + self.eps)
 
     def penalty(self):
-        return self.params.lam * (self.x ** 2 / (self.x ** 2 + self.eps)).sum()
+        return self.params.lam * (self.x**2 / (self.x**2 + self.eps)).sum()
 
     def after_step(self, step, total_steps):
         if step % self.params.decay_every == 0:
@@ -52,8 +52,21 @@ class LPFSSelector(GateSelector):
         "gate_lr": [POSITIVE_REAL],
     }
 
-    def __init__(self, search_epochs=4, eps0=0.1, eps_decay=0.9978, decay_every=100, lam=1e-3, gate_lr=1e-2,
-                 categorical=(), validation_fraction=0.15, backbone=None, recipe=None, k=None, random_state=0):
+    def __init__(
+        self,
+        search_epochs=4,
+        eps0=0.1,
+        eps_decay=0.9978,
+        decay_every=100,
+        lam=1e-3,
+        gate_lr=1e-2,
+        categorical=(),
+        validation_fraction=0.15,
+        backbone=None,
+        recipe=None,
+        k=None,
+        random_state=0,
+    ):
         self.search_epochs = search_epochs
         self.eps0 = eps0
         self.eps_decay = eps_decay

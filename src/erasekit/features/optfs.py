@@ -29,7 +29,9 @@ class OptFSGates(GateSearcher):
         else:
             # One gate per value of each categorical field (offsets into one vector), then one per numeric field.
             sizes = [f.vocab_size for f in data.train.fields[: self.n_categorical]]
-            self.offsets = torch.as_tensor(np.concatenate([[0], np.cumsum(sizes)[:-1]]) if sizes else np.zeros(0), dtype=torch.long)
+            self.offsets = torch.as_tensor(
+                np.concatenate([[0], np.cumsum(sizes)[:-1]]) if sizes else np.zeros(0), dtype=torch.long
+            )
             self.n_value_gates = int(sum(sizes))
             self.m = torch.full((self.n_value_gates + n_numeric,), params.m_init, requires_grad=True)
         self.norm = torch.sigmoid(torch.tensor(params.m_init))
@@ -43,7 +45,7 @@ class OptFSGates(GateSearcher):
         if self.params.level == "field":
             return values
         cat = values[codes + self.offsets] if self.n_categorical else torch.zeros(len(codes), 0)
-        num = values[self.n_value_gates:].expand(len(codes), -1)
+        num = values[self.n_value_gates :].expand(len(codes), -1)
         return torch.cat([cat, num], dim=1)
 
     def gate(self, model, codes, embeddings, training):
@@ -101,8 +103,22 @@ class OptFSSelector(GateSelector):
         "rewind_epoch": [Interval(Integral, 0, None, closed="left")],
     }
 
-    def __init__(self, level="field", search_epochs=4, m_init=0.5, final_temp=200.0, lam=1e-8, gate_lr=1e-2, rewind_epoch=1,
-                 categorical=(), validation_fraction=0.15, backbone=None, recipe=None, k=None, random_state=0):
+    def __init__(
+        self,
+        level="field",
+        search_epochs=4,
+        m_init=0.5,
+        final_temp=200.0,
+        lam=1e-8,
+        gate_lr=1e-2,
+        rewind_epoch=1,
+        categorical=(),
+        validation_fraction=0.15,
+        backbone=None,
+        recipe=None,
+        k=None,
+        random_state=0,
+    ):
         self.level = level
         self.search_epochs = search_epochs
         self.m_init = m_init
@@ -128,7 +144,7 @@ def optfs_select(data: SelectionData, params: OptFSSelector | None = None, seed:
     params = params if params is not None else OptFSSelector()
     params.check_params()
     gates = OptFSGates(data, params)
-    model = search(data, gates, SearchBudget(params.search_epochs, params.gate_lr), seed, f"OptFS search ({params.level})")
+    search(data, gates, SearchBudget(params.search_epochs, params.gate_lr), seed, f"OptFS search ({params.level})")
     mask = gates.keep_mask()
     m = gates.m.detach().numpy().astype(np.float64)
     if params.level == "field":
@@ -138,9 +154,9 @@ def optfs_select(data: SelectionData, params: OptFSSelector | None = None, seed:
         n_cat = data.train.n_categorical
         offsets = gates.offsets.numpy()
         share = [float(mask[data.train.codes[:, j] + offsets[j]].mean()) for j in range(n_cat)]
-        numeric = mask[gates.n_value_gates:].astype(float)
+        numeric = mask[gates.n_value_gates :].astype(float)
         # Share of rows whose value keeps its gate; mean gate logit breaks ties.
-        mean_m = [float(m[data.train.codes[:, j] + offsets[j]].mean()) for j in range(n_cat)] + list(m[gates.n_value_gates:])
+        mean_m = [float(m[data.train.codes[:, j] + offsets[j]].mean()) for j in range(n_cat)] + list(m[gates.n_value_gates :])
         scores = np.asarray(share + list(numeric)) + 1e-3 * np.tanh(np.asarray(mean_m))
         field_open = np.asarray(share + list(numeric)) > 0
     kept = tuple(n for n, keep in zip(data.names, field_open) if keep)
@@ -154,5 +170,3 @@ def optfs_select(data: SelectionData, params: OptFSSelector | None = None, seed:
         train_ctr(final, data.train, data.valid, data.recipe, seed=seed, gate=gate, description="OptFS retrain")
         final.frozen_gate = gate
     return OptFSResult(scores, kept, mask, final)
-
-

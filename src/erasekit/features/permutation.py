@@ -52,14 +52,16 @@ class PermutationSelector(RankingSelector):
         if self.estimator is not None:
             return clone(self.estimator)
         lightgbm = require("lightgbm", "the permutation selector's default estimator")
-        return lightgbm.LGBMClassifier(n_estimators=200, learning_rate=0.05, random_state=self.random_state, verbose=-1,
-                                       n_jobs=2, min_child_samples=20)
+        return lightgbm.LGBMClassifier(
+            n_estimators=200, learning_rate=0.05, random_state=self.random_state, verbose=-1, n_jobs=2, min_child_samples=20
+        )
 
     def _importances(self, X_fit, y_fit, X_held, y_held) -> np.ndarray:
         self.estimator_ = self._make_estimator().fit(X_fit, y_fit)
         scoring = self.scoring if self.scoring is not None else ("roc_auc" if len(np.unique(y_fit)) == 2 else "accuracy")
-        result = permutation_importance(self.estimator_, X_held, y_held, scoring=scoring, n_repeats=self.n_repeats,
-                                        random_state=self.random_state)
+        result = permutation_importance(
+            self.estimator_, X_held, y_held, scoring=scoring, n_repeats=self.n_repeats, random_state=self.random_state
+        )
         self.importances_std_ = result.importances_std
         return result.importances_mean
 

@@ -49,8 +49,9 @@ class _SparseMatmul(torch.autograd.Function):
     def forward(ctx, x, values, layer):
         ctx.save_for_backward(x, values)
         ctx.layer = layer
-        transposed = torch.sparse_csr_tensor(layer.t_crow, layer.t_col, values[layer.t_order], (layer.n_out, layer.n_in),
-                                             check_invariants=False)
+        transposed = torch.sparse_csr_tensor(
+            layer.t_crow, layer.t_col, values[layer.t_order], (layer.n_out, layer.n_in), check_invariants=False
+        )
         return (transposed @ x.t()).t()
 
     @staticmethod
@@ -59,8 +60,9 @@ class _SparseMatmul(torch.autograd.Function):
         layer = ctx.layer
         weight = torch.sparse_csr_tensor(layer.crow, layer.col, values, (layer.n_in, layer.n_out), check_invariants=False)
         grad_x = (weight @ grad_out.t()).t()
-        pattern = torch.sparse_csr_tensor(layer.crow, layer.col, torch.zeros_like(values), (layer.n_in, layer.n_out),
-                                          check_invariants=False)
+        pattern = torch.sparse_csr_tensor(
+            layer.crow, layer.col, torch.zeros_like(values), (layer.n_in, layer.n_out), check_invariants=False
+        )
         grad_values = torch.sparse.sampled_addmm(pattern, x.t().contiguous(), grad_out.contiguous(), beta=0.0).values()
         return grad_x, grad_values, None
 
@@ -171,8 +173,22 @@ class QuickSelection(RankingSelector):
         "max_rows": [POSITIVE_INT],
     }
 
-    def __init__(self, k=None, hidden=1000, epsilon=13.0, zeta=0.2, noise=0.2, lr=0.01, momentum=0.9,
-                 weight_decay=1e-5, batch_size=100, epochs=20, dense=False, max_rows=20000, random_state=0):
+    def __init__(
+        self,
+        k=None,
+        hidden=1000,
+        epsilon=13.0,
+        zeta=0.2,
+        noise=0.2,
+        lr=0.01,
+        momentum=0.9,
+        weight_decay=1e-5,
+        batch_size=100,
+        epochs=20,
+        dense=False,
+        max_rows=20000,
+        random_state=0,
+    ):
         self.k = k
         self.hidden = hidden
         self.epsilon = epsilon
@@ -193,12 +209,18 @@ class QuickSelection(RankingSelector):
             X = X[np.sort(rng.choice(len(X), self.max_rows, replace=False))]
         data = torch.as_tensor(standardise(X), dtype=torch.float32)
         n, n_in = data.shape
-        layers = [_SparseLayer(n_in, self.hidden, self.epsilon, rng, self.dense),
-                  _SparseLayer(self.hidden, n_in, self.epsilon, rng, self.dense)]
+        layers = [
+            _SparseLayer(n_in, self.hidden, self.epsilon, rng, self.dense),
+            _SparseLayer(self.hidden, n_in, self.epsilon, rng, self.dense),
+        ]
         momenta: list[np.ndarray | None] = [None, None]
         generator = torch.Generator().manual_seed(self.random_state)
         steps = -(-n // self.batch_size)
-        with seeded(self.random_state), warnings.catch_warnings(), progress.step("QuickSelection", self.epochs * steps) as advance:
+        with (
+            seeded(self.random_state),
+            warnings.catch_warnings(),
+            progress.step("QuickSelection", self.epochs * steps) as advance,
+        ):
             warnings.filterwarnings("ignore", message=".*[Ss]parse.*")
             for epoch in range(self.epochs):
                 parameters = [p for layer in layers for p in layer.parameters()]
@@ -206,7 +228,7 @@ class QuickSelection(RankingSelector):
                 self._restore_momentum(optimizer, layers, momenta)
                 order = torch.randperm(n, generator=generator)
                 for start in range(0, n, self.batch_size):
-                    batch = data[order[start:start + self.batch_size]]
+                    batch = data[order[start : start + self.batch_size]]
                     noisy = batch + self.noise * torch.randn(batch.shape, generator=generator)
                     hidden = torch.sigmoid(layers[0](noisy))
                     loss = torch.mean((layers[1](hidden) - batch) ** 2)
@@ -215,8 +237,7 @@ class QuickSelection(RankingSelector):
                     optimizer.step()
                     advance(1)
                 if epoch < self.epochs - 1:
-                    momenta = [layer.evolve(self.zeta, rng, self._momentum_of(optimizer, layer))
-                               for layer in layers]
+                    momenta = [layer.evolve(self.zeta, rng, self._momentum_of(optimizer, layer)) for layer in layers]
         self.n_connections_ = tuple(layer.n_connections for layer in layers)
         self.reconstruction_mse_ = float(loss.detach())
         return layers[0].strength(), None

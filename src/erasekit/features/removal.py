@@ -40,8 +40,9 @@ class Elimination:
     fits: int = 0
 
 
-def backward_eliminate(n: int, score_subset: Callable[[list[int]], float], stop: int = 1,
-                       description: str = "backward elimination") -> Elimination:
+def backward_eliminate(
+    n: int, score_subset: Callable[[list[int]], float], stop: int = 1, description: str = "backward elimination"
+) -> Elimination:
     """Repeatedly drop the feature whose removal leaves the best validation score, until ``stop`` remain.
 
     ``score_subset(columns)`` retrains on those columns and returns the validation score
@@ -152,8 +153,14 @@ class RemovalSelector(RankingSelector):
                 return 0.5
             chosen = [names[j] for j in columns]
             train, valid = data.train.select(chosen), data.valid.select(chosen)
-            model = train_ctr(fresh_model(train.fields, data.spec, seed), train, valid, data.recipe, seed=seed,
-                              description=f"retrain on {len(chosen)} fields")
+            model = train_ctr(
+                fresh_model(train.fields, data.spec, seed),
+                train,
+                valid,
+                data.recipe,
+                seed=seed,
+                description=f"retrain on {len(chosen)} fields",
+            )
             return evaluate(model, valid).auc
 
         self.n_features_in_ = len(names)

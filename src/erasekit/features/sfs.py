@@ -31,7 +31,17 @@ class SFSSelector(GateSelector):
         "max_batches": [POSITIVE_INT],
     }
 
-    def __init__(self, warmup_epochs=0, max_batches=50, categorical=(), validation_fraction=0.15, backbone=None, recipe=None, k=None, random_state=0):
+    def __init__(
+        self,
+        warmup_epochs=0,
+        max_batches=50,
+        categorical=(),
+        validation_fraction=0.15,
+        backbone=None,
+        recipe=None,
+        k=None,
+        random_state=0,
+    ):
         self.warmup_epochs = warmup_epochs
         self.max_batches = max_batches
         self.categorical = categorical

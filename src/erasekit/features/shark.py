@@ -17,7 +17,7 @@ from erasekit.models.ctr import CTRModel, fresh_model, tensors, train_ctr
 def _mean_embeddings(model: CTRModel, codes, numeric, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     total_e, total_f = None, None
     for start in range(0, len(codes), batch_size):
-        e, f = model.embed(codes[start:start + batch_size], numeric[start:start + batch_size])
+        e, f = model.embed(codes[start : start + batch_size], numeric[start : start + batch_size])
         total_e = e.sum(0) if total_e is None else total_e + e.sum(0)
         total_f = f.sum(0) if total_f is None else total_f + f.sum(0)
     return total_e / len(codes), total_f / len(codes)
@@ -31,9 +31,9 @@ def shark_scores(model: CTRModel, data: SelectionData, batch_size: int = 4096) -
     change = torch.zeros(len(data.names))
     model.eval()
     for start in range(0, len(v_codes), batch_size):
-        e, f = model.embed(v_codes[start:start + batch_size], v_numeric[start:start + batch_size])
+        e, f = model.embed(v_codes[start : start + batch_size], v_numeric[start : start + batch_size])
         e, f = e.detach().requires_grad_(True), f.detach().requires_grad_(True)
-        loss_fn(model.head(e, f), v_labels[start:start + batch_size]).backward()
+        loss_fn(model.head(e, f), v_labels[start : start + batch_size]).backward()
         with torch.no_grad():
             change += (e.grad * (mean_e - e)).sum(dim=(0, 2)) + (f.grad * (mean_f - f)).sum(0)
     return (change.abs() / len(v_codes)).numpy().astype(np.float64)
@@ -50,7 +50,9 @@ class SharkSelector(GateSelector):
 
     _parameter_constraints: ClassVar[dict] = {**GateSelector._parameter_constraints, "batch_size": [POSITIVE_INT]}
 
-    def __init__(self, batch_size=4096, categorical=(), validation_fraction=0.15, backbone=None, recipe=None, k=None, random_state=0):
+    def __init__(
+        self, batch_size=4096, categorical=(), validation_fraction=0.15, backbone=None, recipe=None, k=None, random_state=0
+    ):
         self.batch_size = batch_size
         self.categorical = categorical
         self.validation_fraction = validation_fraction
@@ -61,6 +63,12 @@ class SharkSelector(GateSelector):
 
     def score_fields(self, data: SelectionData) -> FieldScores:
         seed = self.random_state
-        model = train_ctr(fresh_model(data.train.fields, data.spec, seed), data.train, data.valid, data.recipe, seed=seed,
-                          description="SHARK backbone")
+        model = train_ctr(
+            fresh_model(data.train.fields, data.spec, seed),
+            data.train,
+            data.valid,
+            data.recipe,
+            seed=seed,
+            description="SHARK backbone",
+        )
         return FieldScores(shark_scores(model, data, self.batch_size))

@@ -17,8 +17,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, func, or_, select, update
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from erasekit.core.errors import LedgerError
@@ -74,8 +74,17 @@ class DeletionRequest:
 
     @classmethod
     def _from_row(cls, row: RequestRow) -> DeletionRequest:
-        return cls(row.id, tuple(int(i) for i in row.example_ids), row.reason, row.status, row.received_at,
-                   row.scheduled_at, row.done_at, row.model_version, row.error)
+        return cls(
+            row.id,
+            tuple(int(i) for i in row.example_ids),
+            row.reason,
+            row.status,
+            row.received_at,
+            row.scheduled_at,
+            row.done_at,
+            row.model_version,
+            row.error,
+        )
 
 
 @dataclass(frozen=True)
@@ -104,9 +113,16 @@ class ModelVersion:
 
     @classmethod
     def _from_row(cls, row: ModelVersionRow) -> ModelVersion:
-        return cls(row.version, row.parent_version, row.kind, row.created_at,
-                   tuple(tuple(s) for s in row.checkpoints), tuple(int(i) for i in row.removed_example_ids),
-                   tuple(int(s) for s in row.retrained_shards), row.seconds)
+        return cls(
+            row.version,
+            row.parent_version,
+            row.kind,
+            row.created_at,
+            tuple(tuple(s) for s in row.checkpoints),
+            tuple(int(i) for i in row.removed_example_ids),
+            tuple(int(s) for s in row.retrained_shards),
+            row.seconds,
+        )
 
 
 @dataclass(frozen=True)
@@ -122,8 +138,15 @@ class LedgerEvent:
     request_ids: tuple[int, ...]
 
     def to_dict(self) -> dict:
-        return {"at": _iso(self.at), "level": self.level, "kind": self.kind, "message": self.message,
-                "shard": self.shard, "version": self.version, "request_ids": list(self.request_ids)}
+        return {
+            "at": _iso(self.at),
+            "level": self.level,
+            "kind": self.kind,
+            "message": self.message,
+            "shard": self.shard,
+            "version": self.version,
+            "request_ids": list(self.request_ids),
+        }
 
 
 @dataclass(frozen=True)
@@ -254,19 +277,54 @@ class Ledger:
         return Session(self.engine, expire_on_commit=False)
 
     # -- models and versions --------------------------------------------------------------
-    def register_model(self, model_id: str, directory: str, data_spec: str, data_sha256: str, num_shards: int,
-                       num_slices: int, checkpoints: Sequence[Sequence[str]], seconds: float) -> ModelVersion:
+    def register_model(
+        self,
+        model_id: str,
+        directory: str,
+        data_spec: str,
+        data_sha256: str,
+        num_shards: int,
+        num_slices: int,
+        checkpoints: Sequence[Sequence[str]],
+        seconds: float,
+    ) -> ModelVersion:
         now = utcnow()
         with self._session() as session, session.begin():
-            session.add(ShardedModelRow(id=model_id, directory=directory, data_spec=data_spec, data_sha256=data_sha256,
-                                        num_shards=num_shards, num_slices=num_slices, created_at=now, current_version=1))
+            session.add(
+                ShardedModelRow(
+                    id=model_id,
+                    directory=directory,
+                    data_spec=data_spec,
+                    data_sha256=data_sha256,
+                    num_shards=num_shards,
+                    num_slices=num_slices,
+                    created_at=now,
+                    current_version=1,
+                )
+            )
             session.flush()
-            row = ModelVersionRow(model_id=model_id, version=1, parent_version=None, kind="train", created_at=now,
-                                  checkpoints=[list(s) for s in checkpoints], removed_example_ids=[],
-                                  retrained_shards=list(range(num_shards)), seconds=seconds)
+            row = ModelVersionRow(
+                model_id=model_id,
+                version=1,
+                parent_version=None,
+                kind="train",
+                created_at=now,
+                checkpoints=[list(s) for s in checkpoints],
+                removed_example_ids=[],
+                retrained_shards=list(range(num_shards)),
+                seconds=seconds,
+            )
             session.add(row)
-            session.add(EventRow(model_id=model_id, at=now, level="info", kind="train", version=1,
-                                 message=f"trained {num_shards} shards × {num_slices} slices in {seconds:.1f} s"))
+            session.add(
+                EventRow(
+                    model_id=model_id,
+                    at=now,
+                    level="info",
+                    kind="train",
+                    version=1,
+                    message=f"trained {num_shards} shards × {num_slices} slices in {seconds:.1f} s",
+                )
+            )
         return ModelVersion._from_row(row)
 
     def model(self, model_id: str) -> ShardedModelRow:
@@ -274,15 +332,15 @@ class Ledger:
             row = session.get(ShardedModelRow, model_id)
         if row is None:
             raise LedgerError(
-                f"the ledger {redact(self.url)} has no record of model {model_id}; "
-                "pass the --db that `erasekit sisa train` used"
+                f"the ledger {redact(self.url)} has no record of model {model_id}; pass the --db that `erasekit sisa train` used"
             )
         return row
 
     def versions(self, model_id: str) -> list[ModelVersion]:
         with self._session() as session:
-            rows = session.scalars(select(ModelVersionRow).where(ModelVersionRow.model_id == model_id)
-                                   .order_by(ModelVersionRow.version)).all()
+            rows = session.scalars(
+                select(ModelVersionRow).where(ModelVersionRow.model_id == model_id).order_by(ModelVersionRow.version)
+            ).all()
         return [ModelVersion._from_row(r) for r in rows]
 
     def version(self, model_id: str, version: int | None = None) -> ModelVersion:
@@ -297,15 +355,17 @@ class Ledger:
     def deleted_ids(self, model_id: str) -> dict[int, int]:
         """Every example removed so far → the version that removed it."""
         with self._session() as session:
-            rows = session.execute(select(DeletionRow.example_id, DeletionRow.version)
-                                   .where(DeletionRow.model_id == model_id)).all()
+            rows = session.execute(
+                select(DeletionRow.example_id, DeletionRow.version).where(DeletionRow.model_id == model_id)
+            ).all()
         return {int(e): int(v) for e, v in rows}
 
     def versions_containing(self, model_id: str, example_id: int) -> list[int]:
         """Versions trained with ``example_id`` in them (all versions before the one that removed it)."""
         with self._session() as session:
-            removed_in = session.scalar(select(DeletionRow.version).where(
-                DeletionRow.model_id == model_id, DeletionRow.example_id == int(example_id)))
+            removed_in = session.scalar(
+                select(DeletionRow.version).where(DeletionRow.model_id == model_id, DeletionRow.example_id == int(example_id))
+            )
         return [v.version for v in self.versions(model_id) if removed_in is None or v.version < removed_in]
 
     # -- requests -------------------------------------------------------------------------
@@ -353,8 +413,16 @@ class Ledger:
 
     @staticmethod
     def _event_row(model_id: str, record: EventRecord, version: int | None) -> EventRow:
-        return EventRow(model_id=model_id, at=utcnow(), level=record.level, kind=record.kind, message=record.message,
-                        shard=record.shard, version=version, request_ids=list(record.request_ids) or None)
+        return EventRow(
+            model_id=model_id,
+            at=utcnow(),
+            level=record.level,
+            kind=record.kind,
+            message=record.message,
+            shard=record.shard,
+            version=version,
+            request_ids=list(record.request_ids) or None,
+        )
 
     def events(self, model_id: str, kind: str | None = None) -> list[LedgerEvent]:
         query = select(EventRow).where(EventRow.model_id == model_id).order_by(EventRow.id)
@@ -375,9 +443,14 @@ class Ledger:
         with self._session() as session, session.begin():
             taken = session.execute(
                 update(ShardedModelRow)
-                .where(ShardedModelRow.id == model_id,
-                       or_(ShardedModelRow.lock_holder.is_(None), ShardedModelRow.lock_expires_at < now,
-                           ShardedModelRow.lock_holder == worker))
+                .where(
+                    ShardedModelRow.id == model_id,
+                    or_(
+                        ShardedModelRow.lock_holder.is_(None),
+                        ShardedModelRow.lock_expires_at < now,
+                        ShardedModelRow.lock_holder == worker,
+                    ),
+                )
                 .values(lock_holder=worker, lock_expires_at=until)
             ).rowcount
             if taken == 1:
@@ -390,15 +463,21 @@ class Ledger:
                     .values(lock_holder=worker, lock_expires_at=until)
                 ).rowcount
                 if taken == 1:
-                    session.add(self._event_row(model_id, EventRecord(
-                        "warning", "lock", f"took over the lock of {holder}, which is no longer running"), None))
+                    session.add(
+                        self._event_row(
+                            model_id,
+                            EventRecord("warning", "lock", f"took over the lock of {holder}, which is no longer running"),
+                            None,
+                        )
+                    )
                     return None
             return holder or "unknown"
 
     def renew(self, model_id: str, worker: str, lease_seconds: float) -> None:
         with self._session() as session, session.begin():
             held = session.execute(
-                update(ShardedModelRow).where(ShardedModelRow.id == model_id, ShardedModelRow.lock_holder == worker)
+                update(ShardedModelRow)
+                .where(ShardedModelRow.id == model_id, ShardedModelRow.lock_holder == worker)
                 .values(lock_expires_at=utcnow() + timedelta(seconds=lease_seconds))
             ).rowcount
         if held != 1:
@@ -406,9 +485,11 @@ class Ledger:
 
     def release(self, model_id: str, worker: str) -> None:
         with self._session() as session, session.begin():
-            session.execute(update(ShardedModelRow)
-                            .where(ShardedModelRow.id == model_id, ShardedModelRow.lock_holder == worker)
-                            .values(lock_holder=None, lock_expires_at=None))
+            session.execute(
+                update(ShardedModelRow)
+                .where(ShardedModelRow.id == model_id, ShardedModelRow.lock_holder == worker)
+                .values(lock_holder=None, lock_expires_at=None)
+            )
 
     def _check_holder(self, session: Session, model_id: str, worker: str) -> ShardedModelRow:
         row = session.get(ShardedModelRow, model_id, with_for_update=True)
@@ -421,9 +502,12 @@ class Ledger:
         now = utcnow()
         with self._session() as session, session.begin():
             self._check_holder(session, model_id, worker)
-            query = (select(RequestRow).where(RequestRow.model_id == model_id,
-                                              RequestRow.status.in_(("received", "scheduled")))
-                     .order_by(RequestRow.id).with_for_update())
+            query = (
+                select(RequestRow)
+                .where(RequestRow.model_id == model_id, RequestRow.status.in_(("received", "scheduled")))
+                .order_by(RequestRow.id)
+                .with_for_update()
+            )
             if limit is not None:
                 query = query.limit(limit)
             rows = session.scalars(query).all()
@@ -431,34 +515,55 @@ class Ledger:
                 row.status, row.scheduled_at, row.worker = "scheduled", now, worker
         return [DeletionRequest._from_row(r) for r in rows]
 
-    def commit_version(self, model_id: str, worker: str, parent_version: int, kind: str,
-                       checkpoints: Sequence[Sequence[str]], removed: dict[int, int], retrained_shards: Sequence[int],
-                       done_request_ids: Sequence[int], events: Sequence[EventRecord], seconds: float) -> ModelVersion:
+    def commit_version(
+        self,
+        model_id: str,
+        worker: str,
+        parent_version: int,
+        kind: str,
+        checkpoints: Sequence[Sequence[str]],
+        removed: dict[int, int],
+        retrained_shards: Sequence[int],
+        done_request_ids: Sequence[int],
+        events: Sequence[EventRecord],
+        seconds: float,
+    ) -> ModelVersion:
         """One transaction: the new version, its deletions, its events, and its requests marked done."""
         now = utcnow()
         with self._session() as session, session.begin():
             model = self._check_holder(session, model_id, worker)
             if model.current_version != parent_version:
-                raise LedgerError(f"model {model_id} moved to version {model.current_version} while "
-                                  f"version {parent_version} was being updated; nothing was committed")
+                raise LedgerError(
+                    f"model {model_id} moved to version {model.current_version} while "
+                    f"version {parent_version} was being updated; nothing was committed"
+                )
             version = parent_version + 1
-            row = ModelVersionRow(model_id=model_id, version=version, parent_version=parent_version, kind=kind,
-                                  created_at=now, checkpoints=[list(s) for s in checkpoints],
-                                  removed_example_ids=sorted(removed), retrained_shards=sorted(retrained_shards),
-                                  seconds=seconds)
+            row = ModelVersionRow(
+                model_id=model_id,
+                version=version,
+                parent_version=parent_version,
+                kind=kind,
+                created_at=now,
+                checkpoints=[list(s) for s in checkpoints],
+                removed_example_ids=sorted(removed),
+                retrained_shards=sorted(retrained_shards),
+                seconds=seconds,
+            )
             session.add(row)
             model.current_version = version
             session.flush()
             for example_id, request_id in removed.items():
-                session.add(DeletionRow(model_id=model_id, example_id=int(example_id), request_id=int(request_id),
-                                        version=version))
+                session.add(
+                    DeletionRow(model_id=model_id, example_id=int(example_id), request_id=int(request_id), version=version)
+                )
             self._mark_done(session, model_id, done_request_ids, version, now)
             for record in events:
                 session.add(self._event_row(model_id, record, version))
         return ModelVersion._from_row(row)
 
-    def complete(self, model_id: str, worker: str, request_ids: Sequence[int], version: int,
-                 events: Sequence[EventRecord] = ()) -> None:
+    def complete(
+        self, model_id: str, worker: str, request_ids: Sequence[int], version: int, events: Sequence[EventRecord] = ()
+    ) -> None:
         """Mark requests done at an existing version (their examples were already removed)."""
         now = utcnow()
         with self._session() as session, session.begin():
@@ -470,21 +575,29 @@ class Ledger:
     @staticmethod
     def _mark_done(session: Session, model_id: str, request_ids: Sequence[int], version: int, now: datetime) -> None:
         if request_ids:
-            session.execute(update(RequestRow)
-                            .where(RequestRow.model_id == model_id, RequestRow.id.in_(list(request_ids)),
-                                   RequestRow.status == "scheduled")
-                            .values(status="done", done_at=now, model_version=version))
+            session.execute(
+                update(RequestRow)
+                .where(RequestRow.model_id == model_id, RequestRow.id.in_(list(request_ids)), RequestRow.status == "scheduled")
+                .values(status="done", done_at=now, model_version=version)
+            )
 
     def fail(self, model_id: str, worker: str, request_ids: Sequence[int], error: str) -> None:
         with self._session() as session, session.begin():
-            session.execute(update(RequestRow)
-                            .where(RequestRow.model_id == model_id, RequestRow.id.in_(list(request_ids)),
-                                   RequestRow.status == "scheduled", RequestRow.worker == worker)
-                            .values(status="failed", error=error))
+            session.execute(
+                update(RequestRow)
+                .where(
+                    RequestRow.model_id == model_id,
+                    RequestRow.id.in_(list(request_ids)),
+                    RequestRow.status == "scheduled",
+                    RequestRow.worker == worker,
+                )
+                .values(status="failed", error=error)
+            )
             session.add(self._event_row(model_id, EventRecord("error", "failure", error, request_ids=tuple(request_ids)), None))
 
     def count_requests(self, model_id: str) -> dict[str, int]:
         with self._session() as session:
-            rows = session.execute(select(RequestRow.status, func.count()).where(RequestRow.model_id == model_id)
-                                   .group_by(RequestRow.status)).all()
+            rows = session.execute(
+                select(RequestRow.status, func.count()).where(RequestRow.model_id == model_id).group_by(RequestRow.status)
+            ).all()
         return {status: int(n) for status, n in rows}

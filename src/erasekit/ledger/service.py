@@ -14,16 +14,15 @@ import shutil
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from erasekit.core import progress
-from erasekit.data.dataset import DataSplits
 from erasekit.core.errors import DataError, LedgerError, ModelError, OutputError
-from erasekit.sisa.backends import Execution, run_jobs
+from erasekit.data.dataset import DataSplits
 from erasekit.ledger.ledger import (
     DeletionRequest,
     EventRecord,
@@ -33,16 +32,17 @@ from erasekit.ledger.ledger import (
     redact,
     worker_identity,
 )
+from erasekit.ledger.store import DEFAULT_DB_FILE, CheckpointRef, CorruptCheckpoint, Manifest, ModelDirectory
+from erasekit.sisa.backends import Execution, run_jobs
 from erasekit.sisa.sharding import (
     Assignment,
-    SISAEnsemble,
     ShardConfig,
     ShardJob,
+    SISAEnsemble,
     StageResult,
     load_state,
     slice_data,
 )
-from erasekit.ledger.store import DEFAULT_DB_FILE, CheckpointRef, CorruptCheckpoint, Manifest, ModelDirectory
 
 log = logging.getLogger("erasekit.ledger")
 
@@ -104,12 +104,23 @@ def _train_accuracy(model: torch.nn.Module, splits: DataSplits) -> tuple[float, 
     return accuracy(*predict_logits(model, splits.train)), accuracy(*predict_logits(model, splits.test))
 
 
-def _shard_jobs(config: ShardConfig, assignment: Assignment, splits: DataSplits, removed_positions: np.ndarray,
-                starts: dict[int, tuple[int, dict | None]]) -> list[ShardJob]:
+def _shard_jobs(
+    config: ShardConfig,
+    assignment: Assignment,
+    splits: DataSplits,
+    removed_positions: np.ndarray,
+    starts: dict[int, tuple[int, dict | None]],
+) -> list[ShardJob]:
     x, y = splits.train.x, splits.train.y
     return [
-        ShardJob(config=config, shard=shard, num_slices=assignment.num_slices, start_slice=start, start_state=state,
-                 slices=slice_data(x, y, assignment, shard, removed_positions))
+        ShardJob(
+            config=config,
+            shard=shard,
+            num_slices=assignment.num_slices,
+            start_slice=start,
+            start_state=state,
+            slices=slice_data(x, y, assignment, shard, removed_positions),
+        )
         for shard, (start, state) in sorted(starts.items())
     ]
 
@@ -119,19 +130,34 @@ def _excluded(assignment: Assignment, shard: int, slice_: int, trained_ids: np.n
     return np.setdiff1d(assignment.example_ids[members], trained_ids)
 
 
-def _store_stages(directory: ModelDirectory, assignment: Assignment, shard: int, results: Sequence[StageResult],
-                  parent: str | None) -> list[CheckpointRef]:
+def _store_stages(
+    directory: ModelDirectory, assignment: Assignment, shard: int, results: Sequence[StageResult], parent: str | None
+) -> list[CheckpointRef]:
     refs = []
     for stage in results:
-        ref = directory.write_checkpoint(shard, stage.slice, stage.state, parent, stage.trained_ids,
-                                         _excluded(assignment, shard, stage.slice, stage.trained_ids))
+        ref = directory.write_checkpoint(
+            shard,
+            stage.slice,
+            stage.state,
+            parent,
+            stage.trained_ids,
+            _excluded(assignment, shard, stage.slice, stage.trained_ids),
+        )
         refs.append(ref)
         parent = ref.sha256
     return refs
 
 
-def train_sisa(splits: DataSplits, source: DataSource, config: ShardConfig, num_shards: int, num_slices: int,
-               out: Path, db: str | None = None, execution: Execution = Execution()) -> TrainedSISA:
+def train_sisa(
+    splits: DataSplits,
+    source: DataSource,
+    config: ShardConfig,
+    num_shards: int,
+    num_slices: int,
+    out: Path,
+    db: str | None = None,
+    execution: Execution = Execution(),
+) -> TrainedSISA:
     """Train S shard models over R slices each into a new model directory ``out`` and register it.
 
     The directory is built under a temporary name and renamed into place at the end, so a
@@ -139,7 +165,9 @@ def train_sisa(splits: DataSplits, source: DataSource, config: ShardConfig, num_
     """
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise OutputError(f"--out {out} already exists and is not empty; SISA models are never overwritten — pick a new directory")
+        raise OutputError(
+            f"--out {out} already exists and is not empty; SISA models are never overwritten — pick a new directory"
+        )
     assignment = Assignment.create(splits.train_rows, num_shards, num_slices, config.seed)
     out.parent.mkdir(parents=True, exist_ok=True)
     if db is not None:
@@ -160,8 +188,16 @@ def train_sisa(splits: DataSplits, source: DataSource, config: ShardConfig, num_
         url = db or ModelDirectory(out).default_db_url
         staging_url = db or directory.default_db_url
         with Ledger.open(staging_url) as ledger:
-            version = ledger.register_model(manifest.model_id, str(out.resolve()), source.label(), manifest.data_sha256,
-                                            num_shards, num_slices, checkpoints, seconds)
+            version = ledger.register_model(
+                manifest.model_id,
+                str(out.resolve()),
+                source.label(),
+                manifest.data_sha256,
+                num_shards,
+                num_slices,
+                checkpoints,
+                seconds,
+            )
         if out.exists():
             out.rmdir()
         staging.rename(out)
@@ -179,8 +215,9 @@ def train_sisa(splits: DataSplits, source: DataSource, config: ShardConfig, num_
 class ShardedModel:
     """An opened SISA model directory and its ledger. Open with :meth:`open`; close when done."""
 
-    def __init__(self, directory: ModelDirectory, ledger: Ledger, splits: DataSplits | None = None,
-                 manifest: Manifest | None = None):
+    def __init__(
+        self, directory: ModelDirectory, ledger: Ledger, splits: DataSplits | None = None, manifest: Manifest | None = None
+    ):
         self.directory = directory
         self.manifest = manifest or directory.manifest()
         self.ledger = ledger
@@ -196,8 +233,9 @@ class ShardedModel:
         directory = ModelDirectory(Path(model_dir))
         manifest = directory.manifest()  # a clear error before touching any database
         if db is None and not (directory.root / DEFAULT_DB_FILE).is_file():
-            raise LedgerError(f"no ledger at {directory.root / DEFAULT_DB_FILE}; if the model was trained with "
-                              "--db URL, pass the same --db")
+            raise LedgerError(
+                f"no ledger at {directory.root / DEFAULT_DB_FILE}; if the model was trained with --db URL, pass the same --db"
+            )
         ledger = Ledger.open(db or directory.default_db_url)
         try:
             model = cls(directory, ledger, splits, manifest)
@@ -277,7 +315,9 @@ class ShardedModel:
             try:
                 state, metadata = self.directory.read_checkpoint(refs[-1])
             except CorruptCheckpoint as exc:
-                raise ModelError(f"{exc}; run `erasekit sisa repair --model-dir {self.directory.root}` to rebuild shard {shard}") from None
+                raise ModelError(
+                    f"{exc}; run `erasekit sisa repair --model-dir {self.directory.root}` to rebuild shard {shard}"
+                ) from None
             model = load_state(self.manifest.config.initial_model(shard), state)
             model.eval()
             members.append(model)
@@ -295,9 +335,14 @@ class ShardedModel:
         return [ref for refs in self._refs(chosen) for ref in refs if not self.directory.verify(ref)]
 
     # -- processing -----------------------------------------------------------------------
-    def process(self, execution: Execution = Execution(), limit: int | None = None,
-                lease_seconds: float = DEFAULT_LEASE_SECONDS, wait_seconds: float = 0.0,
-                repair_only: bool = False) -> ProcessOutcome:
+    def process(
+        self,
+        execution: Execution = Execution(),
+        limit: int | None = None,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        wait_seconds: float = 0.0,
+        repair_only: bool = False,
+    ) -> ProcessOutcome:
         """Process pending requests in batches of at most ``limit`` until none are left.
 
         If another worker holds the lock, wait up to ``wait_seconds`` for it (0: return at once).
@@ -314,8 +359,9 @@ class ShardedModel:
             holder = self.ledger.acquire(self.model_id, worker, lease_seconds)
             if holder is not None:
                 if time.monotonic() >= deadline:
-                    return ProcessOutcome(tuple(versions), tuple(done), retrained, not versions and not done,
-                                          time.perf_counter() - start)
+                    return ProcessOutcome(
+                        tuple(versions), tuple(done), retrained, not versions and not done, time.perf_counter() - start
+                    )
                 time.sleep(0.2)
                 continue
             batch: list[DeletionRequest] = []
@@ -344,8 +390,9 @@ class ShardedModel:
         outcome = self.process(execution, repair_only=True, wait_seconds=60.0)
         return outcome.versions[-1] if outcome.versions else None
 
-    def _update(self, worker: str, batch: list[DeletionRequest], execution: Execution,
-                lease_seconds: float) -> tuple[ModelVersion | None, int]:
+    def _update(
+        self, worker: str, batch: list[DeletionRequest], execution: Execution, lease_seconds: float
+    ) -> tuple[ModelVersion | None, int]:
         started = time.perf_counter()
         assignment = self.assignment
         current = self.current_version()
@@ -368,16 +415,29 @@ class ShardedModel:
                 removed_here[shard] = removed_here.get(shard, 0) + 1
         refs = self._refs(current)
         for ref in (ref for row in refs for ref in row if not self.directory.verify(ref)):
-            message = (f"checkpoint shard {ref.shard} slice {ref.slice} ({ref.relative_path()}) is missing or corrupted; "
-                       "rebuilding the shard from the last good checkpoint before it")
+            message = (
+                f"checkpoint shard {ref.shard} slice {ref.slice} ({ref.relative_path()}) is missing or corrupted; "
+                "rebuilding the shard from the last good checkpoint before it"
+            )
             log.warning(message)
             events.append(EventRecord("warning", "corruption", message, shard=ref.shard))
             earliest[ref.shard] = min(earliest.get(ref.shard, ref.slice), ref.slice)
         if not earliest:
             if batch:  # every example was already removed: done, no retraining
-                self.ledger.complete(self.model_id, worker, [r.id for r in batch], current.version, [EventRecord(
-                    "info", "noop", "every example in these requests was already removed; no retraining",
-                    request_ids=tuple(r.id for r in batch))])
+                self.ledger.complete(
+                    self.model_id,
+                    worker,
+                    [r.id for r in batch],
+                    current.version,
+                    [
+                        EventRecord(
+                            "info",
+                            "noop",
+                            "every example in these requests was already removed; no retraining",
+                            request_ids=tuple(r.id for r in batch),
+                        )
+                    ],
+                )
             return None, 0
         starts: dict[int, tuple[int, dict | None]] = {}
         for shard, first in earliest.items():
@@ -399,14 +459,28 @@ class ShardedModel:
                 stored = _store_stages(self.directory, assignment, job.shard, results, parent)
                 for ref in stored:
                     checkpoints[job.shard][ref.slice] = ref.sha256
-                events.append(EventRecord(
-                    "info", "retrain",
-                    f"shard {job.shard} retrained from slice {job.start_slice} without "
-                    f"{removed_here.get(job.shard, 0)} newly removed example(s)",
-                    shard=job.shard, request_ids=tuple(sorted(touching.get(job.shard, ())))))
+                events.append(
+                    EventRecord(
+                        "info",
+                        "retrain",
+                        f"shard {job.shard} retrained from slice {job.start_slice} without "
+                        f"{removed_here.get(job.shard, 0)} newly removed example(s)",
+                        shard=job.shard,
+                        request_ids=tuple(sorted(touching.get(job.shard, ()))),
+                    )
+                )
                 self.ledger.renew(self.model_id, worker, lease_seconds)
                 advance(1)
         version = self.ledger.commit_version(
-            self.model_id, worker, current.version, "deletion" if new else "repair", checkpoints, new,
-            sorted(starts), [r.id for r in batch], events, time.perf_counter() - started)
+            self.model_id,
+            worker,
+            current.version,
+            "deletion" if new else "repair",
+            checkpoints,
+            new,
+            sorted(starts),
+            [r.id for r in batch],
+            events,
+            time.perf_counter() - started,
+        )
         return version, len(jobs)

@@ -17,7 +17,7 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -28,11 +28,11 @@ from safetensors.numpy import save as save_arrays
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
-from erasekit.core.io import atomic_write_bytes, atomic_write_text
 from erasekit.core.errors import DataError, ModelError
-from erasekit.sisa.sharding import Assignment, ShardConfig, State
-from erasekit.models.zoo import ModelSpec
+from erasekit.core.io import atomic_write_bytes, atomic_write_text
 from erasekit.core.provenance import library_versions
+from erasekit.models.zoo import ModelSpec
+from erasekit.sisa.sharding import Assignment, ShardConfig, State
 from erasekit.training import Recipe
 
 MANIFEST_FORMAT = "erasekit.sisa/1"
@@ -77,8 +77,7 @@ class Manifest:
         return {
             "format": MANIFEST_FORMAT,
             "model_id": self.model_id,
-            "data": {"spec": self.data_spec, "target": self.data_target, "subset": self.data_subset,
-                     "sha256": self.data_sha256},
+            "data": {"spec": self.data_spec, "target": self.data_target, "subset": self.data_subset, "sha256": self.data_sha256},
             "architecture": self.spec.to_dict(),
             "recipe": self.config.recipe.to_dict(),
             "seed": self.config.seed,
@@ -96,8 +95,9 @@ class Manifest:
         if data.get("format") != MANIFEST_FORMAT:
             raise ModelError(f"{where} is not a SISA model manifest (format {data.get('format')!r})")
         spec = ModelSpec.from_dict(data["architecture"])
-        config = ShardConfig(spec=spec, recipe=Recipe.from_dict(data["recipe"]), seed=int(data["seed"]),
-                             aggregation=data["aggregation"])
+        config = ShardConfig(
+            spec=spec, recipe=Recipe.from_dict(data["recipe"]), seed=int(data["seed"]), aggregation=data["aggregation"]
+        )
         return cls(
             model_id=str(data["model_id"]),
             data_spec=str(data["data"]["spec"]),
@@ -128,8 +128,14 @@ class ModelDirectory:
 
     # -- creation -------------------------------------------------------------------------
     @staticmethod
-    def new_manifest(data_spec: str, data_target: str | None, data_subset: int | None, data_sha256: str,
-                     config: ShardConfig, assignment: Assignment) -> Manifest:
+    def new_manifest(
+        data_spec: str,
+        data_target: str | None,
+        data_subset: int | None,
+        data_sha256: str,
+        config: ShardConfig,
+        assignment: Assignment,
+    ) -> Manifest:
         return Manifest(
             model_id=str(uuid.uuid4()),
             data_spec=data_spec,
@@ -141,7 +147,7 @@ class ModelDirectory:
             num_shards=assignment.num_shards,
             num_slices=assignment.num_slices,
             assignment_sha256=assignment.sha256(),
-            created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         )
 
     def write_manifest(self, manifest: Manifest, assignment: Assignment) -> None:
@@ -158,7 +164,9 @@ class ModelDirectory:
     def manifest(self) -> Manifest:
         path = self.root / MANIFEST
         if not self.root.is_dir():
-            raise ModelError(f"model directory {self.root} does not exist; create one with `erasekit sisa train --out {self.root}`")
+            raise ModelError(
+                f"model directory {self.root} does not exist; create one with `erasekit sisa train --out {self.root}`"
+            )
         if not path.is_file():
             raise ModelError(f"{self.root} is not a SISA model directory (no {MANIFEST}); create one with `erasekit sisa train`")
         try:
@@ -193,8 +201,9 @@ class ModelDirectory:
         )
 
     # -- checkpoints ----------------------------------------------------------------------
-    def write_checkpoint(self, shard: int, slice_: int, state: State, parent: str | None,
-                         trained_ids: np.ndarray, excluded_ids: np.ndarray) -> CheckpointRef:
+    def write_checkpoint(
+        self, shard: int, slice_: int, state: State, parent: str | None, trained_ids: np.ndarray, excluded_ids: np.ndarray
+    ) -> CheckpointRef:
         """Store a shard checkpoint; the file records its parent and exactly which ids it excluded."""
         metadata = {
             "shard": str(shard),
@@ -205,8 +214,9 @@ class ModelDirectory:
         }
         # one metadata key: safetensors writes a multi-key metadata map in no fixed order, which
         # would give equal checkpoints different hashes
-        payload = save_arrays({k: np.ascontiguousarray(v) for k, v in state.items()},
-                              metadata={"erasekit": json.dumps(metadata, sort_keys=True)})
+        payload = save_arrays(
+            {k: np.ascontiguousarray(v) for k, v in state.items()}, metadata={"erasekit": json.dumps(metadata, sort_keys=True)}
+        )
         ref = CheckpointRef(shard, slice_, hashlib.sha256(payload).hexdigest())
         path = self.root / ref.relative_path()
         if not (path.is_file() and self._hash(path) == ref.sha256):  # content-addressed: same name, same bytes
@@ -229,7 +239,9 @@ class ModelDirectory:
         payload = path.read_bytes()
         actual = hashlib.sha256(payload).hexdigest()
         if actual != ref.sha256:
-            raise CorruptCheckpoint(f"checkpoint {path} is corrupted: sha256 {actual[:12]}… but the ledger recorded {ref.sha256[:12]}…")
+            raise CorruptCheckpoint(
+                f"checkpoint {path} is corrupted: sha256 {actual[:12]}… but the ledger recorded {ref.sha256[:12]}…"
+            )
         try:
             return load_arrays(payload), _metadata(payload)
         except (SafetensorError, ValueError) as exc:  # hash matched but unreadable: written by something else

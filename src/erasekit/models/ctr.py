@@ -41,7 +41,9 @@ class CTRSpec:
 
     def __post_init__(self):
         if self.kind not in CTR_KINDS:
-            raise FieldError(f"unknown CTR model '{self.kind}'{suggest(self.kind, CTR_KINDS)}; choose one of {', '.join(CTR_KINDS)}")
+            raise FieldError(
+                f"unknown CTR model '{self.kind}'{suggest(self.kind, CTR_KINDS)}; choose one of {', '.join(CTR_KINDS)}"
+            )
         if self.embed_dim < 1 or any(h < 1 for h in self.hidden) or self.cross_layers < 0:
             raise FieldError(f"CTR model sizes must be positive, got {self}")
 
@@ -164,21 +166,24 @@ class CTRRecipe:
 
 
 def tensors(table: FieldTable) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    return (torch.as_tensor(table.codes, dtype=torch.long), torch.as_tensor(table.numeric, dtype=torch.float32),
-            torch.as_tensor(table.labels, dtype=torch.float32))
+    return (
+        torch.as_tensor(table.codes, dtype=torch.long),
+        torch.as_tensor(table.numeric, dtype=torch.float32),
+        torch.as_tensor(table.labels, dtype=torch.float32),
+    )
 
 
 def minibatches(n: int, batch_size: int, generator: torch.Generator | None):
     order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
     for start in range(0, n, batch_size):
-        yield order[start:start + batch_size]
+        yield order[start : start + batch_size]
 
 
 @torch.no_grad()
 def predict_logits(model: CTRModel, table: FieldTable, gate: torch.Tensor | None = None, batch_size: int = 8192) -> np.ndarray:
     model.eval()
     codes, numeric, _ = tensors(table)
-    out = [model(codes[i:i + batch_size], numeric[i:i + batch_size], gate) for i in range(0, len(table), batch_size)]
+    out = [model(codes[i : i + batch_size], numeric[i : i + batch_size], gate) for i in range(0, len(table), batch_size)]
     return torch.cat(out).numpy() if out else np.zeros(0, dtype=np.float32)
 
 
@@ -209,8 +214,15 @@ def check_binary(table: FieldTable, what: str = "training labels") -> None:
         raise FieldError(f"{what} contain a single class; a CTR model needs clicks and non-clicks")
 
 
-def train_ctr(model: CTRModel, train: FieldTable, valid: FieldTable | None, recipe: CTRRecipe = CTRRecipe(),
-              seed: int = 0, gate: torch.Tensor | None = None, description: str = "train CTR") -> CTRModel:
+def train_ctr(
+    model: CTRModel,
+    train: FieldTable,
+    valid: FieldTable | None,
+    recipe: CTRRecipe = CTRRecipe(),
+    seed: int = 0,
+    gate: torch.Tensor | None = None,
+    description: str = "train CTR",
+) -> CTRModel:
     """Train ``model`` in place; with ``valid`` keep the epoch with the lowest validation logloss."""
     check_binary(train)
     generator = seeded_generator(seed)
@@ -252,9 +264,17 @@ class CTRClassifier(ClassifierMixin, BaseEstimator):
     out for early stopping.
     """
 
-    def __init__(self, kind: str = "deepfm", categorical: tuple[int, ...] = (), embed_dim: int = 8,
-                 max_epochs: int = 10, batch_size: int = 512, lr: float = 1e-3, validation_fraction: float = 0.1,
-                 random_state: int = 0):
+    def __init__(
+        self,
+        kind: str = "deepfm",
+        categorical: tuple[int, ...] = (),
+        embed_dim: int = 8,
+        max_epochs: int = 10,
+        batch_size: int = 512,
+        lr: float = 1e-3,
+        validation_fraction: float = 0.1,
+        random_state: int = 0,
+    ):
         self.kind = kind
         self.categorical = categorical
         self.embed_dim = embed_dim
@@ -284,8 +304,13 @@ class CTRClassifier(ClassifierMixin, BaseEstimator):
         valid_rows = order[:n_valid]
         valid = table.rows(valid_rows) if n_valid and len(np.unique(encoded[valid_rows])) == 2 else None
         self.model_ = fresh_model(self.fields_, CTRSpec(self.kind, self.embed_dim), self.random_state)
-        train_ctr(self.model_, table.rows(order[n_valid:]) if valid is not None else table, valid,
-                  CTRRecipe(self.max_epochs, self.batch_size, self.lr), seed=self.random_state)
+        train_ctr(
+            self.model_,
+            table.rows(order[n_valid:]) if valid is not None else table,
+            valid,
+            CTRRecipe(self.max_epochs, self.batch_size, self.lr),
+            seed=self.random_state,
+        )
         return self
 
     def decision_function(self, X) -> np.ndarray:

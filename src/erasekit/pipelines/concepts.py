@@ -7,12 +7,13 @@ original and erased representations on the same held-out split.
 from __future__ import annotations
 
 import time
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from erasekit.audit.probes import PROBES, cross_covariance_norm, linear_verdict, mean_squared_edit, run_probe
+from erasekit.audit.probes import PROBES, ProbeResult, cross_covariance_norm, linear_verdict, mean_squared_edit, run_probe
 from erasekit.concepts.base import ConceptEraser, eraser_info, fit_eraser
 from erasekit.concepts.encoding import ConceptEncoding, as_features, check_pair
 from erasekit.concepts.tabular import MISSING, FeatureRemover, TableEncoder, check_columns, is_categorical
@@ -36,7 +37,9 @@ def _probe_rows(representation, target, x_train, z_train, x_test, z_test, numeri
     rows = []
     with progress.step(f"probes on {representation}", len(probes)) as advance:
         for probe in probes:
-            rows.append(ProbeRow(representation, target, run_probe(probe, x_train, z_train, x_test, z_test, numeric, seed, n_boot)))
+            rows.append(
+                ProbeRow(representation, target, run_probe(probe, x_train, z_train, x_test, z_test, numeric, seed, n_boot))
+            )
             advance(1)
     return rows
 
@@ -44,7 +47,7 @@ def _probe_rows(representation, target, x_train, z_train, x_test, z_test, numeri
 def _verdicts(rows: list[ProbeRow]) -> dict[str, str]:
     verdicts = {}
     for rep in dict.fromkeys(r.representation for r in rows):
-        per_target = {}
+        per_target: dict[str, list[ProbeResult]] = {}
         for row in rows:
             if row.representation == rep:
                 per_target.setdefault(row.target, []).append(row.result)
@@ -53,9 +56,18 @@ def _verdicts(rows: list[ProbeRow]) -> dict[str, str]:
     return verdicts
 
 
-def erase_embeddings(x, z, method: str = "leace", params=None, test_fraction: float = 0.3, seed: int = 0,
-                     probes=PROBES, n_boot: int = 1000, concept_name: str = "concept",
-                     command: str = "") -> tuple[ConceptReport, np.ndarray, ConceptEraser]:
+def erase_embeddings(
+    x,
+    z,
+    method: str = "leace",
+    params=None,
+    test_fraction: float = 0.3,
+    seed: int = 0,
+    probes=PROBES,
+    n_boot: int = 1000,
+    concept_name: str = "concept",
+    command: str = "",
+) -> tuple[ConceptReport, np.ndarray, ConceptEraser]:
     """Fit ``method`` on a training split of (x, z), erase every row, audit on the held-out split."""
     info = eraser_info(method)
     params = params if params is not None else info.params_type()
@@ -75,8 +87,9 @@ def erase_embeddings(x, z, method: str = "leace", params=None, test_fraction: fl
     zmat = encoding.matrix(z[test]).numpy()
     digest = sha256_arrays(features)
     report = ConceptReport(
-        source=ConceptSource(kind="embeddings", rows=len(features), width=features.shape[1], n_train=len(train),
-                             n_test=len(test), sha256=digest),
+        source=ConceptSource(
+            kind="embeddings", rows=len(features), width=features.shape[1], n_train=len(train), n_test=len(test), sha256=digest
+        ),
         concept=ConceptInfo(name=concept_name, kind=encoding.kind, classes=tuple(str(c) for c in encoding.classes)),
         method=method,
         params=params,
@@ -86,7 +99,9 @@ def erase_embeddings(x, z, method: str = "leace", params=None, test_fraction: fl
         utility={},
         edit={
             "mean_squared_edit (held-out)": mean_squared_edit(features[test], erased[test]),
-            "mean_squared_norm (held-out, for scale)": float(np.mean(np.sum((features[test] - features[train].mean(0)) ** 2, axis=1))),
+            "mean_squared_norm (held-out, for scale)": float(
+                np.mean(np.sum((features[test] - features[train].mean(0)) ** 2, axis=1))
+            ),
             "cross_covariance_norm before": cross_covariance_norm(features[test], zmat),
             "cross_covariance_norm after": cross_covariance_norm(erased[test], zmat),
         },
@@ -101,8 +116,17 @@ def _utility(x_train, y_train, x_test, y_test) -> float:
     return float(LogisticRegression(max_iter=2000).fit(x_train, y_train).score(x_test, y_test))
 
 
-def erase_table(frame: pd.DataFrame, target: str, remove: list[str], proxies: str = "leace", test_fraction: float = 0.3,
-                seed: int = 0, probes=PROBES, n_boot: int = 1000, command: str = "") -> tuple[ConceptReport, pd.DataFrame]:
+def erase_table(
+    frame: pd.DataFrame,
+    target: str,
+    remove: list[str],
+    proxies: Literal["leace", "none"] = "leace",
+    test_fraction: float = 0.3,
+    seed: int = 0,
+    probes=PROBES,
+    n_boot: int = 1000,
+    command: str = "",
+) -> tuple[ConceptReport, pd.DataFrame]:
     """Remove ``remove`` columns from a table (and with ``proxies="leace"`` their linear trace)."""
     check_columns(frame, [target], "target")
     check_columns(frame, remove, "removed")
@@ -132,13 +156,23 @@ def erase_table(frame: pd.DataFrame, target: str, remove: list[str], proxies: st
     edit = {"cross_covariance_norm dropped": cross_covariance_norm(representations["dropped"][test], concept)}
     if proxies == "leace":
         edit["cross_covariance_norm dropped+leace"] = cross_covariance_norm(representations["dropped+leace"][test], concept)
-        edit["mean_squared_edit (held-out)"] = mean_squared_edit(representations["dropped"][test], representations["dropped+leace"][test])
+        edit["mean_squared_edit (held-out)"] = mean_squared_edit(
+            representations["dropped"][test], representations["dropped+leace"][test]
+        )
     erased = pd.DataFrame(remover.transform(features), columns=list(remover.get_feature_names_out()), index=frame.index)
     erased[target] = frame[target].to_numpy()
     digest = sha256_arrays(pd.util.hash_pandas_object(frame, index=False).to_numpy())
     report = ConceptReport(
-        source=ConceptSource(kind="table", rows=len(frame), width=len(frame.columns), n_train=len(train), n_test=len(test),
-                             sha256=digest, columns=tuple(str(c) for c in frame.columns), target=target),
+        source=ConceptSource(
+            kind="table",
+            rows=len(frame),
+            width=len(frame.columns),
+            n_train=len(train),
+            n_test=len(test),
+            sha256=digest,
+            columns=tuple(str(c) for c in frame.columns),
+            target=target,
+        ),
         concept=ConceptInfo(name=", ".join(remove), kind="columns", removed=tuple(remove), proxies=proxies),
         method="drop" if proxies == "none" else "drop+leace",
         params=None,

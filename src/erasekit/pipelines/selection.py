@@ -33,19 +33,34 @@ from erasekit.report.selection import (
 )
 
 
-def run_selection(prepared: PreparedTable, method: str, k: int, selector: RankingSelector | None = None, seed: int = 0,
-                  spec: CTRSpec = CTRSpec(), recipe: CTRRecipe = CTRRecipe(), data_label: str = "",
-                  command: str = "") -> SelectionReport:
+def run_selection(
+    prepared: PreparedTable,
+    method: str,
+    k: int,
+    selector: RankingSelector | None = None,
+    seed: int = 0,
+    spec: CTRSpec = CTRSpec(),
+    recipe: CTRRecipe = CTRRecipe(),
+    data_label: str = "",
+    command: str = "",
+) -> SelectionReport:
     """Rank ``prepared``'s fields with ``method`` and keep the top ``k``."""
     selection = select_fields(SelectionData(prepared.train, prepared.valid, spec, recipe), method, k, selector, seed)
-    return SelectionReport(data=data_label, target=prepared.target, data_sha256=prepared.data_sha256, selection=selection,
-                           provenance=Provenance.collect(seeds=(seed,), data_sha256=prepared.data_sha256, command=command))
+    return SelectionReport(
+        data=data_label,
+        target=prepared.target,
+        data_sha256=prepared.data_sha256,
+        selection=selection,
+        provenance=Provenance.collect(seeds=(seed,), data_sha256=prepared.data_sha256, command=command),
+    )
 
 
 def train_on(prepared: PreparedTable, fields: Sequence[str], spec: CTRSpec, recipe: CTRRecipe, seed: int) -> CTRScore:
     """The reference: retrain the backbone from scratch on ``fields`` only; score it on the test split."""
     train, valid, test = (t.select(list(fields)) for t in (prepared.train, prepared.valid, prepared.test))
-    model = train_ctr(fresh_model(train.fields, spec, seed), train, valid, recipe, seed=seed, description=f"retrain on {len(fields)} fields")
+    model = train_ctr(
+        fresh_model(train.fields, spec, seed), train, valid, recipe, seed=seed, description=f"retrain on {len(fields)} fields"
+    )
     return evaluate(model, test)
 
 
@@ -59,24 +74,36 @@ def summarise(runs: Sequence[MethodRun], ks: Sequence[int], with_precision: bool
     rows = []
     for method in dict.fromkeys(r.selection.method for r in runs):
         mine = [r for r in runs if r.selection.method == method]
-        rows.append(MethodSummary(
-            method=method,
-            family=selector_info(method).family,
-            aukc=_mean_std([r.aukc for r in mine]),
-            seconds=_mean_std([r.selection.seconds for r in mine]),
-            peak_memory_mb=_mean_std([r.selection.peak_memory_mb for r in mine]),
-            auc={k: _mean_std([p.auc for r in mine for p in r.curve if p.k == k]) for k in ks},
-            logloss={k: _mean_std([p.logloss for r in mine for p in r.curve if p.k == k]) for k in ks},
-            precision_at_k={k: _mean_std([r.precision_at_k[k] for r in mine if r.precision_at_k]) for k in ks}
-            if with_precision else None,
-        ))
+        rows.append(
+            MethodSummary(
+                method=method,
+                family=selector_info(method).family,
+                aukc=_mean_std([r.aukc for r in mine]),
+                seconds=_mean_std([r.selection.seconds for r in mine]),
+                peak_memory_mb=_mean_std([r.selection.peak_memory_mb for r in mine]),
+                auc={k: _mean_std([p.auc for r in mine for p in r.curve if p.k == k]) for k in ks},
+                logloss={k: _mean_std([p.logloss for r in mine for p in r.curve if p.k == k]) for k in ks},
+                precision_at_k={k: _mean_std([r.precision_at_k[k] for r in mine if r.precision_at_k]) for k in ks}
+                if with_precision
+                else None,
+            )
+        )
     return tuple(rows)
 
 
-def run_selection_bench(prepared: PreparedTable, methods: Sequence[str], ks: Sequence[int], seeds: Sequence[int] = (0,),
-                        params: dict[str, RankingSelector] | None = None, spec: CTRSpec = CTRSpec(), recipe: CTRRecipe = CTRRecipe(),
-                        relevant: Sequence[str] | None = None, removal_top: int = 3, dataset: str = "table",
-                        command: str = "") -> SelectionBenchReport:
+def run_selection_bench(
+    prepared: PreparedTable,
+    methods: Sequence[str],
+    ks: Sequence[int],
+    seeds: Sequence[int] = (0,),
+    params: dict[str, RankingSelector] | None = None,
+    spec: CTRSpec = CTRSpec(),
+    recipe: CTRRecipe = CTRRecipe(),
+    relevant: Sequence[str] | None = None,
+    removal_top: int = 3,
+    dataset: str = "table",
+    command: str = "",
+) -> SelectionBenchReport:
     """The ERASE protocol over ``methods`` × ``seeds`` (see the module docstring)."""
     names = prepared.train.names
     ks = tuple(sorted(set(int(k) for k in ks)))
@@ -98,29 +125,52 @@ def run_selection_bench(prepared: PreparedTable, methods: Sequence[str], ks: Seq
     with progress.session():
         for seed in seeds:
             with measure() as cost:
-                full = train_ctr(fresh_model(prepared.train.fields, spec, seed), prepared.train, prepared.valid, recipe, seed=seed,
-                                 description="backbone on all fields")
+                full = train_ctr(
+                    fresh_model(prepared.train.fields, spec, seed),
+                    prepared.train,
+                    prepared.valid,
+                    recipe,
+                    seed=seed,
+                    description="backbone on all fields",
+                )
             backbone_seconds[seed] = cost.seconds
             full_scores[seed] = evaluate(full, prepared.test)
             for method in methods:
                 selection = rank_fields(data, method, params.get(method), seed)
-                curve = tuple(CurvePoint(k, *_score_tuple(train_on(prepared, selection.ranking[:k], spec, recipe, seed)))
-                              for k in ks)
-                precision = ({k: precision_at_k(selection.ranking, relevant, k) for k in ks} if relevant is not None else None)
+                curve = tuple(
+                    CurvePoint(k, *_score_tuple(train_on(prepared, selection.ranking[:k], spec, recipe, seed))) for k in ks
+                )
+                precision = {k: precision_at_k(selection.ranking, relevant, k) for k in ks} if relevant is not None else None
                 runs.append(MethodRun(selection, curve, aukc([p.k for p in curve], [p.auc for p in curve]), precision))
                 top = selection.ranking[:removal_top]
                 rest = selection.ranking[removal_top:]
-                removals.append(RemovalComparison(
-                    method, seed, tuple(top), full_scores[seed].auc,
-                    evaluate(full, masked(prepared.test, top)).auc,
-                    train_on(prepared, rest, spec, recipe, seed).auc,
-                    train_on(prepared, top, spec, recipe, seed).auc,
-                    evaluate(full, imputed(data, prepared.test, top, seed)).auc))
+                removals.append(
+                    RemovalComparison(
+                        method,
+                        seed,
+                        tuple(top),
+                        full_scores[seed].auc,
+                        evaluate(full, masked(prepared.test, top)).auc,
+                        train_on(prepared, rest, spec, recipe, seed).auc,
+                        train_on(prepared, top, spec, recipe, seed).auc,
+                        evaluate(full, imputed(data, prepared.test, top, seed)).auc,
+                    )
+                )
     return SelectionBenchReport(
-        dataset=dataset, fields=tuple(names), relevant_fields=tuple(relevant) if relevant is not None else None, ks=ks,
-        seeds=tuple(seeds), spec=spec, recipe=recipe, full_model=full_scores, backbone_seconds=backbone_seconds,
-        runs=tuple(runs), removals=tuple(removals), summary=summarise(runs, ks, relevant is not None),
-        data_sha256=prepared.data_sha256, provenance=Provenance.collect(seeds=seeds, data_sha256=prepared.data_sha256, command=command),
+        dataset=dataset,
+        fields=tuple(names),
+        relevant_fields=tuple(relevant) if relevant is not None else None,
+        ks=ks,
+        seeds=tuple(seeds),
+        spec=spec,
+        recipe=recipe,
+        full_model=full_scores,
+        backbone_seconds=backbone_seconds,
+        runs=tuple(runs),
+        removals=tuple(removals),
+        summary=summarise(runs, ks, relevant is not None),
+        data_sha256=prepared.data_sha256,
+        provenance=Provenance.collect(seeds=seeds, data_sha256=prepared.data_sha256, command=command),
     )
 
 

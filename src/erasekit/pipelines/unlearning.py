@@ -28,6 +28,7 @@ from erasekit.report.unlearning import (
     MethodRow,
     OriginalScores,
     Report,
+    Role,
     RunRecord,
     ScenarioInfo,
     ScenarioReport,
@@ -98,8 +99,13 @@ def run_experiment(config: ExperimentConfig) -> Report:
             for scenario in config.scenarios:
                 cache = shared_cache if config.share_importances else ImportanceCache()
                 task = UnlearningTask.create(
-                    original, data.train, scenario.forget, recipe=config.original.recipe,
-                    num_classes=data.num_classes, seed=seed, cache=cache,
+                    original,
+                    data.train,
+                    scenario.forget,
+                    recipe=config.original.recipe,
+                    num_classes=data.num_classes,
+                    seed=seed,
+                    cache=cache,
                 )
                 forget_sizes[scenario.name].append(len(task.forget_indices))
                 runs = outcomes[scenario.name]
@@ -110,8 +116,7 @@ def run_experiment(config: ExperimentConfig) -> Report:
         _scenario_report(config, scenario, outcomes[scenario.name], forget_sizes[scenario.name], original_scores, seeds, data_sha)
         for scenario in config.scenarios
     )
-    return Report(scenarios=reports,
-                  provenance=Provenance.collect(seeds=seeds, data_sha256=data_sha, command=config.command))
+    return Report(scenarios=reports, provenance=Provenance.collect(seeds=seeds, data_sha256=data_sha, command=config.command))
 
 
 def _original_model(config: ExperimentConfig, seed: int) -> nn.Module:
@@ -126,15 +131,17 @@ def _run_one(task: UnlearningTask, name: str, config: ExperimentConfig, data: Da
         with measure() as cost:
             model = task.model
         params, sha, hits = None, task.model_sha256, 0
+        seconds, peak_memory_mb = cost.seconds, cost.peak_memory_mb
     else:
         result = unlearn(task, name, config.params.get(name))
-        model, cost, params, sha, hits = result.model, result, result.params, result.weights_sha256, result.cache_hits
+        model, params, sha, hits = result.model, result.params, result.weights_sha256, result.cache_hits
+        seconds, peak_memory_mb = result.seconds, result.peak_memory_mb
     metrics = audit_model(model, data.train, data.test, task.forget_indices, config.audit)
     return _Outcome(
         name=name,
         params=params,
-        seconds=cost.seconds,
-        peak_memory_mb=cost.peak_memory_mb,
+        seconds=seconds,
+        peak_memory_mb=peak_memory_mb,
         metrics=metrics,
         original_sha=task.model_sha256,
         weights_sha=sha,
@@ -170,7 +177,7 @@ def _scenario_report(config, scenario, runs, forget_sizes, original_scores, seed
             for seed, o, ref in zip(seeds, outcomes, reference_runs)
         )
         seconds = float(np.mean([o.seconds for o in outcomes]))
-        role = "reference" if name == "retrain" else "negative_control" if name == "original" else "method"
+        role: Role = "reference" if name == "retrain" else "negative_control" if name == "original" else "method"
         return MethodRow(
             name=name,
             role=role,
@@ -186,26 +193,43 @@ def _scenario_report(config, scenario, runs, forget_sizes, original_scores, seed
             avg_gap_std=float(np.std([r.avg_gap for r in records])),
             runs=records,
             warnings=tuple(f"seed {r.seed}: {w}" for r in records for w in r.warnings),
-            provenance=Provenance.collect(seeds=seeds, data_sha256=data_sha, command=config.command,
-                                          before=[o.original_sha for o in outcomes], after=[o.weights_sha for o in outcomes]),
+            provenance=Provenance.collect(
+                seeds=seeds,
+                data_sha256=data_sha,
+                command=config.command,
+                before=[o.original_sha for o in outcomes],
+                after=[o.weights_sha for o in outcomes],
+            ),
         )
 
     n_train = len(data.train)
     size = float(np.mean(forget_sizes))
     info = ScenarioInfo(
         name=scenario.name,
-        data=DataInfo(spec=config.data_spec, name=data.name, sha256=data_sha, n_train=n_train, n_test=len(data.test),
-                      num_classes=data.num_classes, input_shape=tuple(data.input_shape), preprocessing=data.preprocessing),
-        forget=ForgetInfo(spec=scenario.forget.describe(), kind=scenario.forget.kind, size=size, retain_size=n_train - size,
-                          fraction=size / n_train),
+        data=DataInfo(
+            spec=config.data_spec,
+            name=data.name,
+            sha256=data_sha,
+            n_train=n_train,
+            n_test=len(data.test),
+            num_classes=data.num_classes,
+            input_shape=tuple(data.input_shape),
+            preprocessing=data.preprocessing,
+        ),
+        forget=ForgetInfo(
+            spec=scenario.forget.describe(),
+            kind=scenario.forget.kind,
+            size=size,
+            retain_size=n_train - size,
+            fraction=size / n_train,
+        ),
         model=config.original.spec,
         pretrained=config.original.pretrained is not None,
         recipe=config.original.recipe,
         seeds=seeds,
-        original=OriginalScores(train_acc=float(np.mean([s[0] for s in original_scores])),
-                                test_acc=float(np.mean([s[1] for s in original_scores]))),
+        original=OriginalScores(
+            train_acc=float(np.mean([s[0] for s in original_scores])), test_acc=float(np.mean([s[1] for s in original_scores]))
+        ),
     )
     methods = tuple(row(name) for name in ("original", *config.methods))
     return ScenarioReport(scenario=info, reference=row("retrain"), methods=methods)
-
-

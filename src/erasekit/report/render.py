@@ -125,7 +125,9 @@ def _concept_plot(report: ConceptReport) -> str:
     fig, ax = plt.subplots(figsize=(7, 3.8))
     width = 0.8 / max(len(probes), 1)
     for k, probe in enumerate(probes):
-        rows = [next((r.result for r in report.probes if r.representation == rep and r.result.probe == probe), None) for rep in reps]
+        rows = [
+            next((r.result for r in report.probes if r.representation == rep and r.result.probe == probe), None) for rep in reps
+        ]
         xs = [i + (k - (len(probes) - 1) / 2) * width for i in range(len(reps))]
         scores = [r.score if r else 0 for r in rows]
         errors = [[max(r.score - r.ci_low, 0) if r else 0 for r in rows], [max(r.ci_high - r.score, 0) if r else 0 for r in rows]]
@@ -154,7 +156,9 @@ def _selection_plot(report: SelectionBenchReport) -> str:
     ax.axhline(full, color="black", lw=1, ls=":", label="all fields")
     ax.set_xlabel("k (fields kept; backbone retrained from scratch)")
     ax.set_ylabel("test AUC")
-    ax.set_title(f"{report.dataset}: test AUC vs number of kept fields (mean ± std over {len(report.seeds)} seed(s))", fontsize=10)
+    ax.set_title(
+        f"{report.dataset}: test AUC vs number of kept fields (mean ± std over {len(report.seeds)} seed(s))", fontsize=10
+    )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7.5, ncol=2)
     data = _png(fig)
@@ -189,15 +193,19 @@ def _environment() -> jinja2.Environment:
 def _context(report: Any) -> dict[str, Any]:
     """What each report type's template needs besides the report itself (plots, derived display values)."""
     if isinstance(report, Report):
-        scenarios = [{"report": s, "plots": _plots(s), "best": s.best_method(), "seeds": len(s.scenario.seeds)}
-                     for s in report.scenarios]
+        scenarios = [
+            {"report": s, "plots": _plots(s), "best": s.best_method(), "seeds": len(s.scenario.seeds)} for s in report.scenarios
+        ]
         return {"scenarios": scenarios, "metrics": list(METRIC_LABELS), "labels": METRIC_LABELS, "list": list}
     if isinstance(report, ConceptReport):
         return {"plot": _concept_plot(report)}
     if isinstance(report, SelectionBenchReport):
-        return {"summary": report.summary, "plot": _selection_plot(report),
-                "full_auc": float(np.mean([s.auc for s in report.full_model.values()])),
-                "backbone_seconds": float(np.mean(list(report.backbone_seconds.values())))}
+        return {
+            "summary": report.summary,
+            "plot": _selection_plot(report),
+            "full_auc": float(np.mean([s.auc for s in report.full_model.values()])),
+            "backbone_seconds": float(np.mean(list(report.backbone_seconds.values()))),
+        }
     return {}
 
 

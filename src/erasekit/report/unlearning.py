@@ -38,6 +38,7 @@ from erasekit.models.zoo import ModelSpec
 from erasekit.training import Recipe
 
 SCHEMA = "erasekit.unlearning-report/2"
+Role = Literal["reference", "negative_control", "method"]
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class MethodRow:
     """One row of the report table, aggregated over seeds (mean; ``*_std`` population std)."""
 
     name: str
-    role: Literal["reference", "negative_control", "method"]
+    role: Role
     params: Any  # the method's parameter dataclass, as resolved
     seconds: float
     seconds_std: float

@@ -19,10 +19,10 @@ import torch
 from torch import nn
 
 from erasekit.core import progress
-from erasekit.data.dataset import ArrayDataset
 from erasekit.core.errors import DataError, ForgetSetError, ModelError
-from erasekit.models.zoo import ModelSpec
 from erasekit.core.provenance import sha256_arrays
+from erasekit.data.dataset import ArrayDataset
+from erasekit.models.zoo import ModelSpec
 from erasekit.training import Recipe, train
 
 Aggregation = Literal["mean", "vote"]
@@ -70,16 +70,21 @@ class Assignment:
         n = len(self.example_ids)
         if len(self.shard) != n or len(self.slice) != n:
             raise DataError(f"assignment arrays disagree in length ({n}, {len(self.shard)}, {len(self.slice)})")
-        if n and (self.shard.min() < 0 or self.shard.max() >= self.num_shards
-                  or self.slice.min() < 0 or self.slice.max() >= self.num_slices):
+        if n and (
+            self.shard.min() < 0
+            or self.shard.max() >= self.num_shards
+            or self.slice.min() < 0
+            or self.slice.max() >= self.num_slices
+        ):
             raise DataError("assignment names a shard or slice outside S × R")
 
     def __len__(self) -> int:
         return len(self.example_ids)
 
     def sha256(self) -> str:
-        return sha256_arrays(self.example_ids, self.shard, self.slice,
-                             np.array([self.num_shards, self.num_slices, self.seed], dtype=np.int64))
+        return sha256_arrays(
+            self.example_ids, self.shard, self.slice, np.array([self.num_shards, self.num_slices, self.seed], dtype=np.int64)
+        )
 
     @cached_property
     def _sorted_ids(self) -> tuple[np.ndarray, np.ndarray]:
@@ -199,16 +204,16 @@ def run_shard_job(job: ShardJob) -> list[StageResult]:
         torch.set_num_threads(threads)
 
 
-def train_stages(model: nn.Module, config: ShardConfig, shard: int, num_slices: int, start_slice: int,
-                 slices) -> list[StageResult]:
+def train_stages(
+    model: nn.Module, config: ShardConfig, shard: int, num_slices: int, start_slice: int, slices
+) -> list[StageResult]:
     """Train ``model`` (in place) through stages ``start_slice..R-1`` over the growing union of slices."""
     recipe = Recipe(**{**config.recipe.to_dict(), "epochs": config.stage_epochs(num_slices)})
     results = []
     for r in range(start_slice, num_slices):
         xs, ys, ids = (np.concatenate(parts) for parts in zip(*slices[: r + 1]))
         if len(ys):
-            train(model, ArrayDataset(xs, ys), recipe, seed=config.stage_seed(shard, r),
-                  description=f"shard {shard} slice {r}")
+            train(model, ArrayDataset(xs, ys), recipe, seed=config.stage_seed(shard, r), description=f"shard {shard} slice {r}")
         results.append(StageResult(slice=r, state=state_of(model), trained_ids=np.sort(ids)))
     model.eval()
     return results
@@ -253,7 +258,8 @@ class SISAEnsemble(nn.Module):
         self.register_buffer("active", torch.tensor(active, dtype=torch.bool), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        probs = torch.stack([torch.softmax(m(x), dim=1) for m, on in zip(self.members, self.active) if on])
+        active: torch.Tensor = self.active  # type: ignore[assignment]  # a registered buffer
+        probs = torch.stack([torch.softmax(m(x), dim=1) for m, on in zip(self.members, active) if on])
         mean = probs.mean(dim=0)
         if self.aggregation == "mean":
             return torch.log(mean.clamp_min(1e-12))

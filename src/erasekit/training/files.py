@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from safetensors import SafetensorError
@@ -72,7 +72,7 @@ def save_model(
         "weights_sha256": sha256_state(model),
         "metrics": metrics or {},
         "versions": library_versions(),
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     write_sibling_files({path: payload, side: (json.dumps(sidecar, indent=2) + "\n").encode()})  # both or neither
     return side

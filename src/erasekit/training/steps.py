@@ -18,11 +18,20 @@ from erasekit.data.dataset import batches, num_batches
 class SGDSettings(Protocol):
     """The optimiser fields a fine-tuning method's parameters carry."""
 
-    epochs: int
-    lr: float
-    momentum: float
-    weight_decay: float
-    batch_size: int
+    @property
+    def epochs(self) -> int: ...
+
+    @property
+    def lr(self) -> float: ...
+
+    @property
+    def momentum(self) -> float: ...
+
+    @property
+    def weight_decay(self) -> float: ...
+
+    @property
+    def batch_size(self) -> int: ...
 
 
 def sgd(model: nn.Module, lr: float, momentum: float, weight_decay: float) -> torch.optim.SGD:

@@ -156,7 +156,9 @@ def check_output_size(model: nn.Module, train: Dataset, num_classes: int) -> Non
         with torch.no_grad():
             out = model(x)
     except Exception as exc:  # a shape mismatch surfaces as any of several torch errors
-        raise ModelError(f"the model cannot run on the data (input shape {tuple(x.shape[1:])}): {str(exc).splitlines()[0]}") from None
+        raise ModelError(
+            f"the model cannot run on the data (input shape {tuple(x.shape[1:])}): {str(exc).splitlines()[0]}"
+        ) from None
     finally:
         model.train(was_training)
     if out.ndim != 2 or out.shape[1] != num_classes:
@@ -209,8 +211,7 @@ class MethodInfo:
 METHODS: Registry[MethodInfo] = Registry("unlearning method", order=lambda info: not info.exact, example="ssd,salun")
 
 
-def register(name: str, params_type: type, exact: bool = False,
-             prepare: Callable[[UnlearningTask, Any], None] | None = None):
+def register(name: str, params_type: type, exact: bool = False, prepare: Callable[[UnlearningTask, Any], None] | None = None):
     """Register an unlearning method under ``name`` (use as a decorator in the method's file).
 
     ``prepare(task, params)`` runs before the timed method: work that a deployment does once
@@ -265,9 +266,7 @@ def unlearn(task: UnlearningTask, method: str, params: Any = None) -> Unlearned:
     if params is None:
         params = info.default_params()
     elif not isinstance(params, info.params_type):
-        raise MethodError(
-            f"method '{method}' takes {info.params_type.__name__}, got {type(params).__name__}"
-        )
+        raise MethodError(f"method '{method}' takes {info.params_type.__name__}, got {type(params).__name__}")
     before = task.model_sha256
     if info.prepare is not None:
         info.prepare(task, params)

@@ -8,8 +8,8 @@ from typing import Annotated
 import torch
 import torch.nn.functional as F
 
-from erasekit.data.dataset import ArrayDataset, batches
 from erasekit.core.params import POSITIVE
+from erasekit.data.dataset import ArrayDataset, batches
 from erasekit.training.steps import sgd_epochs
 from erasekit.unlearn.base import SGDParams, UnlearningTask, register
 
@@ -47,6 +47,10 @@ def boundary_shrink(task: UnlearningTask, params: BoundaryShrinkParams):
     x_forget = torch.cat([x for x, _ in batches(forget, 1024)])
     relabelled = ArrayDataset(x_forget, nearest_wrong_labels(frozen, forget, params.bound, params.batch_size))
     return sgd_epochs(
-        task.copy_model(), relabelled, params, task.seed, "boundary_shrink",
+        task.copy_model(),
+        relabelled,
+        params,
+        task.seed,
+        "boundary_shrink",
         lambda model, x, y: F.cross_entropy(model(x), y),
     )

@@ -19,6 +19,10 @@ class FinetuneParams(SGDParams):
 def finetune(task: UnlearningTask, params: FinetuneParams):
     """Continue training θ₀ on the retain set only (catastrophic-forgetting baseline)."""
     return sgd_epochs(
-        task.copy_model(), task.retain_set, params, task.seed, "finetune",
+        task.copy_model(),
+        task.retain_set,
+        params,
+        task.seed,
+        "finetune",
         lambda model, x, y: F.cross_entropy(model(x), y),
     )

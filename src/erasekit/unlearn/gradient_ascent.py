@@ -25,6 +25,10 @@ class GradientAscentParams(SGDParams):
 def gradient_ascent(task: UnlearningTask, params: GradientAscentParams):
     """Maximise the loss on the forget set (step on −ℓ); collapses the model if run too long."""
     return sgd_epochs(
-        task.copy_model(), task.forget_set, params, task.seed, "gradient_ascent",
+        task.copy_model(),
+        task.forget_set,
+        params,
+        task.seed,
+        "gradient_ascent",
         lambda model, x, y: -F.cross_entropy(model(x), y),
     )

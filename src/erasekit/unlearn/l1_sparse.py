@@ -10,9 +10,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from erasekit.core import progress
-from erasekit.data.dataset import num_batches
 from erasekit.core.params import NON_NEGATIVE, Range
 from erasekit.core.rng import generator as seeded_generator
+from erasekit.data.dataset import num_batches
 from erasekit.training.steps import sgd, shuffled
 from erasekit.unlearn.base import SGDParams, UnlearningTask, register
 

@@ -8,9 +8,9 @@ from typing import Annotated
 import torch.nn.functional as F
 
 from erasekit.core import progress
-from erasekit.data.dataset import num_batches
 from erasekit.core.params import UNIT_INTERVAL
 from erasekit.core.rng import generator as seeded_generator
+from erasekit.data.dataset import num_batches
 from erasekit.training.steps import endless, sgd, shuffled
 from erasekit.unlearn.base import SGDParams, UnlearningTask, register
 

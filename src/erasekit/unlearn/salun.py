@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from erasekit.core import progress
-from erasekit.data.dataset import batches, num_batches
 from erasekit.core.params import FRACTION
+from erasekit.data.dataset import batches, num_batches
 from erasekit.training.steps import sgd
 from erasekit.unlearn.base import SGDParams, UnlearningTask, register
 from erasekit.unlearn.random_label import random_label_loop
@@ -33,8 +33,9 @@ def saliency_mask(model: nn.Module, forget_set, ratio: float, batch_size: int) -
     model.zero_grad(set_to_none=True)
     for x, y in batches(forget_set, batch_size):
         (-F.cross_entropy(model(x), y)).backward()  # .grad accumulates the sum over batches
-    saliency = {name: p.grad.abs().flatten() if p.grad is not None else torch.zeros(p.numel())
-                for name, p in model.named_parameters()}
+    saliency = {
+        name: p.grad.abs().flatten() if p.grad is not None else torch.zeros(p.numel()) for name, p in model.named_parameters()
+    }
     model.zero_grad(set_to_none=True)
     flat = torch.cat(list(saliency.values()))
     n_keep = max(1, int(round(ratio * flat.numel())))
@@ -73,6 +74,12 @@ def salun(task: UnlearningTask, params: SalUnParams):
                     buffer.mul_(keep)
 
     return random_label_loop(
-        task, model, optimizer, params.epochs, params.batch_size, "salun",
-        before_step=mask_gradients, after_step=restore_frozen,
+        task,
+        model,
+        optimizer,
+        params.epochs,
+        params.batch_size,
+        "salun",
+        before_step=mask_gradients,
+        after_step=restore_frozen,
     )

@@ -9,10 +9,10 @@ import torch
 import torch.nn.functional as F
 
 from erasekit.core import progress
-from erasekit.data.dataset import num_batches
 from erasekit.core.errors import MethodError
 from erasekit.core.params import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, Params
 from erasekit.core.rng import generator as seeded_generator
+from erasekit.data.dataset import num_batches
 from erasekit.training.steps import shuffled
 from erasekit.unlearn.base import UnlearningTask, register
 

@@ -24,8 +24,8 @@ from erasekit.data.dataset import ArrayDataset, batches
 from erasekit.sisa.sharding import (
     AGGREGATIONS,
     Assignment,
-    SISAEnsemble,
     ShardConfig,
+    SISAEnsemble,
     State,
     load_state,
     slice_data,

@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from erasekit.core import progress
-from erasekit.data.dataset import batches, num_batches
 from erasekit.core.params import AT_LEAST_ONE, POSITIVE, Params
+from erasekit.data.dataset import batches, num_batches
 from erasekit.unlearn.base import UnlearningTask, register
 
 
