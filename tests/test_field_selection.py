@@ -360,3 +360,34 @@ def test_cli_select_one_class_target(capsys, tmp_path, synthetic):
 def test_cli_select_without_required_options_is_a_usage_error(capsys):
     code, _, stderr = run(capsys, "select", "--method", "gbdt")
     assert code == 2 and "missing --data, --k, --out" in stderr
+
+
+# ------------------------------------------------------------------ one contract: every method is a scikit-learn selector
+
+
+@pytest.mark.parametrize("name", available_selectors())
+def test_every_method_is_a_selector_that_fits_a_plain_matrix(synthetic, name):
+    """The registered object is the selector itself: ``fit(X, y)`` on a numeric matrix (categorical columns as codes)."""
+    from erasekit.models.ctr import CTRRecipe
+
+    frame = synthetic.frame.iloc[:1500]
+    X, categorical = [], []
+    for j, column in enumerate(c for c in frame.columns if c != "click"):
+        values = frame[column]
+        if not pd.api.types.is_numeric_dtype(values):
+            X.append(pd.factorize(values)[0] + 1.0)
+            categorical.append(j)
+        else:
+            X.append(values.to_numpy(float))
+    X = np.column_stack(X)
+    y = frame["click"].to_numpy()
+    selector = fast_params(name) or selector_info(name).selector_type()
+    selector.set_params(k=4)
+    if "categorical" in selector.get_params():
+        selector.set_params(categorical=tuple(categorical), recipe=CTRRecipe(max_epochs=1, batch_size=256))
+    if name == "removal":
+        selector.set_params(k=17)
+    selector.fit(X, y)
+    assert selector.scores_.shape == (X.shape[1],) and np.isfinite(selector.scores_).all()
+    assert sorted(selector.ranking_) == list(range(1, X.shape[1] + 1))
+    assert selector.transform(X).shape == (len(X), selector.k_)
