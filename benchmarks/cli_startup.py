@@ -17,7 +17,7 @@ import statistics
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from erasekit.core.io import atomic_write_text
@@ -59,7 +59,7 @@ def main() -> None:
     medians = {name: statistics.median(values) for name, values in samples.items()}
     floor = medians["python -c 'import click'"]
     record = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}",
         "versions": library_versions(),
         "repeats": REPEATS,
