@@ -17,13 +17,13 @@ from erasekit.features.base import SelectionData
 
 def aukc(ks: Sequence[int], aucs: Sequence[float]) -> float:
     """Area under AUC-vs-k, normalised by the k range (so it is in AUC units); one point → that AUC."""
-    ks = np.asarray(ks, dtype=np.float64)
-    aucs = np.asarray(aucs, dtype=np.float64)
-    if len(ks) == 1:
-        return float(aucs[0])
-    order = np.argsort(ks)
-    ks, aucs = ks[order], aucs[order]
-    return float(np.sum((ks[1:] - ks[:-1]) * (aucs[1:] + aucs[:-1]) / 2) / (ks[-1] - ks[0]))
+    k = np.asarray(ks, dtype=np.float64)
+    auc = np.asarray(aucs, dtype=np.float64)
+    if len(k) == 1:
+        return float(auc[0])
+    order = np.argsort(k)
+    k, auc = k[order], auc[order]
+    return float(np.sum((k[1:] - k[:-1]) * (auc[1:] + auc[:-1]) / 2) / (k[-1] - k[0]))
 
 
 def precision_at_k(ranking: Sequence[str], relevant: Sequence[str], k: int) -> float:

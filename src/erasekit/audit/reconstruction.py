@@ -26,7 +26,9 @@ def reconstruction_audit(
 ) -> tuple[Reconstruction, ...]:
     """Probe every removed column from the remover's output, and from the plain drop for comparison."""
     plain = FeatureRemover(remover.columns, proxies="none").fit(train)
-    stages = [("dropped", plain)] + ([("dropped+leace", remover)] if remover.proxies == "leace" else [])
+    stages: list[tuple[Literal["dropped", "dropped+leace"], FeatureRemover]] = [("dropped", plain)]
+    if remover.proxies == "leace":
+        stages.append(("dropped+leace", remover))
     results = []
     for column in remover.columns:
         numeric = not is_categorical(train[column])

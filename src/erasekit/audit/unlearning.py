@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sized
 from dataclasses import dataclass, fields
+from typing import cast
 
 import numpy as np
 import torch
@@ -94,7 +96,7 @@ def audit_model(
     NaN/inf outputs never crash the audit: they count as wrong predictions with zero
     true-label confidence and maximal entropy (see :func:`audit_warnings` to flag them).
     """
-    mask = np.ones(len(train), dtype=bool)
+    mask = np.ones(len(cast(Sized, train)), dtype=np.bool_)
     mask[forget_indices] = False
     retain_indices = np.flatnonzero(mask)
     forget_logits, forget_labels = predict_logits(model, subset(train, forget_indices), config.batch_size)

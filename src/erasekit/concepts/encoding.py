@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sized
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 import torch
@@ -59,7 +59,7 @@ class ConceptEncoding:
         classes = tuple(sorted(np.unique(values).tolist()))
         if len(classes) < 2:
             raise ConceptError(f"Z has a single class ({classes[0]!r}); erasure needs at least two concept values")
-        inferred = "binary" if len(classes) == 2 else "multiclass"
+        inferred: ConceptKind = "binary" if len(classes) == 2 else "multiclass"
         if kind is not None and kind != inferred and not (kind == "multiclass" and inferred == "binary"):
             raise ConceptError(f"Z has {len(classes)} classes, which does not fit kind='{kind}'")
         return cls(kind=kind or inferred, classes=classes, width=len(classes))
@@ -92,7 +92,9 @@ class ConceptEncoding:
         import json
 
         return cls(
-            kind=meta["concept_kind"], classes=tuple(json.loads(meta["concept_classes"])), width=int(meta["concept_width"])
+            kind=cast(ConceptKind, meta["concept_kind"]),
+            classes=tuple(json.loads(meta["concept_classes"])),
+            width=int(meta["concept_width"]),
         )
 
 

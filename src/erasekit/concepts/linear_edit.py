@@ -190,8 +190,10 @@ def edit_linear(
     for _ in range(params.rece_iterations):
         # RECE: the input that makes the edited layers reproduce the original outputs for each
         # concept, c′ = (Σ W′ᵀW′ + λ_reg I)⁻¹ (Σ W′ᵀ W) c, is erased as well
-        gram = sum(w.T @ w for w, _ in solved.values()) + params.rece_lambda * torch.eye(d_in, dtype=torch.float64)
-        cross = sum(solved[name][0].T @ weights[name] for name in named)
+        gram = torch.stack([w.T @ w for w, _ in solved.values()]).sum(0) + params.rece_lambda * torch.eye(
+            d_in, dtype=torch.float64
+        )
+        cross = torch.stack([solved[name][0].T @ weights[name] for name in named]).sum(0)
         adversarial = torch.linalg.solve(gram, cross @ base_keys.T).T
         keys = torch.cat([keys, adversarial])
         if anchors is not None:

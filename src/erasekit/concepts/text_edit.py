@@ -15,12 +15,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 
 from erasekit.concepts.layers import find_layer
 from erasekit.concepts.linear_edit import LinearEditParams, LinearEditResult, edit_linear
 from erasekit.core.errors import ConceptError
+
+LayerT = TypeVar("LayerT", bound=torch.nn.Module)
 
 EDIT_LAYER = "0.auto_model.encoder.layer.5.output.dense"
 NORM_LAYER = "0.auto_model.encoder.layer.5.output.LayerNorm"
@@ -36,6 +39,13 @@ def _resolve(model, name: str) -> str:
         return alternative
     find_layer(model, name)  # raises with close names
     return name
+
+
+def _layer_of_type(model, name: str, kind: type[LayerT]) -> LayerT:
+    layer = find_layer(model, name)
+    if not isinstance(layer, kind):
+        raise ConceptError(f"layer '{name}' is a {type(layer).__name__}, not {kind.__name__}; the edit needs the MiniLM layout")
+    return layer
 
 
 @dataclass(frozen=True)
@@ -74,7 +84,8 @@ def token_states(model, sentences: Sequence[str]) -> TokenStates:
     finally:
         for hook in hooks:
             hook.remove()
-    return TokenStates(*(torch.cat(captured[k]).double() for k in ("keys", "outputs", "norm_in", "norm_out")), lengths)
+    keys, outputs, norm_in, norm_out = (torch.cat(captured[k]).double() for k in ("keys", "outputs", "norm_in", "norm_out"))
+    return TokenStates(keys, outputs, norm_in, norm_out, lengths)
 
 
 def _term_span(model, template: str, term: str) -> tuple[int, int, int]:
@@ -101,7 +112,7 @@ class TextEdit:
     anchor_sentences: tuple[str, ...]
 
     def layers(self, model) -> dict[str, torch.nn.Linear]:
-        return {"layer": find_layer(model, self.layer)}
+        return {"layer": _layer_of_type(model, self.layer, torch.nn.Linear)}
 
     def apply(self, model) -> None:
         self.result.apply(self.layers(model))
@@ -132,11 +143,11 @@ def edit_text_concepts(
     if any(t.count("{}") != 1 for t in templates):
         raise ConceptError("each template needs exactly one {} where the term goes")
     layer_name = _resolve(model, EDIT_LAYER)
-    norm = find_layer(model, _resolve(model, NORM_LAYER))
+    norm = _layer_of_type(model, _resolve(model, NORM_LAYER), torch.nn.LayerNorm)
     concept, anchored = _sentence_pairs(templates, terms, anchor)
     source, target = token_states(model, concept), token_states(model, anchored)
     gamma, beta = norm.weight.detach().double(), norm.bias.detach().double()
-    dense = find_layer(model, layer_name)
+    dense = _layer_of_type(model, layer_name, torch.nn.Linear)
     bias = dense.bias.detach().double()
 
     key_rows, target_rows = [], []

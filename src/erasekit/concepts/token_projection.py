@@ -88,11 +88,11 @@ def filter_sentence(
         masked["attention_mask"][0, i] = 0
         masked_states = _token_states(model, masked)
         distances.append(distance_to_subspace(_pooled(masked_states, masked["attention_mask"][0].double()), basis))
-    distances = np.asarray(distances)
+    distance = np.asarray(distances)
     triggers = []
     for k, i in enumerate(content):
-        others = np.delete(distances, k)
-        if len(others) and distances[k] > (1 + params.alpha) * others.mean():
+        others = np.delete(distance, k)
+        if len(others) and distance[k] > (1 + params.alpha) * others.mean():
             triggers.append(i)
     projected = states.clone()
     if triggers:

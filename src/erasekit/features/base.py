@@ -261,7 +261,7 @@ class SelectorInfo:
             options = next((c for c in allowed if isinstance(c, StrOptions)), None)
             interval = next((c for c in allowed if isinstance(c, Interval)), None)
             if options is not None:
-                types[name] = Literal[tuple(sorted(options.options))]  # type: ignore[valid-type]
+                types[name] = Literal[tuple(sorted(options.options))]
             elif isinstance(default, (bool, int, float, str)):
                 types[name] = type(default)
             elif interval is not None:

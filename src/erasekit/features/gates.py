@@ -135,7 +135,7 @@ def search(data: SelectionData, searcher: GateSearcher, budget: SearchBudget, se
                     loss.backward()
                     weights.step()
                     gates.zero_grad(set_to_none=True)
-                    v_index = next(valid_batches, None)
+                    v_index = next(valid_batches, None) if valid_batches is not None else None
                     if v_index is None:
                         valid_batches = iter(minibatches(len(data.valid), data.recipe.batch_size, generator))
                         v_index = next(valid_batches)

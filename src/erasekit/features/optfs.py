@@ -14,7 +14,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from erasekit.features.base import POSITIVE_INT, POSITIVE_REAL, FieldScores, SelectionData, register_selector
 from erasekit.features.gates import GateSearcher, GateSelector, SearchBudget, search
-from erasekit.models.ctr import CTRModel, fresh_model, train_ctr
+from erasekit.models.ctr import CTRModel, Gate, fresh_model, train_ctr
 
 
 class OptFSGates(GateSearcher):
@@ -166,7 +166,7 @@ def optfs_select(data: SelectionData, params: OptFSSelector | None = None, seed:
         if gates.rewind_state is not None:
             final.load_state_dict(gates.rewind_state)
         frozen = torch.as_tensor(mask, dtype=torch.float32)
-        gate = frozen if params.level == "field" else (lambda codes: gates.expand(frozen, codes))
+        gate: Gate = frozen if params.level == "field" else (lambda codes: gates.expand(frozen, codes))
         train_ctr(final, data.train, data.valid, data.recipe, seed=seed, gate=gate, description="OptFS retrain")
         final.frozen_gate = gate
     return OptFSResult(scores, kept, mask, final)

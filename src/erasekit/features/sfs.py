@@ -65,9 +65,8 @@ class SFSSelector(GateSelector):
         batches = 0
         model.eval()
         for index in minibatches(len(data.train), data.recipe.batch_size, seeded_generator(seed)):
-            loss_fn(model(codes[index], numeric[index], mask), labels[index]).backward()
-            total += mask.grad.abs()
-            mask.grad = None
+            (grad,) = torch.autograd.grad(loss_fn(model(codes[index], numeric[index], mask), labels[index]), mask)
+            total += grad.abs()
             batches += 1
             if batches == self.max_batches:
                 break

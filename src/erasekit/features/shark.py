@@ -15,12 +15,12 @@ from erasekit.models.ctr import CTRModel, fresh_model, tensors, train_ctr
 
 @torch.no_grad()
 def _mean_embeddings(model: CTRModel, codes, numeric, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    total_e, total_f = None, None
+    sums_e, sums_f = [], []
     for start in range(0, len(codes), batch_size):
         e, f = model.embed(codes[start : start + batch_size], numeric[start : start + batch_size])
-        total_e = e.sum(0) if total_e is None else total_e + e.sum(0)
-        total_f = f.sum(0) if total_f is None else total_f + f.sum(0)
-    return total_e / len(codes), total_f / len(codes)
+        sums_e.append(e.sum(0))
+        sums_f.append(f.sum(0))
+    return torch.stack(sums_e).sum(0) / len(codes), torch.stack(sums_f).sum(0) / len(codes)
 
 
 def shark_scores(model: CTRModel, data: SelectionData, batch_size: int = 4096) -> np.ndarray:
@@ -33,9 +33,9 @@ def shark_scores(model: CTRModel, data: SelectionData, batch_size: int = 4096) -
     for start in range(0, len(v_codes), batch_size):
         e, f = model.embed(v_codes[start : start + batch_size], v_numeric[start : start + batch_size])
         e, f = e.detach().requires_grad_(True), f.detach().requires_grad_(True)
-        loss_fn(model.head(e, f), v_labels[start : start + batch_size]).backward()
+        grad_e, grad_f = torch.autograd.grad(loss_fn(model.head(e, f), v_labels[start : start + batch_size]), (e, f))
         with torch.no_grad():
-            change += (e.grad * (mean_e - e)).sum(dim=(0, 2)) + (f.grad * (mean_f - f)).sum(0)
+            change += (grad_e * (mean_e - e)).sum(dim=(0, 2)) + (grad_f * (mean_f - f)).sum(0)
     return (change.abs() / len(v_codes)).numpy().astype(np.float64)
 
 

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, func, or_, select, update
 from sqlalchemy.engine import make_url
@@ -185,6 +186,11 @@ def _holder_is_dead(holder: str) -> bool:
     except PermissionError:
         return False
     return False
+
+
+def _rowcount(result: Any) -> int:
+    """Rows matched by an UPDATE (a CursorResult; typed as a plain Result by SQLAlchemy's stubs)."""
+    return int(result.rowcount)
 
 
 def _engine(url: str) -> Engine:
@@ -441,27 +447,31 @@ class Ledger:
         now = utcnow()
         until = now + timedelta(seconds=lease_seconds)
         with self._session() as session, session.begin():
-            taken = session.execute(
-                update(ShardedModelRow)
-                .where(
-                    ShardedModelRow.id == model_id,
-                    or_(
-                        ShardedModelRow.lock_holder.is_(None),
-                        ShardedModelRow.lock_expires_at < now,
-                        ShardedModelRow.lock_holder == worker,
-                    ),
+            taken = _rowcount(
+                session.execute(
+                    update(ShardedModelRow)
+                    .where(
+                        ShardedModelRow.id == model_id,
+                        or_(
+                            ShardedModelRow.lock_holder.is_(None),
+                            ShardedModelRow.lock_expires_at < now,
+                            ShardedModelRow.lock_holder == worker,
+                        ),
+                    )
+                    .values(lock_holder=worker, lock_expires_at=until)
                 )
-                .values(lock_holder=worker, lock_expires_at=until)
-            ).rowcount
+            )
             if taken == 1:
                 return None
             holder = session.scalar(select(ShardedModelRow.lock_holder).where(ShardedModelRow.id == model_id))
             if holder is not None and _holder_is_dead(holder):
-                taken = session.execute(
-                    update(ShardedModelRow)
-                    .where(ShardedModelRow.id == model_id, ShardedModelRow.lock_holder == holder)
-                    .values(lock_holder=worker, lock_expires_at=until)
-                ).rowcount
+                taken = _rowcount(
+                    session.execute(
+                        update(ShardedModelRow)
+                        .where(ShardedModelRow.id == model_id, ShardedModelRow.lock_holder == holder)
+                        .values(lock_holder=worker, lock_expires_at=until)
+                    )
+                )
                 if taken == 1:
                     session.add(
                         self._event_row(
@@ -475,11 +485,13 @@ class Ledger:
 
     def renew(self, model_id: str, worker: str, lease_seconds: float) -> None:
         with self._session() as session, session.begin():
-            held = session.execute(
-                update(ShardedModelRow)
-                .where(ShardedModelRow.id == model_id, ShardedModelRow.lock_holder == worker)
-                .values(lock_expires_at=utcnow() + timedelta(seconds=lease_seconds))
-            ).rowcount
+            held = _rowcount(
+                session.execute(
+                    update(ShardedModelRow)
+                    .where(ShardedModelRow.id == model_id, ShardedModelRow.lock_holder == worker)
+                    .values(lock_expires_at=utcnow() + timedelta(seconds=lease_seconds))
+                )
+            )
         if held != 1:
             raise LedgerError(f"worker {worker} lost the lock on model {model_id} (its lease expired); nothing was committed")
 

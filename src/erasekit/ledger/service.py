@@ -350,7 +350,9 @@ class ShardedModel:
         """
         worker = worker_identity()
         start = time.perf_counter()
-        versions, done, retrained = [], [], 0
+        versions: list[ModelVersion] = []
+        done: list[int] = []
+        retrained = 0
         counts = self.ledger.count_requests(self.model_id)
         if repair_only or counts.get("received") or counts.get("scheduled"):
             self.data()  # a missing or changed data file is the caller's error: fail before scheduling anything

@@ -136,6 +136,8 @@ class ModelDirectory:
         config: ShardConfig,
         assignment: Assignment,
     ) -> Manifest:
+        if config.spec is None:
+            raise ModelError("a SISA model directory needs the shard architecture (ShardConfig.spec) to rebuild its models")
         return Manifest(
             model_id=str(uuid.uuid4()),
             data_spec=data_spec,

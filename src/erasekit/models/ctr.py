@@ -11,8 +11,9 @@ and first-order terms [n, F]) and :meth:`CTRModel.head`, and takes an optional f
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 import torch
@@ -28,6 +29,8 @@ from erasekit.core.rng import seeded
 from erasekit.data.ctr import Field, FieldTable, table_from_matrix
 
 CTR_KINDS = ("lr", "fm", "deepfm", "dcn")
+# a field gate: a tensor [F] or [n, F], or a function of a minibatch's codes returning one (value-level gates)
+Gate = torch.Tensor | Callable[[torch.Tensor], torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,15 @@ class CTRSpec:
 
 
 class CTRModel(nn.Module):
-    """A CTR model for a fixed list of fields; returns click logits [n]."""
+    """A CTR model for a fixed list of fields; returns click logits [n].
+
+    ``frozen_gate``: the gate a selector trained this model with (OptFS's frozen mask), to
+    evaluate it as trained: ``evaluate(model, table, gate=model.frozen_gate)``.
+    """
+
+    numeric_vectors: nn.Parameter
+    numeric_weights: nn.Parameter
+    frozen_gate: Gate | None = None
 
     def __init__(self, fields: tuple[Field, ...], spec: CTRSpec = CTRSpec()):
         super().__init__()
@@ -82,9 +93,9 @@ class CTRModel(nn.Module):
 
     def reset_parameters(self) -> None:
         for table in self.tables:
-            nn.init.normal_(table.weight, std=0.01)
+            nn.init.normal_(cast(nn.Embedding, table).weight, std=0.01)
         for table in self.first_tables:
-            nn.init.zeros_(table.weight)
+            nn.init.zeros_(cast(nn.Embedding, table).weight)
         nn.init.normal_(self.numeric_vectors, std=0.01)
         nn.init.zeros_(self.numeric_weights)
         nn.init.zeros_(self.bias)
@@ -120,7 +131,7 @@ class CTRModel(nn.Module):
             logit = logit + self.deep_out(deep).squeeze(1)
         return logit
 
-    def forward(self, codes: torch.Tensor, numeric: torch.Tensor, gate=None) -> torch.Tensor:
+    def forward(self, codes: torch.Tensor, numeric: torch.Tensor, gate: Gate | None = None) -> torch.Tensor:
         """Logits [n]. ``gate``: None, a tensor [F] / [n, F], or a function of ``codes`` returning one."""
         embeddings, first = self.embed(codes, numeric)
         if callable(gate):
@@ -180,7 +191,7 @@ def minibatches(n: int, batch_size: int, generator: torch.Generator | None):
 
 
 @torch.no_grad()
-def predict_logits(model: CTRModel, table: FieldTable, gate: torch.Tensor | None = None, batch_size: int = 8192) -> np.ndarray:
+def predict_logits(model: CTRModel, table: FieldTable, gate: Gate | None = None, batch_size: int = 8192) -> np.ndarray:
     model.eval()
     codes, numeric, _ = tensors(table)
     out = [model(codes[i : i + batch_size], numeric[i : i + batch_size], gate) for i in range(0, len(table), batch_size)]
@@ -202,7 +213,7 @@ def score_logits(logits: np.ndarray, labels: np.ndarray) -> CTRScore:
     return CTRScore(float(roc_auc_score(labels, logits)), float(log_loss(labels, probabilities, labels=[0, 1])))
 
 
-def evaluate(model: CTRModel, table: FieldTable, gate: torch.Tensor | None = None) -> CTRScore:
+def evaluate(model: CTRModel, table: FieldTable, gate: Gate | None = None) -> CTRScore:
     return score_logits(predict_logits(model, table, gate), table.labels)
 
 
@@ -220,7 +231,7 @@ def train_ctr(
     valid: FieldTable | None,
     recipe: CTRRecipe = CTRRecipe(),
     seed: int = 0,
-    gate: torch.Tensor | None = None,
+    gate: Gate | None = None,
     description: str = "train CTR",
 ) -> CTRModel:
     """Train ``model`` in place; with ``valid`` keep the epoch with the lowest validation logloss."""
