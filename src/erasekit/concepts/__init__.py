@@ -30,12 +30,19 @@ for _module in pkgutil.iter_modules(__path__):
     if _module.name not in _INFRASTRUCTURE and not _module.name.startswith("_"):
         importlib.import_module(f"{__name__}.{_module.name}")
 
-from erasekit.concepts.inlp import INLPParams  # noqa: E402
-from erasekit.concepts.leace import LeaceParams  # noqa: E402
 from erasekit.concepts.linear_edit import LinearEdit, LinearEditParams, LinearEditResult, edit_linear  # noqa: E402
-from erasekit.concepts.quadratic import QuadraticParams  # noqa: E402
 from erasekit.concepts.tabular import FeatureRemover  # noqa: E402
 from erasekit.concepts.token_projection import TokenProjectionParams, concept_subspace, filter_sentence  # noqa: E402
+
+# every eraser's parameter class by name, e.g. ``from erasekit.concepts import LeaceParams``
+PARAMS = {info.params_type.__name__: info.params_type for info in ERASERS}
+
+
+def __getattr__(name: str):
+    if name in PARAMS:
+        return PARAMS[name]
+    raise AttributeError(f"module 'erasekit.concepts' has no attribute {name!r}")
+
 
 __all__ = [
     "ERASERS",
@@ -44,13 +51,10 @@ __all__ = [
     "ConceptEraser",
     "ConceptEraserTransformer",
     "FeatureRemover",
-    "INLPParams",
-    "LeaceParams",
     "LinearEdit",
     "LinearEditParams",
     "LinearEditResult",
     "QuadraticConceptEraser",
-    "QuadraticParams",
     "TokenProjectionParams",
     "available_erasers",
     "collect_activations",
@@ -66,4 +70,5 @@ __all__ = [
     "load_eraser",
     "register_eraser",
     "save_eraser",
+    *sorted(PARAMS),
 ]

@@ -28,39 +28,28 @@ for _module in pkgutil.iter_modules(__path__):
     if _module.name not in ("base", "gates") and not _module.name.startswith("_"):
         importlib.import_module(f"{__name__}.{_module.name}")
 
-from erasekit.features.adafs import AdaFSSelector  # noqa: E402
-from erasekit.features.autofield import AutoFieldSelector  # noqa: E402
-from erasekit.features.gbdt import GBDTSelector  # noqa: E402
-from erasekit.features.l1 import L1Selector  # noqa: E402
-from erasekit.features.lpfs import LPFSSelector  # noqa: E402
-from erasekit.features.mrmr import MRMRSelector  # noqa: E402
-from erasekit.features.optfs import OptFSResult, OptFSSelector, optfs_select  # noqa: E402
-from erasekit.features.permutation import PermutationSelector  # noqa: E402
-from erasekit.features.quickselection import QuickSelection  # noqa: E402
-from erasekit.features.removal import RemovalSelector, backward_eliminate  # noqa: E402
-from erasekit.features.sfs import SFSSelector  # noqa: E402
-from erasekit.features.shark import SharkSelector  # noqa: E402
+from erasekit.features.optfs import OptFSResult, optfs_select  # noqa: E402
+from erasekit.features.removal import backward_eliminate  # noqa: E402
+
+# every selector class by name, e.g. ``from erasekit.features import GBDTSelector``
+SELECTOR_CLASSES = {info.selector_type.__name__: info.selector_type for info in SELECTORS}
+
+
+def __getattr__(name: str):
+    if name in SELECTOR_CLASSES:
+        return SELECTOR_CLASSES[name]
+    raise AttributeError(f"module 'erasekit.features' has no attribute {name!r}")
+
 
 __all__ = [
     "SELECTORS",
-    "AdaFSSelector",
-    "AutoFieldSelector",
+    "SELECTOR_CLASSES",
     "FieldScores",
     "FieldSelection",
-    "GBDTSelector",
     "GateSelector",
-    "L1Selector",
-    "LPFSSelector",
-    "MRMRSelector",
     "OptFSResult",
-    "OptFSSelector",
-    "PermutationSelector",
-    "QuickSelection",
     "RankingSelector",
-    "RemovalSelector",
-    "SFSSelector",
     "SelectionData",
-    "SharkSelector",
     "available_selectors",
     "backward_eliminate",
     "optfs_select",
@@ -70,4 +59,5 @@ __all__ = [
     "register_selector",
     "select_fields",
     "selector_info",
+    *sorted(SELECTOR_CLASSES),
 ]
