@@ -331,7 +331,16 @@ class FieldSelection:
 
 
 def _reportable(params: dict[str, Any]) -> dict[str, Any]:
-    return {k: v if v is None or isinstance(v, (bool, int, float, str)) else repr(v) for k, v in params.items()}
+    """Parameters as JSON-ready values: numbers, strings, lists of them; anything else (an estimator) as its repr."""
+
+    def plain(value: Any) -> Any:
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return value
+        if isinstance(value, (tuple, list)) and all(isinstance(v, (bool, int, float, str)) for v in value):
+            return list(value)
+        return repr(value)
+
+    return {name: plain(value) for name, value in params.items()}
 
 
 def rank_fields(data: SelectionData, method: str, selector: RankingSelector | None = None, seed: int = 0) -> FieldSelection:

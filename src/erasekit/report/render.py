@@ -179,6 +179,21 @@ def _speedup(value: float | None) -> str:
     return f"{value:.1f}×" if value < 100 else f"{value:.0f}×"
 
 
+def _fields(value: Any) -> str:
+    """``name=value`` pairs of a dataclass's non-empty fields, for a details line."""
+    if not dataclasses.is_dataclass(value) or isinstance(value, type):
+        return "" if value is None else str(value)
+    pairs = []
+    for item in dataclasses.fields(value):
+        shown = getattr(value, item.name)
+        if shown in ("", (), None):
+            continue
+        if isinstance(shown, tuple):
+            shown = ", ".join(map(str, shown))
+        pairs.append(f"{item.name}={shown}")
+    return " · ".join(pairs)
+
+
 def _environment() -> jinja2.Environment:
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("erasekit", "report/templates"),
@@ -187,6 +202,7 @@ def _environment() -> jinja2.Environment:
     )
     environment.filters["pct"] = _pct
     environment.filters["speedup"] = _speedup
+    environment.filters["fields"] = _fields
     return environment
 
 
