@@ -5,9 +5,6 @@ labels, ``layers``/``sklearn`` how erasers are applied inside a model or a Pipel
 other module is one method and registers itself; they are imported here automatically.
 """
 
-import importlib
-import pkgutil
-
 from erasekit.concepts.base import (
     ERASERS,
     AffineEraser,
@@ -24,11 +21,9 @@ from erasekit.concepts.base import (
 from erasekit.concepts.encoding import ConceptEncoding
 from erasekit.concepts.layers import collect_activations, erased_layers, find_layer, fit_layer_erasers
 from erasekit.concepts.sklearn import ConceptEraserTransformer
+from erasekit.core.registry import import_method_modules
 
-_INFRASTRUCTURE = {"base", "encoding", "layers", "sklearn"}
-for _module in pkgutil.iter_modules(__path__):
-    if _module.name not in _INFRASTRUCTURE and not _module.name.startswith("_"):
-        importlib.import_module(f"{__name__}.{_module.name}")
+import_method_modules(__name__, __path__, frozenset({"base", "encoding", "layers", "sklearn"}))
 
 from erasekit.concepts.linear_edit import LinearEdit, LinearEditParams, LinearEditResult, edit_linear  # noqa: E402
 from erasekit.concepts.tabular import FeatureRemover  # noqa: E402

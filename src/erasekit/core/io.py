@@ -114,6 +114,16 @@ def remove_stale_staging(parent: Path, name: str) -> list[Path]:
     return removed
 
 
+def _new_staging(parent: Path, name: str, target: Path) -> Path:
+    """A fresh staging folder for ``parent/name`` (stale ones from killed runs removed first)."""
+    remove_stale_staging(parent, name)
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f".{name}{STAGING_MARK}{os.getpid()}.", dir=parent))
+    except OSError as exc:
+        raise _cannot_write(target, exc) from None
+
+
 @contextmanager
 def staged_files(directory: Path) -> Iterator[Path]:
     """Yield a staging folder; on a clean exit move every file in it into ``directory``.
@@ -122,13 +132,8 @@ def staged_files(directory: Path) -> Iterator[Path]:
     already in an existing ``directory`` that the command does not write are left alone.
     """
     directory = Path(directory)
-    parent = directory.parent if str(directory.parent) else Path(".")
-    remove_stale_staging(parent, directory.name)
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}{STAGING_MARK}{os.getpid()}.", dir=parent))
-    except OSError as exc:
-        raise _cannot_write(directory, exc) from None
+    parent = directory.parent
+    staging = _new_staging(parent, directory.name, directory)
     try:
         yield staging
         for item in staging.iterdir():
@@ -176,12 +181,7 @@ def write_sibling_files(files: Mapping[Path, bytes]) -> None:
         raise OutputError("files written together must share one folder")
     parent = parents.pop()
     first = paths[0]
-    remove_stale_staging(parent, first.name)
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{first.name}{STAGING_MARK}{os.getpid()}.", dir=parent))
-    except OSError as exc:
-        raise _cannot_write(first, exc) from None
+    staging = _new_staging(parent, first.name, first)
     try:
         for path, payload in files.items():
             staged = staging / Path(path).name

@@ -8,7 +8,9 @@ objects, checking every number once, where it is parsed (finite, inside its decl
 
 from __future__ import annotations
 
+import importlib
 import math
+import pkgutil
 import types
 import typing
 from collections.abc import Callable, Iterator, Sequence
@@ -106,6 +108,13 @@ class Registry(Generic[Record]):
             for name in record.parameter_types():
                 return f"{record.name}.{name}=VALUE"
         return "method.name=VALUE"
+
+
+def import_method_modules(package: str, path: Sequence[str], infrastructure: frozenset[str] = frozenset()) -> None:
+    """Import every module of a method package (each registers itself), so a new method is one new file."""
+    for module in pkgutil.iter_modules(path):
+        if module.name not in infrastructure and not module.name.startswith("_"):
+            importlib.import_module(f"{package}.{module.name}")
 
 
 def make_params(record: MethodRecord, values: dict[str, Any]) -> Any:

@@ -5,9 +5,7 @@ registry) and ``gates`` the gate-based family's base and search loop. Every othe
 one method and registers itself; they are imported here automatically.
 """
 
-import importlib
-import pkgutil
-
+from erasekit.core.registry import import_method_modules
 from erasekit.features.base import (
     SELECTORS,
     FieldScores,
@@ -24,9 +22,7 @@ from erasekit.features.base import (
 )
 from erasekit.features.gates import GateSelector
 
-for _module in pkgutil.iter_modules(__path__):
-    if _module.name not in ("base", "gates") and not _module.name.startswith("_"):
-        importlib.import_module(f"{__name__}.{_module.name}")
+import_method_modules(__name__, __path__, frozenset({"base", "gates"}))
 
 from erasekit.features.optfs import OptFSResult, optfs_select  # noqa: E402
 from erasekit.features.removal import backward_eliminate  # noqa: E402

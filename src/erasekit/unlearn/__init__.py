@@ -5,9 +5,7 @@ Every module in this package except ``base`` is one method that registers itself
 Parameter classes are reachable by name, e.g. ``from erasekit.unlearn import SalUnParams``.
 """
 
-import importlib
-import pkgutil
-
+from erasekit.core.registry import import_method_modules
 from erasekit.unlearn.base import (
     METHODS,
     ImportanceCache,
@@ -24,9 +22,7 @@ from erasekit.unlearn.base import (
     unlearn,
 )
 
-for _module in pkgutil.iter_modules(__path__):
-    if _module.name != "base" and not _module.name.startswith("_"):
-        importlib.import_module(f"{__name__}.{_module.name}")
+import_method_modules(__name__, __path__, frozenset({"base"}))
 
 PARAMS = {info.params_type.__name__: info.params_type for info in METHODS}
 
