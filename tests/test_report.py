@@ -32,11 +32,11 @@ def test_report_rows_and_aggregation(report):
     class_report = report.scenarios[0]
     assert class_report.scenario.forget.size == 146
     names = [m.name for m in class_report.methods]
-    assert names == ["original", "ssd", "finetune"]
+    assert names == ["original", "independent_retrain", "ssd", "finetune"]
     assert class_report.reference.name == "retrain" and class_report.reference.avg_gap == 0.0
     control = class_report.methods[0]
     assert control.role == "negative_control" and control.speedup is None
-    finetune = class_report.methods[2]
+    finetune = class_report.methods[3]
     assert finetune.params.epochs == 1
     assert len(finetune.runs) == 2
     # mean/std over seeds are the mean/std of the per-seed records
@@ -82,6 +82,8 @@ def test_json_schema(report, tmp_path):
 def test_html_is_self_contained(report):
     html = to_html(report)
     assert html.count("data:image/png;base64,") == 4  # two plots per scenario
+    assert html.index("Verdicts") < html.index("Metrics"), "the report leads with the verdicts"
+    assert "no change" in html and "matches retrain" in html
     assert "How to read this report" in html
     assert 'src="http' not in html and "<script" not in html
     assert "± " in html  # two seeds: mean ± std

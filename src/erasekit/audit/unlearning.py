@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sized
+from collections.abc import Sequence, Sized
 from dataclasses import dataclass, fields
 from typing import cast
 
@@ -71,6 +71,31 @@ class UnlearningMetrics:
         """Mean |gap| over forget, retain and test accuracy and MIA-efficacy (SalUn's Avg. Gap)."""
         gap = self.gap_to(reference)
         return float(np.mean([getattr(gap, n) for n in GAP_METRICS]))
+
+
+@torch.no_grad()
+def output_change(model: nn.Module, original: nn.Module, datasets: Sequence[Dataset], batch_size: int = 1024) -> float:
+    """The largest change of any output probability, ``max |softmax(model) − softmax(original)|``, over ``datasets``.
+
+    0 when the model behaves exactly like the original; ``inf`` when either output is NaN/inf.
+    """
+    largest = 0.0
+    for dataset in datasets:
+        new = predict_logits(model, dataset, batch_size)[0].double()
+        old = predict_logits(original, dataset, batch_size)[0].double()
+        if len(new) == 0:
+            continue
+        if not (torch.isfinite(new).all() and torch.isfinite(old).all()):
+            return float("inf")
+        largest = max(largest, float((torch.softmax(new, dim=1) - torch.softmax(old, dim=1)).abs().max()))
+    return largest
+
+
+def majority_rate(labels: np.ndarray) -> float:
+    """Accuracy of always predicting the most common label, in [0, 1]."""
+    if len(labels) == 0:
+        return 0.0
+    return float(np.bincount(np.asarray(labels, dtype=np.int64)).max() / len(labels))
 
 
 def audit_warnings(model: nn.Module, test: Dataset, config: AuditConfig = AuditConfig()) -> tuple[str, ...]:

@@ -8,14 +8,22 @@ method, audit every model on the same splits, then aggregate over seeds into a
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 from torch import nn
 
 from erasekit.audit.metrics import accuracy, predict_logits
-from erasekit.audit.unlearning import AuditConfig, UnlearningMetrics, audit_model, audit_warnings
+from erasekit.audit.unlearning import (
+    AuditConfig,
+    UnlearningMetrics,
+    audit_model,
+    audit_warnings,
+    majority_rate,
+    output_change,
+)
+from erasekit.audit.verdicts import MethodEvidence, VerdictRules, judge
 from erasekit.core import progress
 from erasekit.core.provenance import Provenance
 from erasekit.core.resources import measure
@@ -34,7 +42,7 @@ from erasekit.report.unlearning import (
     ScenarioReport,
 )
 from erasekit.training import Recipe, train
-from erasekit.unlearn.base import ImportanceCache, UnlearningTask, unlearn
+from erasekit.unlearn.base import ImportanceCache, UnlearningTask, method_info, unlearn
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,11 @@ class ExperimentConfig:
     audit: AuditConfig = AuditConfig()
     share_importances: bool = True  # reuse SSD's full-data importances across scenarios of a seed
     command: str = ""  # the command line that asked for this run, recorded in the report's provenance
+    # `--methods all`: run each method only on the forget requests it is designed for
+    fit_methods_to_scenario: bool = False
+    verdict_rules: VerdictRules = VerdictRules()
+    # the independent retrain that measures the noise floor uses seed + this offset
+    noise_floor_seed_offset: int = 10_000
 
 
 @dataclass(frozen=True)
@@ -80,6 +93,7 @@ class _Outcome:
     weights_sha: str
     cache_hits: int
     warnings: tuple[str, ...]
+    output_change: float  # largest change of an output probability against the original (forget + test sets)
 
 
 def run_experiment(config: ExperimentConfig) -> Report:
@@ -109,7 +123,7 @@ def run_experiment(config: ExperimentConfig) -> Report:
                 )
                 forget_sizes[scenario.name].append(len(task.forget_indices))
                 runs = outcomes[scenario.name]
-                for name in ("original", "retrain", *config.methods):
+                for name in ("original", "retrain", INDEPENDENT_RETRAIN, *methods_for(config, scenario)):
                     runs.setdefault(name, []).append(_run_one(task, name, config, data))
     data_sha = data.sha256()  # hashing MNIST takes ~0.4 s: once per experiment, not per report row
     reports = tuple(
@@ -126,8 +140,22 @@ def _original_model(config: ExperimentConfig, seed: int) -> nn.Module:
     return train(model, config.data.train, config.original.recipe, seed=seed, description=f"train original (seed {seed})")
 
 
+INDEPENDENT_RETRAIN = "independent_retrain"
+
+
+def methods_for(config: ExperimentConfig, scenario: Scenario) -> tuple[str, ...]:
+    """The methods run on ``scenario``: all of them, or (``fit_methods_to_scenario``) those designed for its forget kind."""
+    if not config.fit_methods_to_scenario:
+        return config.methods
+    return tuple(name for name in config.methods if method_info(name).fits(scenario.forget.kind))
+
+
 def _run_one(task: UnlearningTask, name: str, config: ExperimentConfig, data: DataSplits) -> _Outcome:
-    if name == "original":  # the negative control: no unlearning at all
+    if name == INDEPENDENT_RETRAIN:  # the positive control: retrain again from another seed; its gap is the noise floor
+        result = unlearn(replace(task, seed=task.seed + config.noise_floor_seed_offset), "retrain")
+        model, params, sha, hits = result.model, result.params, result.weights_sha256, result.cache_hits
+        seconds, peak_memory_mb = result.seconds, result.peak_memory_mb
+    elif name == "original":  # the negative control: no unlearning at all
         with measure() as cost:
             model = task.model
         params, sha, hits = None, task.model_sha256, 0
@@ -147,6 +175,7 @@ def _run_one(task: UnlearningTask, name: str, config: ExperimentConfig, data: Da
         weights_sha=sha,
         cache_hits=hits,
         warnings=audit_warnings(model, data.test, config.audit),
+        output_change=0.0 if model is task.model else output_change(model, task.model, (task.forget_set, data.test)),
     )
 
 
@@ -158,6 +187,10 @@ def _scenario_report(config, scenario, runs, forget_sizes, original_scores, seed
     data = config.data
     reference_runs = runs["retrain"]
     reference_seconds = float(np.mean([r.seconds for r in reference_runs]))
+    reference_metrics = _mean_metrics([r.metrics for r in reference_runs])
+    # the noise floor: how far two retrains from different seeds land from each other, per metric
+    noise_floor = _mean_metrics([a.metrics.gap_to(b.metrics) for a, b in zip(reference_runs, runs[INDEPENDENT_RETRAIN])])
+    majority = majority_rate(data.test.y.numpy())
 
     def row(name: str) -> MethodRow:
         outcomes = runs[name]
@@ -177,21 +210,35 @@ def _scenario_report(config, scenario, runs, forget_sizes, original_scores, seed
             for seed, o, ref in zip(seeds, outcomes, reference_runs)
         )
         seconds = float(np.mean([o.seconds for o in outcomes]))
-        role: Role = "reference" if name == "retrain" else "negative_control" if name == "original" else "method"
+        role: Role = ROLES.get(name, "method")
+        metrics = _mean_metrics([o.metrics for o in outcomes])
+        verdict = None
+        if role != "reference":
+            evidence = MethodEvidence(
+                metrics=metrics,
+                output_change=float(max(o.output_change for o in outcomes)),
+                identical_weights=all(o.weights_sha == o.original_sha for o in outcomes),
+                diverged=any(o.warnings for o in outcomes),
+            )
+            verdict = judge(evidence, reference_metrics, noise_floor, majority, config.verdict_rules)
         return MethodRow(
             name=name,
             role=role,
             params=outcomes[0].params,
             seconds=seconds,
             seconds_std=float(np.std([o.seconds for o in outcomes])),
-            speedup=None if role == "negative_control" else reference_seconds / max(seconds, 1e-9),
+            speedup=reference_seconds / max(seconds, 1e-9) if role == "method" else (1.0 if role == "reference" else None),
             peak_memory_mb=float(np.max([o.peak_memory_mb for o in outcomes])),
-            metrics=_mean_metrics([o.metrics for o in outcomes]),
+            metrics=metrics,
             metrics_std=_mean_metrics([o.metrics for o in outcomes], np.std),
             gap=_mean_metrics([r.gap for r in records]),
             avg_gap=float(np.mean([r.avg_gap for r in records])),
             avg_gap_std=float(np.std([r.avg_gap for r in records])),
             runs=records,
+            verdict=None if verdict is None else verdict.verdict,
+            verdict_reason="" if verdict is None else verdict.reason,
+            output_change=float(max(o.output_change for o in outcomes)),
+            noise_floor=noise_floor if role == "reference" else None,
             warnings=tuple(f"seed {r.seed}: {w}" for r in records for w in r.warnings),
             provenance=Provenance.collect(
                 seeds=seeds,
@@ -231,5 +278,20 @@ def _scenario_report(config, scenario, runs, forget_sizes, original_scores, seed
             train_acc=float(np.mean([s[0] for s in original_scores])), test_acc=float(np.mean([s[1] for s in original_scores]))
         ),
     )
-    methods = tuple(row(name) for name in ("original", *config.methods))
-    return ScenarioReport(scenario=info, reference=row("retrain"), methods=methods)
+    ran = methods_for(config, scenario)
+    skipped = tuple(
+        f"{name}: designed for {' / '.join(sorted(method_info(name).forget_kinds))} forgetting, not {scenario.forget.kind} "
+        "(name it in --methods to run it anyway)"
+        for name in config.methods
+        if name not in ran
+    )
+    methods = tuple(row(name) for name in ("original", INDEPENDENT_RETRAIN, *ran))
+    original = methods[0]
+    tolerance = config.verdict_rules.tolerance
+    discriminates = abs(original.metrics.forget_acc - reference_metrics.forget_acc) > tolerance(noise_floor.forget_acc) or abs(
+        original.metrics.mia_efficacy - reference_metrics.mia_efficacy
+    ) > tolerance(noise_floor.mia_efficacy)
+    return ScenarioReport(scenario=info, reference=row("retrain"), methods=methods, skipped=skipped, discriminates=discriminates)
+
+
+ROLES: dict[str, Role] = {"retrain": "reference", "original": "negative_control", INDEPENDENT_RETRAIN: "positive_control"}

@@ -33,12 +33,13 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from erasekit.audit.unlearning import UnlearningMetrics
+from erasekit.audit.verdicts import VerdictName
 from erasekit.core.provenance import Provenance
 from erasekit.models.zoo import ModelSpec
 from erasekit.training import Recipe
 
 SCHEMA = "erasekit.unlearning-report/2"
-Role = Literal["reference", "negative_control", "method"]
+Role = Literal["reference", "negative_control", "positive_control", "method"]
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,11 @@ class MethodRow:
     avg_gap_std: float
     runs: tuple[RunRecord, ...]
     provenance: Provenance
+    # matches_retrain | under_forgets | over_forgets | no_change | damaged (None for the reference); see erasekit.audit.verdicts
+    verdict: VerdictName | None = None
+    verdict_reason: str = ""
+    output_change: float = 0.0  # largest change of an output probability against the original, forget + test sets
+    noise_floor: UnlearningMetrics | None = None  # reference row only: |retrain − independent retrain| per metric
     warnings: tuple[str, ...] = ()  # e.g. "seed 1: weights contain NaN/inf: the method diverged"
 
 
@@ -125,14 +131,21 @@ class ScenarioInfo:
 
 @dataclass(frozen=True)
 class ScenarioReport:
+    """One forget request: the reference, then the negative control (``original``), the positive control
+    (``independent_retrain``) and every method run. ``skipped``: methods not run here, with the reason.
+    ``discriminates``: the original differs from retrain by more than the noise floor — otherwise this
+    scenario cannot tell removal from no removal, whatever the verdicts say."""
+
     scenario: ScenarioInfo
     reference: MethodRow
     methods: tuple[MethodRow, ...]
+    skipped: tuple[str, ...] = ()
+    discriminates: bool = True
 
     def best_method(self) -> MethodRow | None:
-        """The approximate method with the smallest Avg. Gap (excluding the negative control)."""
-        candidates = [m for m in self.methods if m.role == "method"]
-        return min(candidates, key=lambda m: m.avg_gap) if candidates else None
+        """The fastest approximate method whose verdict is ``matches_retrain``; None when no method matches."""
+        candidates = [m for m in self.methods if m.role == "method" and m.verdict == "matches_retrain"]
+        return max(candidates, key=lambda m: m.speedup or 0.0) if candidates else None
 
 
 @dataclass(frozen=True)

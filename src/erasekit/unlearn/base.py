@@ -168,6 +168,9 @@ def check_output_size(model: nn.Module, train: Dataset, num_classes: int) -> Non
         )
 
 
+FORGET_KINDS = ("class", "random", "indices")
+
+
 @dataclass(frozen=True)
 class SGDParams(Params):
     """Shared optimiser fields of the fine-tuning-style methods (SGD with momentum).
@@ -194,6 +197,11 @@ class MethodInfo:
     exact: bool
     # untimed set-up that belongs to the original model, not to the deletion (e.g. SISA's sharded training)
     prepare: Callable[[UnlearningTask, Any], None] | None = None
+    # the forget requests the method is designed for; `--methods all` runs it only on those
+    forget_kinds: frozenset[str] = frozenset(FORGET_KINDS)
+
+    def fits(self, forget_kind: str) -> bool:
+        return forget_kind in self.forget_kinds
 
     def default_params(self):
         return self.params_type()
@@ -211,16 +219,36 @@ class MethodInfo:
 METHODS: Registry[MethodInfo] = Registry("unlearning method", order=lambda info: not info.exact, example="ssd,salun")
 
 
-def register(name: str, params_type: type, exact: bool = False, prepare: Callable[[UnlearningTask, Any], None] | None = None):
+def register(
+    name: str,
+    params_type: type,
+    exact: bool = False,
+    prepare: Callable[[UnlearningTask, Any], None] | None = None,
+    forget_kinds: Sequence[str] = FORGET_KINDS,
+):
     """Register an unlearning method under ``name`` (use as a decorator in the method's file).
 
     ``prepare(task, params)`` runs before the timed method: work that a deployment does once
     when the original is trained (SISA's shard models), cached in ``task.cache``.
+    ``forget_kinds``: the requests the method is designed for (``class``, ``random``, ``indices``).
     """
+    unknown = set(forget_kinds) - set(FORGET_KINDS)
+    if unknown:
+        raise RuntimeError(f"method '{name}' names unknown forget kinds {sorted(unknown)}")
 
     def decorate(fn):
         summary = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
-        METHODS.add(MethodInfo(name=name, params_type=params_type, fn=fn, summary=summary, exact=exact, prepare=prepare))
+        METHODS.add(
+            MethodInfo(
+                name=name,
+                params_type=params_type,
+                fn=fn,
+                summary=summary,
+                exact=exact,
+                prepare=prepare,
+                forget_kinds=frozenset(forget_kinds),
+            )
+        )
         return fn
 
     return decorate

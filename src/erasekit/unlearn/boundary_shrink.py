@@ -39,7 +39,7 @@ def nearest_wrong_labels(model, dataset, bound: float, batch_size: int) -> torch
     return torch.cat(labels)
 
 
-@register("boundary_shrink", BoundaryShrinkParams)
+@register("boundary_shrink", BoundaryShrinkParams, forget_kinds=("class",))
 def boundary_shrink(task: UnlearningTask, params: BoundaryShrinkParams):
     """Fine-tune forget samples toward the class an adversarial step pushes them into."""
     frozen = task.copy_model()
