@@ -136,3 +136,43 @@ def test_bad_table_column_lists_close_names(capsys, tmp_path):
         capsys, "erase", "--data", f"csv:{tmp_path / 't.csv'}", "--target", "y", "--remove", "sexx", "--out", tmp_path / "out"
     )
     assert code == 2 and "did you mean 'sex'" in err and not (tmp_path / "out").exists()
+
+
+def test_one_hot_columns_are_one_categorical_concept_and_utility_loss_is_noted():
+    import pandas as pd
+
+    from erasekit.pipelines.concepts import concept_targets, erase_table, one_hot_groups
+
+    rng = np.random.default_rng(0)
+    n = 900
+    sex = rng.integers(0, 2, n)
+    frame = pd.DataFrame(
+        {
+            "sex_Male": sex,
+            "sex_Female": 1 - sex,
+            "proxy": sex + 0.3 * rng.normal(size=n),  # rebuilds sex
+            "noise": rng.normal(size=n),
+        }
+    )
+    frame["income"] = np.where(frame["proxy"] + 0.2 * rng.normal(size=n) > 0.5, "high", "low")
+    assert one_hot_groups(frame, ["sex_Male", "sex_Female"]) == {"sex": ["sex_Male", "sex_Female"]}
+    targets = concept_targets(frame.drop(columns=["income"]), ["sex_Male", "sex_Female"])
+    assert [(name, numeric) for name, _, numeric in targets] == [("sex", False)]
+    report, _ = erase_table(frame, "income", ["sex_Male", "sex_Female"], probes=("linear",), n_boot=200)
+    assert {row.target for row in report.probes} == {"sex"} and report.probes[0].result.metric == "accuracy"
+    assert report.verdicts["original (all columns)"] == "linear leakage"  # positive control
+    assert report.verdicts["dropped"] == "linear leakage"  # the proxy still rebuilds sex
+    assert report.verdicts["dropped+leace"] == "linearly guarded"
+    assert any("costs" in note and "income" in note for note in report.notes), report.notes  # LEACE removed the proxy
+
+
+def test_a_probe_whose_positive_control_fails_is_not_evidence():
+    from erasekit.pipelines.concepts import erase_embeddings
+
+    rng = np.random.default_rng(1)
+    z = rng.integers(0, 2, 600)
+    x = rng.normal(size=(600, 6))  # no concept at all
+    report, _, _ = erase_embeddings(x, z, "leace", probes=("linear",), n_boot=200)
+    assert report.verdicts["erased"].startswith("not assessed")
+    assert not next(r for r in report.probes if r.representation == "erased").evidence
+    assert any("not used as evidence" in note for note in report.notes)

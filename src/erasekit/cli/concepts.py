@@ -101,6 +101,8 @@ def erase(
             f"  {row.representation:24s} {row.target:12s} {r.probe:6s} {r.metric} {r.score:.3f} "
             f"[{r.ci_low:.3f}, {r.ci_high:.3f}] baseline {r.baseline:.3f}{'  LEAKS' if r.leaks else ''}"
         )
+    for note in report.notes:
+        out.print(f"[yellow]note:[/yellow] {note}", highlight=False)
     out.print(f"wrote {', '.join(map(str, paths))}")
 
 

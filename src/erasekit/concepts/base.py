@@ -48,7 +48,10 @@ class AffineEraser:
     """r(x) = x − (x − bias)·proj_rightᵀ·proj_leftᵀ — the form of LEACE, its orthogonal variant and INLP.
 
     ``proj_left`` ``[d, k]``, ``proj_right`` ``[k, d]``, ``bias`` ``[d]``; applied with
-    ``concept_erasure.LeaceEraser`` so LEACE output is exactly the library's.
+    ``concept_erasure.LeaceEraser`` so LEACE output is exactly the library's — except in the
+    ``constant_columns`` (``[d]`` bool): columns that never varied in the fitting data carry no
+    concept information there, and are passed through unchanged, so the edit cannot write
+    floating-point residue that follows the concept into them (e.g. dead ReLU units).
     """
 
     method: str
@@ -56,6 +59,7 @@ class AffineEraser:
     proj_right: torch.Tensor
     bias: torch.Tensor
     encoding: ConceptEncoding
+    constant_columns: torch.Tensor | None = None
     needs_labels = False
 
     @property
@@ -68,10 +72,44 @@ class AffineEraser:
         features = as_features(x)
         _check_width(features, self.x_dim)
         erased = LeaceEraser(self.proj_left, self.proj_right, self.bias)(features)
-        return _like_input(erased, x)
+        return _like_input(keep_constant_columns(erased, features, self.constant_columns), x)
 
     def tensors(self) -> dict[str, torch.Tensor]:
-        return {"proj_left": self.proj_left, "proj_right": self.proj_right, "bias": self.bias}
+        tensors = {"proj_left": self.proj_left, "proj_right": self.proj_right, "bias": self.bias}
+        if self.constant_columns is not None:
+            tensors["constant_columns"] = self.constant_columns.to(torch.uint8)
+        return tensors
+
+
+def keep_constant_columns(erased: torch.Tensor, original: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """``erased`` with the ``mask`` columns taken from ``original`` (differentiable; any leading shape)."""
+    if mask is None:
+        return erased
+    return torch.where(mask.to(device=erased.device, dtype=torch.bool), original.to(erased.dtype), erased)
+
+
+class ColumnRanges:
+    """Each column's minimum and maximum over the fitting batches, to find the columns that never vary.
+
+    A column is constant when its range is at most ``relative`` times the largest column range
+    (exactly constant columns, and columns whose variation is floating-point residue).
+    """
+
+    relative = 1e-12
+
+    def __init__(self, x_dim: int) -> None:
+        self.low = torch.full((x_dim,), torch.inf, dtype=torch.float64)
+        self.high = torch.full((x_dim,), -torch.inf, dtype=torch.float64)
+
+    def update(self, features: torch.Tensor) -> None:
+        if len(features):
+            self.low = torch.minimum(self.low, features.min(dim=0).values.to(self.low))
+            self.high = torch.maximum(self.high, features.max(dim=0).values.to(self.high))
+
+    def constant(self) -> torch.Tensor | None:
+        spread = self.high - self.low
+        mask = spread <= self.relative * float(spread.max().clamp_min(torch.finfo(torch.float64).tiny))
+        return mask if bool(mask.any()) else None
 
 
 @dataclass(frozen=True)
@@ -215,4 +253,6 @@ def load_eraser(path: Path) -> ConceptEraser:
     encoding = ConceptEncoding.from_metadata(metadata)
     if metadata["method"] == "quadratic":
         return QuadraticConceptEraser(metadata["method"], encoding=encoding, **tensors)
+    if "constant_columns" in tensors:
+        tensors["constant_columns"] = tensors["constant_columns"].to(torch.bool)
     return AffineEraser(metadata["method"], encoding=encoding, **tensors)

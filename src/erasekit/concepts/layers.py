@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from erasekit.concepts.base import AffineEraser, ConceptEraser, eraser_fitter
+from erasekit.concepts.base import AffineEraser, ConceptEraser, eraser_fitter, keep_constant_columns
 from erasekit.concepts.encoding import ConceptEncoding
 from erasekit.core.errors import ConceptError, suggest
 
@@ -39,8 +39,9 @@ def _affine_in_graph(eraser: ConceptEraser, output: torch.Tensor) -> torch.Tenso
     flat = output.reshape(len(output), -1)
     if flat.shape[1] != eraser.x_dim:
         raise ConceptError(f"the eraser was fitted on {eraser.x_dim} features but the layer outputs {flat.shape[1]} per example")
-    left, right, bias = (t.to(flat.dtype) for t in (eraser.proj_left, eraser.proj_right, eraser.bias))
-    return (flat - ((flat - bias) @ right.T) @ left.T).reshape(output.shape)
+    left, right, bias = (t.to(device=flat.device, dtype=flat.dtype) for t in (eraser.proj_left, eraser.proj_right, eraser.bias))
+    erased = flat - ((flat - bias) @ right.T) @ left.T
+    return keep_constant_columns(erased, flat, eraser.constant_columns).reshape(output.shape)
 
 
 @contextmanager

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import torch
 
-from erasekit.concepts.base import AffineEraser, register_eraser, require_samples
+from erasekit.concepts.base import AffineEraser, ColumnRanges, register_eraser, require_samples
 from erasekit.concepts.encoding import ConceptEncoding, as_features, check_pair
 from erasekit.core.errors import MethodError
 from erasekit.core.params import POSITIVE, Params
@@ -33,6 +33,7 @@ class _LeaceFitter:
         self.encoding = encoding
         self.x_dim = x_dim
         self.n_samples = 0
+        self._ranges = ColumnRanges(x_dim)
         self._fitter = LeaceFitter(
             x_dim,
             encoding.width,
@@ -49,6 +50,7 @@ class _LeaceFitter:
         if features.shape[1] != self.x_dim:
             raise MethodError(f"batch has {features.shape[1]} features, the fitter expects {self.x_dim}")
         self._fitter.update(features, self.encoding.matrix(z))
+        self._ranges.update(features)
         self.n_samples += len(features)
         return self
 
@@ -58,7 +60,7 @@ class _LeaceFitter:
         else:
             require_samples("leace_orth", self.n_samples, 2, "to estimate a cross-covariance")
         fitted = self._fitter.eraser
-        return AffineEraser(self.method, fitted.proj_left, fitted.proj_right, fitted.bias, self.encoding)
+        return AffineEraser(self.method, fitted.proj_left, fitted.proj_right, fitted.bias, self.encoding, self._ranges.constant())
 
 
 @register_eraser("leace", LeaceParams)

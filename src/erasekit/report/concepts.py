@@ -3,10 +3,12 @@
 ``report.json`` (schema ``erasekit.concept-report/2``): ``source`` (embeddings or table,
 sizes, SHA-256), ``concept`` (what was erased, its kind), ``method`` and ``params``,
 ``fit_seconds``, ``probes`` (one row per representation × probe: ``score``, ``ci_low``,
-``ci_high``, ``baseline``, ``metric``, ``leaks``), ``verdicts`` per representation ("linearly
-guarded" only when the linear probe's 95 % CI covers the baseline), ``utility`` (main-task
-accuracy per representation, tables only), ``edit`` (mean squared edit size; held-out
-cross-covariance norm before/after) and ``provenance``.
+``ci_high``, ``baseline``, ``metric``, ``leaks``, ``ignored_columns``, ``evidence``), ``verdicts``
+per representation ("linear leakage" when the linear probe's 95 % CI lies above the baseline,
+"linearly guarded" when it is at or below it; "not assessed" when the probe's positive control on
+the original data failed), ``utility`` (main-task accuracy per representation, tables only),
+``edit`` (mean squared edit size; held-out cross-covariance norm before/after), ``notes``
+(probes not used as evidence, floating-point residue, utility lost) and ``provenance``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ class ProbeRow:
     representation: str  # e.g. "original", "erased", "dropped", "dropped+leace"
     target: str  # the concept or removed column probed
     result: ProbeResult
+    # False when the same probe found nothing on the original data (its positive control failed): not evidence
+    evidence: bool = True
 
 
 @dataclass(frozen=True)
@@ -64,5 +68,7 @@ class ConceptReport:
     utility: dict[str, float]  # representation → held-out main-task accuracy (tables)
     edit: dict[str, float]  # edit-size and cross-covariance measurements by name
     provenance: Provenance
+    # findings beside the verdicts: probes not used as evidence, floating-point residue, utility lost
+    notes: tuple[str, ...] = ()
     schema: str = SCHEMA
     template: ClassVar[str] = "concepts.html"
