@@ -88,6 +88,13 @@ def keep_constant_columns(erased: torch.Tensor, original: torch.Tensor, mask: to
     return torch.where(mask.to(device=erased.device, dtype=torch.bool), original.to(erased.dtype), erased)
 
 
+def constant_from_variance(variance: torch.Tensor, relative: float = 1e-12) -> torch.Tensor | None:
+    """Columns whose standard deviation is at most ``relative`` × the largest one (bool ``[d]``), or None."""
+    spread = variance.clamp_min(0).sqrt()
+    mask = spread <= relative * float(spread.max().clamp_min(torch.finfo(torch.float64).tiny))
+    return mask if bool(mask.any()) else None
+
+
 class ColumnRanges:
     """Each column's minimum and maximum over the fitting batches, to find the columns that never vary.
 
@@ -103,8 +110,9 @@ class ColumnRanges:
 
     def update(self, features: torch.Tensor) -> None:
         if len(features):
-            self.low = torch.minimum(self.low, features.min(dim=0).values.to(self.low))
-            self.high = torch.maximum(self.high, features.max(dim=0).values.to(self.high))
+            low, high = torch.aminmax(features, dim=0)  # one pass
+            self.low = torch.minimum(self.low, low.to(self.low))
+            self.high = torch.maximum(self.high, high.to(self.high))
 
     def constant(self) -> torch.Tensor | None:
         spread = self.high - self.low

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 import numpy as np
 import torch
 
-from erasekit.concepts.base import AffineEraser, ColumnRanges, register_eraser, require_samples
+from erasekit.concepts.base import AffineEraser, constant_from_variance, register_eraser, require_samples
 from erasekit.concepts.encoding import ConceptEncoding, as_features, check_pair
 from erasekit.core.errors import MethodError
 from erasekit.core.params import AT_LEAST_ONE, POSITIVE, Params
@@ -73,7 +73,6 @@ class _INLPFitter:
         self._sxx = torch.zeros(x_dim, x_dim, dtype=torch.float64)
         self._sxz = torch.zeros(x_dim, encoding.width, dtype=torch.float64)
         self._batches: list[tuple[torch.Tensor, torch.Tensor]] = []
-        self._ranges = ColumnRanges(x_dim)
 
     def update(self, x, z) -> _INLPFitter:
         features = as_features(x)
@@ -81,7 +80,6 @@ class _INLPFitter:
         if features.shape[1] != self.x_dim:
             raise MethodError(f"batch has {features.shape[1]} features, the fitter expects {self.x_dim}")
         zmat = self.encoding.matrix(z)
-        self._ranges.update(features)
         # Welford-style running means and co-moments (exact, batch by batch)
         n_old, n_new = self.n_samples, len(features)
         total = n_old + n_new
@@ -137,7 +135,14 @@ class _INLPFitter:
             basis = self._least_squares_basis()
         else:
             basis = self._logistic_basis()
-        return AffineEraser("inlp", basis, basis.T.contiguous(), self._mean.clone(), self.encoding, self._ranges.constant())
+        return AffineEraser(
+            "inlp",
+            basis,
+            basis.T.contiguous(),
+            self._mean.clone(),
+            self.encoding,
+            constant_from_variance(torch.diagonal(self._sxx)),
+        )
 
 
 @register_eraser("inlp", INLPParams)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import torch
 
-from erasekit.concepts.base import AffineEraser, ColumnRanges, register_eraser, require_samples
+from erasekit.concepts.base import AffineEraser, ColumnRanges, constant_from_variance, register_eraser, require_samples
 from erasekit.concepts.encoding import ConceptEncoding, as_features, check_pair
 from erasekit.core.errors import MethodError
 from erasekit.core.params import POSITIVE, Params
@@ -33,7 +33,8 @@ class _LeaceFitter:
         self.encoding = encoding
         self.x_dim = x_dim
         self.n_samples = 0
-        self._ranges = ColumnRanges(x_dim)
+        # LEACE tracks the covariance anyway; the orthogonal variant does not, so it tracks column ranges
+        self._ranges = ColumnRanges(x_dim) if self.method != "leace" else None
         self._fitter = LeaceFitter(
             x_dim,
             encoding.width,
@@ -50,7 +51,8 @@ class _LeaceFitter:
         if features.shape[1] != self.x_dim:
             raise MethodError(f"batch has {features.shape[1]} features, the fitter expects {self.x_dim}")
         self._fitter.update(features, self.encoding.matrix(z))
-        self._ranges.update(features)
+        if self._ranges is not None:
+            self._ranges.update(features)
         self.n_samples += len(features)
         return self
 
@@ -60,7 +62,14 @@ class _LeaceFitter:
         else:
             require_samples("leace_orth", self.n_samples, 2, "to estimate a cross-covariance")
         fitted = self._fitter.eraser
-        return AffineEraser(self.method, fitted.proj_left, fitted.proj_right, fitted.bias, self.encoding, self._ranges.constant())
+        return AffineEraser(
+            self.method, fitted.proj_left, fitted.proj_right, fitted.bias, self.encoding, self._constant_columns()
+        )
+
+    def _constant_columns(self) -> torch.Tensor | None:
+        if self._ranges is not None:
+            return self._ranges.constant()
+        return constant_from_variance(torch.diagonal(self._fitter.sigma_xx_))  # raw co-moments, before shrinkage
 
 
 @register_eraser("leace", LeaceParams)
