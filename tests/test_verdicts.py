@@ -142,3 +142,21 @@ def test_skipped_methods_are_reported(digits, digits_spec):
     scenario = run_experiment(config).scenarios[0]
     assert [row.name for row in scenario.methods] == ["original", "independent_retrain", "ssd"]
     assert scenario.skipped and "boundary_shrink: designed for class forgetting" in scenario.skipped[0]
+
+
+def test_per_example_score_has_a_ceiling_and_flags_the_original(digits, digits_spec):
+    config = ExperimentConfig(
+        data=digits,
+        data_spec="digits",
+        original=OriginalModel(digits_spec, QUICK_RECIPE),
+        scenarios=(Scenario("forget class 3", ForgetSpec.classes(3)), Scenario("forget 10%", ForgetSpec.random(0.1))),
+        methods=(),
+        seeds=3,
+    )
+    class_scenario, random_scenario = run_experiment(config).scenarios
+    rows = {row.name: row for row in class_scenario.methods}
+    # positive control: retraining from other seeds scores above the untouched original, which scores 0
+    assert rows["original"].per_example_score == 0.0
+    assert rows["independent_retrain"].per_example_score > rows["original"].per_example_score
+    # a random request draws a new forget set per seed: no per-example comparison across runs
+    assert all(row.per_example_score is None for row in random_scenario.methods)

@@ -15,6 +15,7 @@ import numpy as np
 from torch import nn
 
 from erasekit.audit.metrics import accuracy, predict_logits
+from erasekit.audit.per_example import logit_scaled_confidence, neurips_score
 from erasekit.audit.unlearning import (
     AuditConfig,
     UnlearningMetrics,
@@ -25,7 +26,7 @@ from erasekit.audit.unlearning import (
 )
 from erasekit.audit.verdicts import MethodEvidence, VerdictRules, judge
 from erasekit.core import progress
-from erasekit.core.provenance import Provenance
+from erasekit.core.provenance import Provenance, sha256_arrays
 from erasekit.core.resources import measure
 from erasekit.data.dataset import DataSplits
 from erasekit.data.forget import ForgetSpec
@@ -94,6 +95,8 @@ class _Outcome:
     cache_hits: int
     warnings: tuple[str, ...]
     output_change: float  # largest change of an output probability against the original (forget + test sets)
+    forget_confidence: np.ndarray  # logit-scaled confidence of every forget example, for the per-example score
+    forget_sha: str  # which examples were forgotten (a random request draws a new set per seed)
 
 
 def run_experiment(config: ExperimentConfig) -> Report:
@@ -141,6 +144,12 @@ def _original_model(config: ExperimentConfig, seed: int) -> nn.Module:
 
 
 INDEPENDENT_RETRAIN = "independent_retrain"
+PER_EXAMPLE_MIN_RUNS = 3  # the NeurIPS 2023 score needs N ≥ 3 runs per side (and is biased low for small N)
+
+
+def _same_forget_sets(outcomes: Sequence[_Outcome], reference: Sequence[_Outcome]) -> bool:
+    """Per-example scores compare the same examples across runs: not so for a random forget set drawn per seed."""
+    return len({o.forget_sha for o in (*outcomes, *reference)}) == 1
 
 
 def methods_for(config: ExperimentConfig, scenario: Scenario) -> tuple[str, ...]:
@@ -176,6 +185,8 @@ def _run_one(task: UnlearningTask, name: str, config: ExperimentConfig, data: Da
         cache_hits=hits,
         warnings=audit_warnings(model, data.test, config.audit),
         output_change=0.0 if model is task.model else output_change(model, task.model, (task.forget_set, data.test)),
+        forget_confidence=logit_scaled_confidence(*predict_logits(model, task.forget_set, config.audit.batch_size)),
+        forget_sha=sha256_arrays(task.forget_indices),
     )
 
 
@@ -221,6 +232,14 @@ def _scenario_report(config, scenario, runs, forget_sizes, original_scores, seed
                 diverged=any(o.warnings for o in outcomes),
             )
             verdict = judge(evidence, reference_metrics, noise_floor, majority, config.verdict_rules)
+        per_example = None
+        if len(outcomes) >= PER_EXAMPLE_MIN_RUNS and role != "reference" and _same_forget_sets(outcomes, reference_runs):
+            per_example = neurips_score(
+                np.stack([o.forget_confidence for o in outcomes]),
+                np.stack([r.forget_confidence for r in reference_runs]),
+                retain_accuracy=(metrics.retain_acc, reference_metrics.retain_acc),
+                test_accuracy=(metrics.test_acc, reference_metrics.test_acc),
+            )
         return MethodRow(
             name=name,
             role=role,
@@ -239,6 +258,8 @@ def _scenario_report(config, scenario, runs, forget_sizes, original_scores, seed
             verdict_reason="" if verdict is None else verdict.reason,
             output_change=float(max(o.output_change for o in outcomes)),
             noise_floor=noise_floor if role == "reference" else None,
+            per_example_score=None if per_example is None else per_example.final,
+            per_example_peaky=None if per_example is None else per_example.peaky_fraction,
             warnings=tuple(f"seed {r.seed}: {w}" for r in records for w in r.warnings),
             provenance=Provenance.collect(
                 seeds=seeds,

@@ -81,6 +81,10 @@ class MethodRow:
     verdict_reason: str = ""
     output_change: float = 0.0  # largest change of an output probability against the original, forget + test sets
     noise_floor: UnlearningMetrics | None = None  # reference row only: |retrain − independent retrain| per metric
+    # the NeurIPS 2023 per-example score against the retrain runs, in [0, 1] (higher = more like retrain); None with
+    # fewer than 3 seeds or a forget set that differs between seeds. The independent_retrain row's value is the ceiling.
+    per_example_score: float | None = None
+    per_example_peaky: float | None = None  # share of forget examples whose outputs barely vary across runs
     warnings: tuple[str, ...] = ()  # e.g. "seed 1: weights contain NaN/inf: the method diverged"
 
 
