@@ -103,7 +103,7 @@ def table(s: ScenarioReport) -> list[str]:
             f"Noise floor (|retrain − retrain from another seed|, mean over seeds): forget acc {100 * floor.forget_acc:.2f}, "
             f"retain acc {100 * floor.retain_acc:.2f}, test acc {100 * floor.test_acc:.2f}, MIA-efficacy "
             f"{100 * floor.mia_efficacy:.2f} points; the scenario {'discriminates' if s.discriminates else '**cannot discriminate**'} "
-            "(the original differs from retrain by more than the floor on the forget set).",
+            "(whether the original differs from retrain by more than the floor on the forget set).",
         ]
     lines += [f"- not run: {note}" for note in s.skipped]
     return lines
