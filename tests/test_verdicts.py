@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from conftest import QUICK_RECIPE
+from erasekit.audit.metrics import predict_logits
 from erasekit.audit.unlearning import UnlearningMetrics, majority_rate, output_change
 from erasekit.audit.verdicts import VERDICTS, MethodEvidence, VerdictRules, judge
 from erasekit.core.errors import MethodError
@@ -63,13 +64,17 @@ def test_direction_is_not_flipped():
 
 def test_majority_rate_and_output_change_by_hand(trained_mlp, digits):
     assert majority_rate(torch.tensor([0, 0, 1, 2]).numpy()) == 0.5
-    assert output_change(trained_mlp, trained_mlp, [digits.test]) == 0.0
+
+    def logits(model):
+        return [predict_logits(model, digits.test)[0]]
+
+    assert output_change(logits(trained_mlp), logits(trained_mlp)) == 0.0
     other = ModelSpec("mlp", digits.input_shape, 10).build(seed=1)
-    assert output_change(other, trained_mlp, [digits.test]) > 0.5
+    assert output_change(logits(other), logits(trained_mlp)) > 0.5
     broken = ModelSpec("mlp", digits.input_shape, 10).build(seed=1)
     with torch.no_grad():
         broken[1].weight.fill_(float("nan"))
-    assert output_change(broken, trained_mlp, [digits.test]) == float("inf")
+    assert output_change(logits(broken), logits(trained_mlp)) == float("inf")
 
 
 # ------------------------------------------------------------------ planted methods through the real pipeline

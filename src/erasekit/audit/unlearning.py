@@ -73,16 +73,15 @@ class UnlearningMetrics:
         return float(np.mean([getattr(gap, n) for n in GAP_METRICS]))
 
 
-@torch.no_grad()
-def output_change(model: nn.Module, original: nn.Module, datasets: Sequence[Dataset], batch_size: int = 1024) -> float:
-    """The largest change of any output probability, ``max |softmax(model) − softmax(original)|``, over ``datasets``.
+def output_change(logits: Sequence[torch.Tensor], original_logits: Sequence[torch.Tensor]) -> float:
+    """The largest change of any output probability, ``max |softmax(new) − softmax(original)|``, over paired logits
+    of the same examples (e.g. the forget set and the test set).
 
     0 when the model behaves exactly like the original; ``inf`` when either output is NaN/inf.
     """
     largest = 0.0
-    for dataset in datasets:
-        new = predict_logits(model, dataset, batch_size)[0].double()
-        old = predict_logits(original, dataset, batch_size)[0].double()
+    for new, old in zip(logits, original_logits, strict=True):
+        new, old = new.double(), old.double()
         if len(new) == 0:
             continue
         if not (torch.isfinite(new).all() and torch.isfinite(old).all()):

@@ -54,12 +54,7 @@ class AdaFSSelector(GateSelector):
         self.search_epochs = search_epochs
         self.hidden = hidden
         self.gate_lr = gate_lr
-        self.categorical = categorical
-        self.validation_fraction = validation_fraction
-        self.backbone = backbone
-        self.recipe = recipe
-        self.k = k
-        self.random_state = random_state
+        self._store_context(categorical, validation_fraction, backbone, recipe, k, random_state)
 
     def score_fields(self, data: SelectionData) -> FieldScores:
         with seeded(self.random_state):

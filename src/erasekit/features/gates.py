@@ -45,6 +45,15 @@ class GateSelector(RankingSelector):
         "random_state": [Integral],
     }
 
+    def _store_context(self, categorical, validation_fraction, backbone, recipe, k, random_state) -> None:
+        """Store the parameters every gate selector shares (scikit-learn reads them back by their ``__init__`` names)."""
+        self.categorical = categorical
+        self.validation_fraction = validation_fraction
+        self.backbone = backbone
+        self.recipe = recipe
+        self.k = k
+        self.random_state = random_state
+
     @abstractmethod
     def score_fields(self, data: SelectionData) -> FieldScores:
         """Scores (and optionally a ranking) of ``data``'s fields, in ``data.names`` order."""

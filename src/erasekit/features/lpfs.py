@@ -73,12 +73,7 @@ class LPFSSelector(GateSelector):
         self.decay_every = decay_every
         self.lam = lam
         self.gate_lr = gate_lr
-        self.categorical = categorical
-        self.validation_fraction = validation_fraction
-        self.backbone = backbone
-        self.recipe = recipe
-        self.k = k
-        self.random_state = random_state
+        self._store_context(categorical, validation_fraction, backbone, recipe, k, random_state)
 
     def score_fields(self, data: SelectionData) -> FieldScores:
         gates = LPFSGates(len(data.names), self)

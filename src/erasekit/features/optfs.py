@@ -126,12 +126,7 @@ class OptFSSelector(GateSelector):
         self.lam = lam
         self.gate_lr = gate_lr
         self.rewind_epoch = rewind_epoch
-        self.categorical = categorical
-        self.validation_fraction = validation_fraction
-        self.backbone = backbone
-        self.recipe = recipe
-        self.k = k
-        self.random_state = random_state
+        self._store_context(categorical, validation_fraction, backbone, recipe, k, random_state)
 
     def score_fields(self, data: SelectionData) -> FieldScores:
         result = optfs_select(data, self, self.random_state, retrain=False)

@@ -44,12 +44,7 @@ class SFSSelector(GateSelector):
     ):
         self.warmup_epochs = warmup_epochs
         self.max_batches = max_batches
-        self.categorical = categorical
-        self.validation_fraction = validation_fraction
-        self.backbone = backbone
-        self.recipe = recipe
-        self.k = k
-        self.random_state = random_state
+        self._store_context(categorical, validation_fraction, backbone, recipe, k, random_state)
 
     def score_fields(self, data: SelectionData) -> FieldScores:
         seed = self.random_state

@@ -54,12 +54,7 @@ class SharkSelector(GateSelector):
         self, batch_size=4096, categorical=(), validation_fraction=0.15, backbone=None, recipe=None, k=None, random_state=0
     ):
         self.batch_size = batch_size
-        self.categorical = categorical
-        self.validation_fraction = validation_fraction
-        self.backbone = backbone
-        self.recipe = recipe
-        self.k = k
-        self.random_state = random_state
+        self._store_context(categorical, validation_fraction, backbone, recipe, k, random_state)
 
     def score_fields(self, data: SelectionData) -> FieldScores:
         seed = self.random_state
