@@ -89,6 +89,36 @@ def test_unlearn_json_output_and_index_file(capsys, tmp_path, model_file, digits
     assert json.loads(out)["scenarios"][0]["scenario"]["forget"]["size"] == 25
 
 
+def test_unlearn_tunes_and_caches_references(capsys, tmp_path):
+    args = ["unlearn", "--data", "digits", "--forget", "class=3", "--methods", "finetune", "--epochs", "3"]
+    cache = tmp_path / "cache"
+    code, out, err = run(capsys, *args, "--tune", "2", "--cache", cache, "--out", tmp_path / "a")
+    assert code == 0, err
+    assert "finetune+tuned" in out
+    report = json.loads((tmp_path / "a" / "report.json").read_text())
+    tuned = {m["name"]: m for m in report["scenarios"][0]["methods"]}["finetune+tuned"]
+    assert tuned["tuning"][0]["budget"] == 2 and len(tuned["tuning"][0]["trials"]) == 2
+    entries = sorted(cache.rglob("*.safetensors"))
+    assert len(entries) == 4  # original, retrain, independent retrain, the proxy retrain
+    # the same request again trains nothing new and gives the same reference
+    code, _, err = run(capsys, *args, "--cache", cache, "--out", tmp_path / "b")
+    assert code == 0, err
+    assert sorted(cache.rglob("*.safetensors")) == entries
+    again = json.loads((tmp_path / "b" / "report.json").read_text())
+    assert again["scenarios"][0]["reference"]["runs"][0]["weights_sha256"] == report["scenarios"][0]["reference"]["runs"][0]["weights_sha256"]
+
+
+def test_unlearn_refuses_a_corrupted_cache_entry(capsys, tmp_path):
+    args = ["unlearn", "--data", "digits", "--forget", "class=3", "--methods", "finetune", "--epochs", "2"]
+    cache = tmp_path / "cache"
+    assert run(capsys, *args, "--cache", cache, "--out", tmp_path / "a")[0] == 0
+    entry = sorted(cache.rglob("*.safetensors"))[0]
+    entry.write_bytes(entry.read_bytes()[:-1] + b"x")
+    code, _, err = run(capsys, *args, "--cache", cache, "--out", tmp_path / "b")
+    assert code == 2 and "does not match its record" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "b" / "report.json").exists()
+
+
 def test_methods_lists_all_with_defaults(capsys):
     code, out, _ = run(capsys, "methods")
     assert code == 0

@@ -104,6 +104,20 @@ def _forget_spec(text: str, splits):
     default=2000,
     help="Examples per side for the SVC membership attack (0 = the whole test set).",
 )
+@click.option(
+    "--tune",
+    "tune_budget",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Tune each method's parameters in N trials on a proxy deletion (one extra retrain) before running it; 0 = off.",
+)
+@click.option(
+    "--cache",
+    "cache_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Keep trained originals and retrain references in this folder and reuse them on later runs.",
+)
 @json_option
 def unlearn(
     data: str,
@@ -119,15 +133,24 @@ def unlearn(
     batch_size: int,
     lr: float,
     shadow_size: int,
+    tune_budget: int,
+    cache_dir: Path | None,
     as_json: bool,
 ) -> None:
-    """Run unlearning methods and the exact retrain reference; write report.json and report.html."""
+    """Run unlearning methods and the exact retrain reference; write report.json and report.html.
+
+    With --seeds 3 or more and the same forget set in every seed (class or index requests), every
+    method also gets per-example evidence: the NeurIPS 2023 score, a likelihood-ratio attack and KLOM.
+    """
     from erasekit.audit.unlearning import AuditConfig
     from erasekit.pipelines.unlearning import ExperimentConfig, Scenario, run_experiment
     from erasekit.report import to_json, write_report
+    from erasekit.training.cache import ModelCache
     from erasekit.unlearn import parse_method_list, parse_param_overrides
 
     check_out_dir(out_dir)
+    if cache_dir is not None:
+        check_out_dir(cache_dir)
     method_names = parse_method_list(methods)
     params = parse_param_overrides(list(param), method_names)
     splits = load_splits(data, target, subset)
@@ -145,6 +168,8 @@ def unlearn(
         audit=AuditConfig(shadow_size=shadow_size or None),
         command=command_line(),
         fit_methods_to_scenario=methods.strip() == "all",
+        tune=tune_budget,
+        model_cache=None if cache_dir is None else ModelCache(cache_dir),
     )
     report = run_experiment(config)
     paths = write_report(report, out_dir)

@@ -42,6 +42,10 @@ class LedgerError(ErasekitError):
     """The ledger database cannot be reached or used, or a request cannot be recorded."""
 
 
+class CacheError(ErasekitError):
+    """A model-cache entry fails its integrity check or does not match the request that looked it up."""
+
+
 class FieldError(DataError, ValueError):
     """A field table unfit for selection or CTR training (also a ValueError, as scikit-learn expects)."""
 

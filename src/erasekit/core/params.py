@@ -12,8 +12,9 @@ import dataclasses
 import inspect
 import math
 import typing
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from erasekit.core.errors import MethodError
 
@@ -96,7 +97,12 @@ def validate(params: Any, error: type[Exception] = MethodError) -> None:
 
 @dataclass(frozen=True)
 class Params:
-    """Base of every method's parameter dataclass: numbers are finite and inside their declared ranges."""
+    """Base of every method's parameter dataclass: numbers are finite and inside their declared ranges.
+
+    ``SEARCH_SPACE`` (field → candidate values) is what tuning tries; empty means not tunable.
+    """
+
+    SEARCH_SPACE: ClassVar[Mapping[str, Sequence[Any]]] = {}
 
     def __post_init__(self) -> None:
         validate(self)

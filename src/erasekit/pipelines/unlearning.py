@@ -15,7 +15,8 @@ import numpy as np
 from torch import nn
 
 from erasekit.audit.metrics import accuracy, predict_logits
-from erasekit.audit.per_example import logit_scaled_confidence, neurips_score
+from erasekit.audit.per_example import RunConfidences, logit_scaled_confidence, per_example_evidence
+from erasekit.audit.tuning import ProxyDeletion, Tuned, proxy_deletion, tune, with_stop_signal
 from erasekit.audit.unlearning import (
     AuditConfig,
     UnlearningMetrics,
@@ -28,7 +29,7 @@ from erasekit.audit.verdicts import MethodEvidence, VerdictRules, judge
 from erasekit.core import progress
 from erasekit.core.provenance import Provenance, sha256_arrays
 from erasekit.core.resources import measure
-from erasekit.data.dataset import DataSplits
+from erasekit.data.dataset import DataSplits, subset
 from erasekit.data.forget import ForgetSpec
 from erasekit.models.zoo import ModelSpec
 from erasekit.report.unlearning import (
@@ -43,6 +44,7 @@ from erasekit.report.unlearning import (
     ScenarioReport,
 )
 from erasekit.training import Recipe, train
+from erasekit.training.cache import ModelCache, ModelKey, architecture_signature
 from erasekit.unlearn.base import ImportanceCache, UnlearningTask, method_info, unlearn
 
 
@@ -81,6 +83,12 @@ class ExperimentConfig:
     verdict_rules: VerdictRules = VerdictRules()
     # the independent retrain that measures the noise floor uses seed + this offset
     noise_floor_seed_offset: int = 10_000
+    # trained originals and retrain references on disk, reused across runs (None: train everything here)
+    model_cache: ModelCache | None = None
+    # > 0: tune every tunable method in this many trials on a proxy deletion (see erasekit.pipelines.tuning)
+    tune: int = 0
+    compare_untuned: bool = False  # with tune: also run each method with its given parameters, as "NAME" next to "NAME+tuned"
+    per_example_sample: int = 500  # retain and test examples whose per-example divergence (KLOM) is measured
 
 
 @dataclass(frozen=True)
@@ -95,8 +103,9 @@ class _Outcome:
     cache_hits: int
     warnings: tuple[str, ...]
     output_change: float  # largest change of an output probability against the original (forget + test sets)
-    forget_confidence: np.ndarray  # logit-scaled confidence of every forget example, for the per-example score
+    confidences: RunConfidences  # logit-scaled confidences, for the per-example evidence
     forget_sha: str  # which examples were forgotten (a random request draws a new set per seed)
+    tuning: Tuned | None = None
 
 
 def run_experiment(config: ExperimentConfig) -> Report:
@@ -106,9 +115,11 @@ def run_experiment(config: ExperimentConfig) -> Report:
     outcomes: dict[str, dict[str, list[_Outcome]]] = {s.name: {} for s in config.scenarios}
     forget_sizes: dict[str, list[int]] = {s.name: [] for s in config.scenarios}
     original_scores: list[tuple[float, float]] = []
+    data_sha = data.sha256()  # hashing MNIST takes ~0.4 s: once per experiment, not per report row
+    test_sample = np.random.default_rng(0).permutation(len(data.test))[: config.per_example_sample]
     with progress.session():
         for seed in seeds:
-            original = _original_model(config, seed)
+            original = _original_model(config, seed, data_sha)
             train_logits, train_labels = predict_logits(original, data.train)
             test_logits, test_labels = predict_logits(original, data.test)
             original_scores.append((accuracy(train_logits, train_labels), accuracy(test_logits, test_labels)))
@@ -123,13 +134,28 @@ def run_experiment(config: ExperimentConfig) -> Report:
                     num_classes=data.num_classes,
                     seed=seed,
                     cache=cache,
+                    model_cache=config.model_cache,
                 )
                 forget_sizes[scenario.name].append(len(task.forget_indices))
                 runs = outcomes[scenario.name]
-                original_logits = _forget_and_test_logits(original, task, config)  # once per request, not per method
-                for name in ("original", "retrain", INDEPENDENT_RETRAIN, *methods_for(config, scenario)):
-                    runs.setdefault(name, []).append(_run_one(task, name, config, data, original_logits))
-    data_sha = data.sha256()  # hashing MNIST takes ~0.4 s: once per experiment, not per report row
+                probe = _Probe(task, config, test_sample)
+                original_logits = probe.logits(original)  # once per request, not per method
+                proxy: ProxyDeletion | None = None
+                for name in run_names(config, scenario):
+                    tuned = None
+                    if name.endswith(TUNED_SUFFIX):
+                        proxy = proxy or proxy_deletion(task, scenario.forget.kind, data.test, config.audit)
+                        tuned = tune(
+                            task,
+                            base_method(name),
+                            config.tune,
+                            data.test,
+                            scenario.forget.kind,
+                            config.audit,
+                            proxy,
+                            defaults=config.params.get(base_method(name)),
+                        )
+                    runs.setdefault(name, []).append(_run_one(task, name, config, data, original_logits, probe, tuned, proxy))
     reports = tuple(
         _scenario_report(config, scenario, outcomes[scenario.name], forget_sizes[scenario.name], original_scores, seeds, data_sha)
         for scenario in config.scenarios
@@ -137,11 +163,45 @@ def run_experiment(config: ExperimentConfig) -> Report:
     return Report(scenarios=reports, provenance=Provenance.collect(seeds=seeds, data_sha256=data_sha, command=config.command))
 
 
-def _original_model(config: ExperimentConfig, seed: int) -> nn.Module:
+def _original_model(config: ExperimentConfig, seed: int, data_sha: str) -> nn.Module:
     if config.original.pretrained is not None:
         return config.original.pretrained
-    model = config.original.spec.build(seed=seed)
-    return train(model, config.data.train, config.original.recipe, seed=seed, description=f"train original (seed {seed})")
+    spec, recipe, data = config.original.spec, config.original.recipe, config.data
+
+    def fit() -> nn.Module:
+        return train(spec.build(seed=seed), data.train, recipe, seed=seed, description=f"train original (seed {seed})")
+
+    if config.model_cache is None:
+        return fit()
+    key = ModelKey(
+        role="original",
+        data_sha256=data_sha,
+        examples_sha256=sha256_arrays(np.arange(len(data.train))),
+        recipe=recipe.to_dict(),
+        seed=seed,
+        architecture=architecture_signature(spec.build(seed=seed)),
+    )
+    return config.model_cache.get_or_train(key, lambda: spec.build(seed=seed), fit).model
+
+
+TUNED_SUFFIX = "+tuned"
+
+
+def base_method(name: str) -> str:
+    """The registered method behind a row name (``salun+tuned`` → ``salun``)."""
+    return name.removesuffix(TUNED_SUFFIX)
+
+
+def run_names(config: ExperimentConfig, scenario: Scenario) -> tuple[str, ...]:
+    """Row names run on ``scenario``: the controls, then each method (``NAME+tuned`` when tuned)."""
+    names: list[str] = []
+    for name in methods_for(config, scenario):
+        tunable = config.tune > 0 and method_info(name).tunable
+        if not tunable or config.compare_untuned:
+            names.append(name)
+        if tunable:
+            names.append(name + TUNED_SUFFIX)
+    return ("original", "retrain", INDEPENDENT_RETRAIN, *names)
 
 
 INDEPENDENT_RETRAIN = "independent_retrain"
@@ -160,13 +220,42 @@ def methods_for(config: ExperimentConfig, scenario: Scenario) -> tuple[str, ...]
     return tuple(name for name in config.methods if method_info(name).fits(scenario.forget.kind))
 
 
-def _forget_and_test_logits(model: nn.Module, task: UnlearningTask, config: ExperimentConfig):
-    """(forget logits, forget labels, test logits) of ``model``."""
-    forget_logits, forget_labels = predict_logits(model, task.forget_set, config.audit.batch_size)
-    return forget_logits, forget_labels, predict_logits(model, config.data.test, config.audit.batch_size)[0]
+class _Probe:
+    """The outputs every model of one request is compared on: the forget set, the test set, and a fixed
+    sample of the retain set (for the per-example divergence on retained data)."""
+
+    def __init__(self, task: UnlearningTask, config: ExperimentConfig, test_sample: np.ndarray) -> None:
+        self.task, self.config, self.test_sample = task, config, test_sample
+        positions = np.random.default_rng(0).permutation(len(task.retain_indices))[: config.per_example_sample]
+        self.retain_sample = subset(task.train, task.retain_indices[positions])
+        self.test_labels = config.data.test.y[test_sample]
+
+    def logits(self, model: nn.Module):
+        """(forget logits, forget labels, test logits, retain-sample logits, retain-sample labels) of ``model``."""
+        size = self.config.audit.batch_size
+        forget_logits, forget_labels = predict_logits(model, self.task.forget_set, size)
+        retain_logits, retain_labels = predict_logits(model, self.retain_sample, size)
+        return forget_logits, forget_labels, predict_logits(model, self.config.data.test, size)[0], retain_logits, retain_labels
+
+    def confidences(self, logits) -> RunConfidences:
+        forget_logits, forget_labels, test_logits, retain_logits, retain_labels = logits
+        return RunConfidences(
+            forget=logit_scaled_confidence(forget_logits, forget_labels),
+            retain_sample=logit_scaled_confidence(retain_logits, retain_labels),
+            test_sample=logit_scaled_confidence(test_logits[self.test_sample], self.test_labels),
+        )
 
 
-def _run_one(task: UnlearningTask, name: str, config: ExperimentConfig, data: DataSplits, original_logits) -> _Outcome:
+def _run_one(
+    task: UnlearningTask,
+    name: str,
+    config: ExperimentConfig,
+    data: DataSplits,
+    original_logits,
+    probe: _Probe,
+    tuned: Tuned | None = None,
+    proxy: ProxyDeletion | None = None,
+) -> _Outcome:
     if name == INDEPENDENT_RETRAIN:  # the positive control: retrain again from another seed; its gap is the noise floor
         result = unlearn(replace(task, seed=task.seed + config.noise_floor_seed_offset), "retrain")
         model, params, sha, hits = result.model, result.params, result.weights_sha256, result.cache_hits
@@ -176,12 +265,17 @@ def _run_one(task: UnlearningTask, name: str, config: ExperimentConfig, data: Da
             model = task.model
         params, sha, hits = None, task.model_sha256, 0
         seconds, peak_memory_mb = cost.seconds, cost.peak_memory_mb
+    elif tuned is not None and proxy is not None:  # tuned: the chosen parameters, with the same early stop on the real request
+        stopping = with_stop_signal(task, data.test, proxy, config.audit.batch_size)
+        result = unlearn(stopping, base_method(name), tuned.params)
+        model, params, sha, hits = result.model, result.params, result.weights_sha256, result.cache_hits
+        seconds, peak_memory_mb = result.seconds, result.peak_memory_mb
     else:
         result = unlearn(task, name, config.params.get(name))
         model, params, sha, hits = result.model, result.params, result.weights_sha256, result.cache_hits
         seconds, peak_memory_mb = result.seconds, result.peak_memory_mb
     metrics = audit_model(model, data.train, data.test, task.forget_indices, config.audit)
-    logits = original_logits if model is task.model else _forget_and_test_logits(model, task, config)
+    logits = original_logits if model is task.model else probe.logits(model)
     return _Outcome(
         name=name,
         params=params,
@@ -193,8 +287,9 @@ def _run_one(task: UnlearningTask, name: str, config: ExperimentConfig, data: Da
         cache_hits=hits,
         warnings=audit_warnings(model, data.test, config.audit),
         output_change=output_change((logits[0], logits[2]), (original_logits[0], original_logits[2])),
-        forget_confidence=logit_scaled_confidence(logits[0], logits[1]),
+        confidences=probe.confidences(logits),
         forget_sha=sha256_arrays(task.forget_indices),
+        tuning=tuned,
     )
 
 
@@ -242,12 +337,14 @@ def _scenario_report(config, scenario, runs, forget_sizes, original_scores, seed
             verdict = judge(evidence, reference_metrics, noise_floor, majority, config.verdict_rules)
         per_example = None
         if len(outcomes) >= PER_EXAMPLE_MIN_RUNS and role != "reference" and _same_forget_sets(outcomes, reference_runs):
-            per_example = neurips_score(
-                np.stack([o.forget_confidence for o in outcomes]),
-                np.stack([r.forget_confidence for r in reference_runs]),
+            per_example = per_example_evidence(
+                [o.confidences for o in outcomes],
+                [r.confidences for r in reference_runs],
                 retain_accuracy=(metrics.retain_acc, reference_metrics.retain_acc),
                 test_accuracy=(metrics.test_acc, reference_metrics.test_acc),
             )
+        tuning = tuple(o.tuning for o in outcomes if o.tuning is not None)
+        tuning_seconds = float(np.mean([t.seconds for t in tuning])) if tuning else None
         return MethodRow(
             name=name,
             role=role,
@@ -266,8 +363,10 @@ def _scenario_report(config, scenario, runs, forget_sizes, original_scores, seed
             verdict_reason="" if verdict is None else verdict.reason,
             output_change=float(max(o.output_change for o in outcomes)),
             noise_floor=noise_floor if role == "reference" else None,
-            per_example_score=None if per_example is None else per_example.final,
-            per_example_peaky=None if per_example is None else per_example.peaky_fraction,
+            per_example=per_example,
+            tuning=tuning or None,
+            tuning_seconds=tuning_seconds,
+            speedup_with_tuning=None if tuning_seconds is None else reference_seconds / max(seconds + tuning_seconds, 1e-9),
             warnings=tuple(f"seed {r.seed}: {w}" for r in records for w in r.warnings),
             provenance=Provenance.collect(
                 seeds=seeds,
@@ -307,14 +406,14 @@ def _scenario_report(config, scenario, runs, forget_sizes, original_scores, seed
             train_acc=float(np.mean([s[0] for s in original_scores])), test_acc=float(np.mean([s[1] for s in original_scores]))
         ),
     )
-    ran = methods_for(config, scenario)
+    ran = {base_method(name) for name in run_names(config, scenario)}
     skipped = tuple(
         f"{name}: designed for {' / '.join(sorted(method_info(name).forget_kinds))} forgetting, not {scenario.forget.kind} "
         "(name it in --methods to run it anyway)"
         for name in config.methods
         if name not in ran
     )
-    methods = tuple(row(name) for name in ("original", INDEPENDENT_RETRAIN, *ran))
+    methods = tuple(row(name) for name in run_names(config, scenario) if name != "retrain")
     original = methods[0]
     tolerance = config.verdict_rules.tolerance
     discriminates = abs(original.metrics.forget_acc - reference_metrics.forget_acc) > tolerance(noise_floor.forget_acc) or abs(

@@ -1,9 +1,9 @@
 """The typed unlearning report and its JSON form.
 
-``report.json`` (schema ``erasekit.unlearning-report/2``)::
+``report.json`` (schema ``erasekit.unlearning-report/3``)::
 
     {
-      "schema": "erasekit.unlearning-report/2",
+      "schema": "erasekit.unlearning-report/3",
       "provenance": {versions, hardware, created_at, command, seeds, data_sha256},
       "scenarios": [                               # one per forget request; the demo has two
         {
@@ -32,13 +32,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
+from erasekit.audit.per_example import PerExampleEvidence
+from erasekit.audit.tuning import Tuned
 from erasekit.audit.unlearning import UnlearningMetrics
 from erasekit.audit.verdicts import VerdictName
 from erasekit.core.provenance import Provenance
 from erasekit.models.zoo import ModelSpec
 from erasekit.training import Recipe
 
-SCHEMA = "erasekit.unlearning-report/2"
+SCHEMA = "erasekit.unlearning-report/3"
 Role = Literal["reference", "negative_control", "positive_control", "method"]
 
 
@@ -81,10 +83,12 @@ class MethodRow:
     verdict_reason: str = ""
     output_change: float = 0.0  # largest change of an output probability against the original, forget + test sets
     noise_floor: UnlearningMetrics | None = None  # reference row only: |retrain − independent retrain| per metric
-    # the NeurIPS 2023 per-example score against the retrain runs, in [0, 1] (higher = more like retrain); None with
-    # fewer than 3 seeds or a forget set that differs between seeds. The independent_retrain row's value is the ceiling.
-    per_example_score: float | None = None
-    per_example_peaky: float | None = None  # share of forget examples whose outputs barely vary across runs
+    # per-example evidence against the retrain runs (NeurIPS 2023 score, U-LiRA, KLOM); None with fewer than 3 seeds
+    # or a forget set that differs between seeds. The independent_retrain row's values are the ceiling at this N.
+    per_example: PerExampleEvidence | None = None
+    tuning: tuple[Tuned, ...] | None = None  # one per seed with --tune: the chosen parameters and every trial
+    tuning_seconds: float | None = None  # mean tuning time per seed (the proxy retrain not included; see tuning)
+    speedup_with_tuning: float | None = None  # reference seconds / (method + tuning seconds)
     warnings: tuple[str, ...] = ()  # e.g. "seed 1: weights contain NaN/inf: the method diverged"
 
 

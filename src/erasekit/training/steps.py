@@ -54,8 +54,10 @@ def sgd_epochs(
     seed: int,
     description: str,
     loss_fn: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor],
+    stop: Callable[[nn.Module], bool] | None = None,
 ) -> nn.Module:
-    """``params.epochs`` shuffled passes over ``dataset`` stepping SGD on ``loss_fn(model, x, y)``."""
+    """``params.epochs`` shuffled passes over ``dataset`` stepping SGD on ``loss_fn(model, x, y)``;
+    ``stop(model)`` is asked after every epoch and ends training early when it returns True."""
     optimizer = sgd(model, params.lr, params.momentum, params.weight_decay)
     generator = seeded_generator(seed)
     model.train()
@@ -66,4 +68,6 @@ def sgd_epochs(
                 loss_fn(model, x, y).backward()
                 optimizer.step()
                 advance(1)
+            if stop is not None and stop(model):
+                break
     return model

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Annotated, Any
+from pathlib import Path
+from typing import Annotated, Any, ClassVar
 
 import numpy as np
 import torch
@@ -29,6 +30,7 @@ from erasekit.core.rng import seeded
 from erasekit.data.dataset import ArrayDataset, batches, labels_of, subset
 from erasekit.data.forget import ForgetSpec
 from erasekit.training import Recipe, fresh_init
+from erasekit.training.cache import ModelCache, ModelKey, architecture_signature
 
 
 class ImportanceCache:
@@ -68,6 +70,11 @@ class UnlearningTask:
     seed: int = 0
     model_factory: Callable[[], nn.Module] | None = None
     cache: ImportanceCache = field(default_factory=ImportanceCache)
+    # trained models on disk: an exact method's result (the retrain reference) is trained once per key
+    model_cache: ModelCache | None = None
+    # early stopping: fine-tuning-style methods ask this after every epoch (with the model in eval mode)
+    # and stop when it returns True; tuning sets it to a reference-free signal
+    stop_when: Callable[[nn.Module], bool] | None = None
 
     @classmethod
     def create(
@@ -80,12 +87,15 @@ class UnlearningTask:
         seed: int = 0,
         model_factory: Callable[[], nn.Module] | None = None,
         cache: ImportanceCache | None = None,
+        model_cache: ModelCache | Path | str | None = None,
     ) -> UnlearningTask:
         """Validate and resolve a request.
 
         ``forget`` is a :class:`ForgetSpec` (classes, a random fraction drawn with ``seed``,
         or indices) or a sequence of training positions. ``recipe`` must be the recipe that
-        trained ``model`` — the retrain reference reuses it.
+        trained ``model`` — the retrain reference reuses it. ``model_cache`` (a folder or a
+        :class:`~erasekit.training.cache.ModelCache`) keeps the retrain reference on disk, so a
+        second request for the same retained examples, recipe and seed does not retrain.
         """
         if not isinstance(model, nn.Module):
             raise ModelError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -105,6 +115,7 @@ class UnlearningTask:
             seed=seed,
             model_factory=model_factory,
             cache=cache or ImportanceCache(),
+            model_cache=model_cache if model_cache is None or isinstance(model_cache, ModelCache) else ModelCache(model_cache),
         )
 
     @cached_property
@@ -135,6 +146,29 @@ class UnlearningTask:
     @cached_property
     def model_sha256(self) -> str:
         return sha256_state(self.model)
+
+    def should_stop(self, model: nn.Module) -> bool:
+        """Ask :attr:`stop_when` about ``model`` (in eval mode, gradients off); False when no rule is set."""
+        if self.stop_when is None:
+            return False
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                return bool(self.stop_when(model))
+        finally:
+            model.train(was_training)
+
+    def model_key(self, role: str) -> ModelKey:
+        """The cache key of a model trained from this task's architecture on its retain set (e.g. the retrain reference)."""
+        return ModelKey(
+            role=role,
+            data_sha256=self.data_sha256,
+            examples_sha256=sha256_arrays(self.retain_indices),
+            recipe=self.recipe.to_dict(),
+            seed=self.seed,
+            architecture=architecture_signature(self.model),
+        )
 
     def copy_model(self) -> nn.Module:
         """A deep copy of the original model, for methods that start from θ₀."""
@@ -185,6 +219,9 @@ class SGDParams(Params):
     weight_decay: Annotated[float, NON_NEGATIVE] = 5e-4
     batch_size: Annotated[int, AT_LEAST_ONE] = 64
 
+    # what tuning tries; early stopping ends a run before `epochs` when its signal is met
+    SEARCH_SPACE: ClassVar[Mapping[str, Sequence[Any]]] = {"lr": (0.001, 0.003, 0.01, 0.03, 0.1), "epochs": (1, 2, 3, 5, 10)}
+
 
 @dataclass(frozen=True)
 class MethodInfo:
@@ -199,12 +236,23 @@ class MethodInfo:
     prepare: Callable[[UnlearningTask, Any], None] | None = None
     # the forget requests the method is designed for; `--methods all` runs it only on those
     forget_kinds: frozenset[str] = frozenset(FORGET_KINDS)
+    # the result depends only on (data, retained examples, recipe, seed, architecture): kept in the task's model cache
+    cacheable: bool = False
 
     def fits(self, forget_kind: str) -> bool:
         return forget_kind in self.forget_kinds
 
     def default_params(self):
         return self.params_type()
+
+    @property
+    def search_space(self) -> Mapping[str, Sequence[Any]]:
+        """Candidate values per parameter for tuning (empty: nothing to tune)."""
+        return getattr(self.params_type, "SEARCH_SPACE", {})
+
+    @property
+    def tunable(self) -> bool:
+        return not self.exact and bool(self.search_space)
 
     def parameter_defaults(self) -> dict[str, Any]:
         return {f.name: f.default for f in dataclasses.fields(self.params_type)}
@@ -225,12 +273,15 @@ def register(
     exact: bool = False,
     prepare: Callable[[UnlearningTask, Any], None] | None = None,
     forget_kinds: Sequence[str] = FORGET_KINDS,
+    cacheable: bool = False,
 ):
     """Register an unlearning method under ``name`` (use as a decorator in the method's file).
 
     ``prepare(task, params)`` runs before the timed method: work that a deployment does once
     when the original is trained (SISA's shard models), cached in ``task.cache``.
     ``forget_kinds``: the requests the method is designed for (``class``, ``random``, ``indices``).
+    ``cacheable``: the method trains a model from scratch on the retain set (the retrain reference),
+    so its result can be kept in the task's model cache.
     """
     unknown = set(forget_kinds) - set(FORGET_KINDS)
     if unknown:
@@ -247,6 +298,7 @@ def register(
                 exact=exact,
                 prepare=prepare,
                 forget_kinds=frozenset(forget_kinds),
+                cacheable=cacheable,
             )
         )
         return fn
@@ -299,8 +351,16 @@ def unlearn(task: UnlearningTask, method: str, params: Any = None) -> Unlearned:
     if info.prepare is not None:
         info.prepare(task, params)
     hits_before = task.cache.hits
-    with seeded(task.seed), measure() as cost:
-        model = info.fn(task, params)
+    if info.cacheable and task.model_cache is not None:
+        # a cache hit reports what training the entry cost, so speed-ups against it stay honest
+        cached = task.model_cache.get_or_train(
+            task.model_key(f"{method}:{params!r}"), task.fresh_model, lambda: _run_seeded(info, task, params)
+        )
+        model, seconds, peak_memory_mb, hits = cached.model, cached.seconds, cached.peak_memory_mb, int(cached.hit)
+    else:
+        with measure() as cost:
+            model = _run_seeded(info, task, params)
+        seconds, peak_memory_mb, hits = cost.seconds, cost.peak_memory_mb, 0
     model.eval()
     if sha256_state(task.model) != before:  # a method bug, never the user's fault
         raise RuntimeError(f"method '{method}' modified the caller's model in place")
@@ -308,10 +368,15 @@ def unlearn(task: UnlearningTask, method: str, params: Any = None) -> Unlearned:
         method=method,
         params=params,
         model=model,
-        seconds=cost.seconds,
-        peak_memory_mb=cost.peak_memory_mb,
+        seconds=seconds,
+        peak_memory_mb=peak_memory_mb,
         seed=task.seed,
         original_weights_sha256=before,
         weights_sha256=sha256_state(model),
-        cache_hits=task.cache.hits - hits_before,
+        cache_hits=task.cache.hits - hits_before + hits,
     )
+
+
+def _run_seeded(info: MethodInfo, task: UnlearningTask, params: Any) -> nn.Module:
+    with seeded(task.seed):
+        return info.fn(task, params)

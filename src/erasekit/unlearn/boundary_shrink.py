@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -22,6 +23,8 @@ class BoundaryShrinkParams(SGDParams):
     epochs: int = 5
     weight_decay: float = 0.0
     bound: Annotated[float, POSITIVE] = 0.1
+
+    SEARCH_SPACE: ClassVar[Mapping[str, Sequence[Any]]] = {**SGDParams.SEARCH_SPACE, "bound": (0.01, 0.05, 0.1, 0.3)}
 
 
 def nearest_wrong_labels(model, dataset, bound: float, batch_size: int) -> torch.Tensor:
@@ -53,4 +56,5 @@ def boundary_shrink(task: UnlearningTask, params: BoundaryShrinkParams):
         task.seed,
         "boundary_shrink",
         lambda model, x, y: F.cross_entropy(model(x), y),
+        stop=task.should_stop,
     )

@@ -25,4 +25,5 @@ def finetune(task: UnlearningTask, params: FinetuneParams):
         task.seed,
         "finetune",
         lambda model, x, y: F.cross_entropy(model(x), y),
+        stop=task.should_stop,
     )

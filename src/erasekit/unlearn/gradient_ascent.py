@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch.nn.functional as F
 
@@ -20,6 +22,8 @@ class GradientAscentParams(SGDParams):
     lr: float = 1e-3
     weight_decay: float = 0.0
 
+    SEARCH_SPACE: ClassVar[Mapping[str, Sequence[Any]]] = {"lr": (1e-5, 1e-4, 3e-4, 1e-3, 3e-3), "epochs": (1, 2, 3, 5)}
+
 
 @register("gradient_ascent", GradientAscentParams)
 def gradient_ascent(task: UnlearningTask, params: GradientAscentParams):
@@ -31,4 +35,5 @@ def gradient_ascent(task: UnlearningTask, params: GradientAscentParams):
         task.seed,
         "gradient_ascent",
         lambda model, x, y: -F.cross_entropy(model(x), y),
+        stop=task.should_stop,
     )

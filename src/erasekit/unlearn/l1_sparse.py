@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +31,8 @@ class L1SparseParams(SGDParams):
     weight_decay: float = 0.0  # the ℓ1 term replaces weight decay
     gamma: Annotated[float, NON_NEGATIVE] = 5e-4
     prune_ratio: Annotated[float, Range(0.0, 1.0, high_open=True)] = 0.0
+
+    SEARCH_SPACE: ClassVar[Mapping[str, Sequence[Any]]] = {**SGDParams.SEARCH_SPACE, "gamma": (1e-5, 1e-4, 5e-4, 1e-3)}
 
 
 def magnitude_prune(model: nn.Module, ratio: float) -> dict[str, torch.Tensor]:
@@ -73,4 +76,6 @@ def l1_sparse(task: UnlearningTask, params: L1SparseParams):
                         if "momentum_buffer" in state and state["momentum_buffer"] is not None:
                             state["momentum_buffer"].mul_(keep)
                 advance(1)
+            if task.should_stop(model):
+                break
     return model

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any, ClassVar
 
 import torch.nn.functional as F
 
@@ -23,6 +24,8 @@ class NegGradPlusParams(SGDParams):
     epochs: int = 5
     alpha: Annotated[float, UNIT_INTERVAL] = 0.99
 
+    SEARCH_SPACE: ClassVar[Mapping[str, Sequence[Any]]] = {**SGDParams.SEARCH_SPACE, "alpha": (0.9, 0.95, 0.99, 0.999)}
+
 
 @register("neggrad_plus", NegGradPlusParams)
 def neggrad_plus(task: UnlearningTask, params: NegGradPlusParams):
@@ -41,4 +44,6 @@ def neggrad_plus(task: UnlearningTask, params: NegGradPlusParams):
                 loss.backward()
                 optimizer.step()
                 advance(1)
+            if task.should_stop(model):
+                break
     return model

@@ -54,6 +54,8 @@ def random_label_loop(
                     optimizer.step()
                     after_step()
                     advance(1)
+            if task.should_stop(model):
+                break
     return model
 
 

@@ -14,7 +14,7 @@ class RetrainParams(Params):
     """No parameters: the retrain reference uses the task's recipe (the original's)."""
 
 
-@register("retrain", RetrainParams, exact=True)
+@register("retrain", RetrainParams, exact=True, cacheable=True)
 def retrain(task: UnlearningTask, params: RetrainParams):
     """Exact reference: fresh initialisation trained on the retain set with the original recipe."""
     model = task.fresh_model()

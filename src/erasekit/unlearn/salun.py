@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -25,6 +26,8 @@ class SalUnParams(SGDParams):
 
     lr: float = 0.013
     mask_ratio: Annotated[float, FRACTION] = 0.5
+
+    SEARCH_SPACE: ClassVar[Mapping[str, Sequence[Any]]] = {**SGDParams.SEARCH_SPACE, "mask_ratio": (0.1, 0.3, 0.5, 0.7, 0.9)}
 
 
 def saliency_mask(model: nn.Module, forget_set, ratio: float, batch_size: int) -> dict[str, torch.Tensor]:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -29,6 +30,13 @@ class SCRUBParams(Params):
     gamma: Annotated[float, NON_NEGATIVE] = 1.0
     alpha: Annotated[float, NON_NEGATIVE] = 0.5
     batch_size: Annotated[int, AT_LEAST_ONE] = 64
+
+    SEARCH_SPACE: ClassVar[Mapping[str, Sequence[Any]]] = {
+        "lr": (1e-4, 5e-4, 1e-3),
+        "epochs": (2, 5, 10),
+        "max_steps": (1, 2, 3),
+        "alpha": (0.1, 0.5, 1.0),
+    }
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -72,4 +80,6 @@ def scrub(task: UnlearningTask, params: SCRUBParams):
                 loss.backward()
                 optimizer.step()
                 advance(1)
+            if task.should_stop(student):
+                break
     return student

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -27,6 +28,8 @@ class SSDParams(Params):
     alpha: Annotated[float, POSITIVE] = 10.0
     lam: Annotated[float, POSITIVE] = 1.0
     batch_size: Annotated[int, AT_LEAST_ONE] = 64
+
+    SEARCH_SPACE: ClassVar[Mapping[str, Sequence[Any]]] = {"alpha": (1.0, 3.0, 10.0, 30.0, 100.0), "lam": (0.1, 0.3, 1.0, 3.0)}
 
 
 @dataclass(frozen=True)
