@@ -105,7 +105,10 @@ def test_unlearn_tunes_and_caches_references(capsys, tmp_path):
     assert code == 0, err
     assert sorted(cache.rglob("*.safetensors")) == entries
     again = json.loads((tmp_path / "b" / "report.json").read_text())
-    assert again["scenarios"][0]["reference"]["runs"][0]["weights_sha256"] == report["scenarios"][0]["reference"]["runs"][0]["weights_sha256"]
+    assert (
+        again["scenarios"][0]["reference"]["runs"][0]["weights_sha256"]
+        == report["scenarios"][0]["reference"]["runs"][0]["weights_sha256"]
+    )
 
 
 def test_unlearn_refuses_a_corrupted_cache_entry(capsys, tmp_path):

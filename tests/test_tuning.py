@@ -117,7 +117,9 @@ def test_candidates_start_with_the_defaults_and_skip_invalid_combinations():
     assert pool[0] == SCRUBParams() and len(pool) == 12 and len(set(map(repr, pool))) == 12
     assert all(p.max_steps <= p.epochs for p in pool)
     assert candidates(FinetuneParams.SEARCH_SPACE, FinetuneParams(), budget=1, seed=0) == [FinetuneParams()]
-    assert len(candidates(FinetuneParams.SEARCH_SPACE, FinetuneParams(), budget=1000, seed=0)) == 25  # the whole grid (it holds the defaults)
+    assert (
+        len(candidates(FinetuneParams.SEARCH_SPACE, FinetuneParams(), budget=1000, seed=0)) == 25
+    )  # the whole grid (it holds the defaults)
 
 
 def test_proxy_deletion_has_the_request_s_kind_and_size_and_avoids_the_forget_set(digits, trained_mlp):
