@@ -18,13 +18,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
 
+from common import SUFFIX, cpu_name, fmt
 from erasekit.core import progress
 from erasekit.core.io import atomic_write_text
 from erasekit.data import ForgetSpec, load_mnist
@@ -63,23 +63,6 @@ PARAMS = {
 }
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def fmt(mean: float, std: float) -> str:
-    return f"{100 * mean:.2f} ± {100 * std:.2f}"
-
-
-SUFFIX = {"reference": " (exact)", "negative_control": " (no unlearning)", "positive_control": " (another seed)"}
-
-
 def table(s: ScenarioReport) -> list[str]:
     lines = [
         "| method | verdict | per-example score | forget acc % | retain acc % | test acc % | MIA-efficacy % | entropy-MIA member % "
@@ -89,7 +72,7 @@ def table(s: ScenarioReport) -> list[str]:
     for row in (s.reference, *s.methods):
         m, sd = row.metrics, row.metrics_std
         speed = "—" if row.speedup is None else f"{row.speedup:.1f}×"
-        score = "—" if row.per_example_score is None else f"{row.per_example_score:.3f}"
+        score = "—" if row.per_example is None else f"{row.per_example.neurips_score:.3f}"
         lines.append(
             f"| {row.name}{SUFFIX.get(row.role, '')} | {row.verdict or 'reference'} | {score} "
             f"| {fmt(m.forget_acc, sd.forget_acc)} | {fmt(m.retain_acc, sd.retain_acc)} | {fmt(m.test_acc, sd.test_acc)} "

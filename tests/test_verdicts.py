@@ -30,6 +30,7 @@ def evidence(change: float = 0.2, identical: bool = False, diverged: bool = Fals
 def test_tolerance_is_twice_the_floor_and_at_least_one_point():
     rules = VerdictRules()
     assert rules.tolerance(0.03) == pytest.approx(0.06) and rules.tolerance(0.001) == 0.01
+    assert rules.utility_tolerance(0.03) == pytest.approx(0.06) and rules.utility_tolerance(0.001) == 0.02
     with pytest.raises(MethodError, match="floor_multiplier must be > 0"):
         VerdictRules(floor_multiplier=0)
 
@@ -46,6 +47,9 @@ def test_tolerance_is_twice_the_floor_and_at_least_one_point():
         (evidence(diverged=True), "damaged"),
         (evidence(test_acc=0.11), "damaged"),  # at the majority rate
         (evidence(retain_acc=0.90), "damaged"),  # 9 points below retrain
+        (evidence(retain_acc=0.95), "damaged"),  # forgets like retrain but 4 points below it (utility tolerance 2)
+        (evidence(test_acc=0.935), "matches_retrain"),  # 1.5 points below: within the utility tolerance
+        (evidence(retain_acc=1.0, test_acc=0.97), "matches_retrain"),  # better than retrain is not damage
     ],
 )
 def test_verdicts_by_hand(case, expected):

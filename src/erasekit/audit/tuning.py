@@ -5,18 +5,24 @@ rate, epochs and mask ratio. :func:`tune` picks them on a *proxy deletion*: a re
 kind and size drawn from the retain set (a random slice for random or index requests, another
 class for class requests), whose exact retrain is trained once (and kept in the task's model
 cache when it has one). Every trial runs the method on the proxy and is scored by its Avg. Gap to
-that retrain; the best trial's parameters are used on the real request. Epochs are cut short by a
-reference-free signal, during trials and on the real request alike:
+that retrain after every epoch; a trial ends one epoch (``patience``) after a reference-free
+signal first fires, since methods run past that point over-forget:
 
-- random or index requests: the forget set's confidences look like held-out data (a two-sample
-  Kolmogorov–Smirnov test of the logit-scaled confidence does not reject at 5 %);
+- random requests: the forget set's mean true-label confidence has come down to the held-out
+  set's (after retraining, forgotten examples are just unseen examples);
 - class requests: forget accuracy is down to what a model that never saw the class gets (the
-  proxy retrain's accuracy on its own deleted class, plus one point).
+  proxy retrain's accuracy on its own deleted class, plus one point);
+- index requests: no signal — hand-picked examples (e.g. mislabelled ones) need not look like
+  held-out data after retraining, so no reference-free level exists; trials run all their epochs.
+  Their proxy is a random slice, so tuning assumes the request behaves like a random one.
+
+The chosen parameters are the trial and epoch with the smallest proxy Avg. Gap among those that
+did not damage the proxy model (retain or test accuracy more than 5 points below its retrain);
+the real request then runs them with that many epochs.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -27,16 +33,16 @@ import numpy as np
 from torch import nn
 from torch.utils.data import Dataset
 
-from erasekit.audit.metrics import accuracy, predict_logits
-from erasekit.audit.per_example import logit_scaled_confidence
+from erasekit.audit.metrics import accuracy, predict_logits, true_label_confidence
 from erasekit.audit.unlearning import AuditConfig, UnlearningMetrics, audit_model
 from erasekit.core import progress
 from erasekit.core.errors import MethodError
 from erasekit.data.dataset import subset
 from erasekit.unlearn.base import UnlearningTask, method_info, unlearn
 
-KS_CRITICAL = 1.358  # the two-sample Kolmogorov–Smirnov constant c(α) at α = 0.05
 CLASS_LEVEL_MARGIN = 0.01
+TUNING_SHADOW_SIZE = 500
+DAMAGE_MARGIN = 0.05  # a trial more than this below the proxy retrain's retain or test accuracy damaged the model
 HELD_OUT_SAMPLE = 2000
 PROXY_SEED_OFFSET = 20_000
 
@@ -56,20 +62,24 @@ class ProxyDeletion:
 
 @dataclass(frozen=True)
 class TuningTrial:
-    """One candidate on the proxy: its parameters as given, the epochs it ran before the stop signal
-    (None for methods without epochs), and its Avg. Gap to the proxy retrain (lower is better)."""
+    """One candidate on the proxy: its parameters as given, the epochs it ran (None for methods without
+    epochs), whether the reference-free signal ended it early, and its Avg. Gap to the proxy retrain at
+    its best epoch (lower is better)."""
 
     params: Any
     epochs_run: int | None
+    best_epoch: int | None  # the epoch whose proxy score the trial is judged by (the chosen parameters use it)
     stopped_early: bool
     proxy_avg_gap: float
     proxy_gap: UnlearningMetrics
     seconds: float
+    retain_drop: float = 0.0  # proxy retrain's retain accuracy minus the trial's (positive = the trial lost accuracy)
+    test_drop: float = 0.0
 
 
 @dataclass(frozen=True)
 class Tuned:
-    """The chosen parameters (``epochs`` set to where the best trial stopped) and every trial.
+    """The chosen parameters (``epochs`` set to the best trial's best epoch) and every trial.
 
     ``seconds``: the whole tuning run without the proxy retrain, whose cost is
     ``proxy_retrain_seconds`` (paid once per original and request kind, shared by all methods).
@@ -91,46 +101,59 @@ def stop_signal(kind: str) -> str:
     """The reference-free early-stopping rule used for a request of ``kind``, in words."""
     if kind == "class":
         return "forget accuracy at most a never-trained-on-it model's level + 1 pt"
-    return "forget confidences indistinguishable from held-out (two-sample KS, 5 %)"
-
-
-def _ks_statistic(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = np.sort(a), np.sort(b)
-    grid = np.concatenate([a, b])
-    return float(
-        np.max(np.abs(np.searchsorted(a, grid, side="right") / len(a) - np.searchsorted(b, grid, side="right") / len(b)))
-    )
+    if kind == "random":
+        return "the forget set's mean confidence down to the held-out set's"
+    return "none for index requests (no reference-free level; the proxy is a random slice)"
 
 
 def stop_rule(
     forget_set: Dataset, held_out: Dataset, kind: str, class_level: float, batch_size: int = 1024
-) -> Callable[[nn.Module], bool]:
-    """The reference-free signal as a callable for :attr:`UnlearningTask.stop_when`."""
+) -> Callable[[nn.Module], bool] | None:
+    """The reference-free signal as a callable for :attr:`UnlearningTask.stop_when` (None: no early stop)."""
     if kind == "class":
         return lambda model: accuracy(*predict_logits(model, forget_set, batch_size)) <= class_level + CLASS_LEVEL_MARGIN
+    if kind != "random":
+        return None
     sample = subset(held_out, np.random.default_rng(0).permutation(len(held_out))[:HELD_OUT_SAMPLE])  # type: ignore[arg-type]
 
-    def confidences_match(model: nn.Module) -> bool:
-        forget = logit_scaled_confidence(*predict_logits(model, forget_set, batch_size))
-        reference = logit_scaled_confidence(*predict_logits(model, sample, batch_size))
-        n, m = len(forget), len(reference)
-        return _ks_statistic(forget, reference) <= KS_CRITICAL * np.sqrt((n + m) / (n * m))
+    def confidence_down_to_held_out(model: nn.Module) -> bool:
+        forget = true_label_confidence(*predict_logits(model, forget_set, batch_size))
+        reference = true_label_confidence(*predict_logits(model, sample, batch_size))
+        return float(forget.mean()) <= float(reference.mean()) + 1e-9  # the same examples in another order sum differently
 
-    return confidences_match
+    return confidence_down_to_held_out
 
 
 class _CountingRule:
-    """Wraps a stop rule to count the epochs a run completed and whether it stopped early."""
+    """Wraps a stop rule (or none) to count the epochs a run completed and whether it stopped early."""
 
-    def __init__(self, rule: Callable[[nn.Module], bool]) -> None:
+    def __init__(self, rule: Callable[[nn.Module], bool] | None) -> None:
         self.rule = rule
         self.calls = 0
         self.fired = False
 
     def __call__(self, model: nn.Module) -> bool:
         self.calls += 1
-        self.fired = bool(self.rule(model))
+        self.fired = self.rule is not None and bool(self.rule(model))
         return self.fired
+
+
+class _TrialMonitor:
+    """Called after every epoch of a trial: scores the model on the proxy, and ends the trial
+    ``patience`` epochs after the reference-free signal first fired (beyond it, methods over-forget)."""
+
+    def __init__(
+        self, rule: Callable[[nn.Module], bool] | None, evaluate: Callable[[nn.Module], UnlearningMetrics], patience: int
+    ) -> None:
+        self.rule, self.evaluate, self.patience = rule, evaluate, patience
+        self.history: list[UnlearningMetrics] = []
+        self.fired_at: int | None = None
+
+    def __call__(self, model: nn.Module) -> bool:
+        self.history.append(self.evaluate(model))
+        if self.fired_at is None and self.rule is not None and self.rule(model):
+            self.fired_at = len(self.history)
+        return self.fired_at is not None and len(self.history) - self.fired_at >= self.patience
 
 
 def proxy_deletion(task: UnlearningTask, kind: str, held_out: Dataset, audit: AuditConfig = AuditConfig()) -> ProxyDeletion:
@@ -194,6 +217,7 @@ def tune(
     audit: AuditConfig = AuditConfig(),
     proxy: ProxyDeletion | None = None,
     defaults: Any = None,
+    patience: int = 1,
 ) -> Tuned:
     """Choose ``method``'s parameters for ``task`` in ``budget`` trials on a proxy deletion.
 
@@ -210,30 +234,38 @@ def tune(
     proxy = proxy or proxy_deletion(task, kind, held_out, audit)
     started = time.perf_counter()
     defaults = defaults if defaults is not None else info.default_params()
-    has_epochs = any(f.name == "epochs" for f in dataclasses.fields(defaults))
+    # tuning scores many models: a smaller attack set keeps each proxy audit fast
+    quick = replace(audit, shadow_size=min(audit.shadow_size or TUNING_SHADOW_SIZE, TUNING_SHADOW_SIZE))
+    rule = stop_rule(proxy.task.forget_set, held_out, kind, proxy.class_level, audit.batch_size)
+
+    def evaluate(model: nn.Module) -> UnlearningMetrics:
+        return audit_model(model, task.train, held_out, proxy.task.forget_indices, quick)
+
     trials = []
     pool = candidates(info.search_space, defaults, budget, seed=task.seed)
     with progress.step(f"tune {method}", len(pool)) as advance:
         for params in pool:
-            rule = _CountingRule(stop_rule(proxy.task.forget_set, held_out, kind, proxy.class_level, audit.batch_size))
-            result = unlearn(replace(proxy.task, stop_when=rule), method, params)
-            metrics = audit_model(result.model, task.train, held_out, proxy.task.forget_indices, audit)
+            monitor = _TrialMonitor(rule, evaluate, patience)
+            result = unlearn(replace(proxy.task, stop_when=monitor), method, params)
+            history = monitor.history or [evaluate(result.model)]  # methods without epochs are scored once
             trials.append(
-                TuningTrial(
-                    params=params,
-                    epochs_run=rule.calls if has_epochs else None,
-                    stopped_early=rule.fired,
-                    proxy_avg_gap=metrics.avg_gap_to(proxy.reference),
-                    proxy_gap=metrics.gap_to(proxy.reference),
+                _best_epoch(
+                    params,
+                    history,
+                    proxy.reference,
+                    has_epochs=bool(monitor.history),
+                    fired=monitor.fired_at,
                     seconds=result.seconds,
                 )
             )
             advance(1)
-    best = min(trials, key=lambda trial: trial.proxy_avg_gap)
-    chosen = replace(best.params, epochs=best.epochs_run) if best.epochs_run else best.params
+    best = min(
+        [trial for trial in trials if trial.retain_drop <= DAMAGE_MARGIN and trial.test_drop <= DAMAGE_MARGIN] or trials,
+        key=lambda trial: trial.proxy_avg_gap,
+    )
     return Tuned(
         method=method,
-        params=chosen,
+        params=_with_epochs(best.params, best.best_epoch),
         budget=budget,
         trials=tuple(trials),
         proxy=proxy.description,
@@ -245,9 +277,44 @@ def tune(
     )
 
 
-def with_stop_signal(task: UnlearningTask, held_out: Dataset, proxy: ProxyDeletion, batch_size: int = 1024) -> UnlearningTask:
-    """``task`` with the reference-free early stop set, as tuned runs use it on the real request."""
-    return replace(task, stop_when=stop_rule(task.forget_set, held_out, proxy.kind, proxy.class_level, batch_size))
+def _damage(metrics: UnlearningMetrics, reference: UnlearningMetrics) -> tuple[float, float]:
+    return reference.retain_acc - metrics.retain_acc, reference.test_acc - metrics.test_acc
+
+
+def _best_epoch(
+    params: Any,
+    history: list[UnlearningMetrics],
+    reference: UnlearningMetrics,
+    has_epochs: bool,
+    fired: int | None,
+    seconds: float,
+) -> TuningTrial:
+    """The trial's best stopping point: the epoch with the smallest proxy Avg. Gap among those that did not damage the model."""
+    intact = [i for i, m in enumerate(history) if max(_damage(m, reference)) <= DAMAGE_MARGIN]
+    index = min(intact or range(len(history)), key=lambda i: history[i].avg_gap_to(reference))
+    metrics = history[index]
+    retain_drop, test_drop = _damage(metrics, reference)
+    return TuningTrial(
+        params=params,
+        epochs_run=len(history) if has_epochs else None,
+        best_epoch=index + 1 if has_epochs else None,
+        stopped_early=fired is not None,
+        proxy_avg_gap=metrics.avg_gap_to(reference),
+        proxy_gap=metrics.gap_to(reference),
+        seconds=seconds,
+        retain_drop=retain_drop,
+        test_drop=test_drop,
+    )
+
+
+def _with_epochs(params: Any, epochs: int | None) -> Any:
+    """``params`` cut to ``epochs`` (keeping SCRUB's max_steps ≤ epochs)."""
+    if epochs is None:
+        return params
+    changes: dict[str, Any] = {"epochs": epochs}
+    if hasattr(params, "max_steps"):
+        changes["max_steps"] = min(params.max_steps, epochs)
+    return replace(params, **changes)
 
 
 def tunable_methods(methods: Sequence[str]) -> tuple[str, ...]:

@@ -11,7 +11,10 @@ forget-set metrics are within ``floor_multiplier`` × the floor (and never less 
 2. ``damaged`` — retain or test accuracy is within
    ``majority_margin`` of the majority-class rate, or more than ``damage_margin`` (and more than
    the tolerance) below retrain's.
-3. ``matches_retrain`` — forget accuracy and MIA-efficacy are both within tolerance of retrain's.
+3. ``matches_retrain`` — forget accuracy and MIA-efficacy are both within tolerance of retrain's,
+   and retain and test accuracy are not lower than retrain's by more than the utility tolerance
+   (``floor_multiplier`` × their floor, at least ``min_utility_tolerance``); a method that forgets
+   like retrain but pays for it in accuracy beyond that is ``damaged``.
 4. ``under_forgets`` — the forget set still looks more learned than under retrain (higher forget
    accuracy, lower MIA-efficacy), measured in tolerance units; otherwise ``over_forgets``: the
    forget set looks *less* familiar than retrain's, which is itself a membership signal.
@@ -38,9 +41,13 @@ class VerdictRules(Params):
     damage_margin: Annotated[float, POSITIVE] = 0.05
     majority_margin: Annotated[float, NON_NEGATIVE] = 0.02
     no_change_tolerance: Annotated[float, NON_NEGATIVE] = 1e-6
+    min_utility_tolerance: Annotated[float, NON_NEGATIVE] = 0.02
 
     def tolerance(self, floor: float) -> float:
         return max(self.floor_multiplier * floor, self.min_tolerance)
+
+    def utility_tolerance(self, floor: float) -> float:
+        return max(self.floor_multiplier * floor, self.min_utility_tolerance)
 
 
 @dataclass(frozen=True)
@@ -102,6 +109,16 @@ def judge(
         f"MIA-efficacy {_pts(m.mia_efficacy)} % vs {_pts(reference.mia_efficacy)} % (±{_pts(tol_mia)})"
     )
     if abs(forget_gap) <= tol_forget and abs(mia_gap) <= tol_mia:
+        for name, value, ref, floor in (
+            ("retain", m.retain_acc, reference.retain_acc, noise_floor.retain_acc),
+            ("test", m.test_acc, reference.test_acc, noise_floor.test_acc),
+        ):
+            if ref - value > rules.utility_tolerance(floor):
+                return Verdict(
+                    "damaged",
+                    f"forgets like retrain, but {name} accuracy {_pts(value)} % is {_pts(ref - value)} points below retrain's "
+                    f"{_pts(ref)} % (tolerance {_pts(rules.utility_tolerance(floor))})",
+                )
         return Verdict("matches_retrain", f"within the retrain-vs-retrain noise floor: {numbers}")
     # positive = the forget set still looks learned (more accurate, more often called a member) than under retrain
     learned = forget_gap / max(tol_forget, 1e-12) - mia_gap / max(tol_mia, 1e-12)

@@ -85,7 +85,11 @@ def _forget_spec(text: str, splits):
 @click.command()
 @data_options
 @click.option("--model", default="mlp", help="A model file saved by `erasekit train`, or mlp | cnn to train the original here.")
-@click.option("--forget", required=True, help="class=3[,5] | random=0.1 | indices=FILE (row numbers of the source data).")
+@click.option(
+    "--forget",
+    required=True,
+    help="class=3[,5] | random=0.1 (random=0.1,draw=0: the same draw in every seed) | indices=FILE (row numbers of the source data).",
+)
 @click.option("--methods", default="all", help="Comma-separated method names, or all. See `erasekit methods`.")
 @click.option(
     "--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Directory for report.json and report.html."

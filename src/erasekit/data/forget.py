@@ -16,22 +16,25 @@ class ForgetSpec:
     """Which training examples to forget.
 
     Build with :meth:`classes`, :meth:`random` or :meth:`indices`, or parse the CLI form
-    (``class=3``, ``class=3,5``, ``random=0.1``, ``indices=FILE``) with :meth:`parse`.
-    Indices are positions in the training dataset.
+    (``class=3``, ``class=3,5``, ``random=0.1``, ``random=0.1,draw=0``, ``indices=FILE``) with
+    :meth:`parse`. Indices are positions in the training dataset. A random request draws a new set
+    per run seed unless ``draw_seed`` fixes the draw (then every seed forgets the same examples,
+    which per-example evidence needs).
     """
 
     kind: Literal["class", "random", "indices"]
     class_ids: tuple[int, ...] = ()
     fraction: float = 0.0
     index_list: tuple[int, ...] = ()
+    draw_seed: int | None = None
 
     @classmethod
     def classes(cls, *class_ids: int) -> ForgetSpec:
         return cls(kind="class", class_ids=tuple(int(c) for c in class_ids))
 
     @classmethod
-    def random(cls, fraction: float) -> ForgetSpec:
-        return cls(kind="random", fraction=float(fraction))
+    def random(cls, fraction: float, draw_seed: int | None = None) -> ForgetSpec:
+        return cls(kind="random", fraction=float(fraction), draw_seed=None if draw_seed is None else int(draw_seed))
 
     @classmethod
     def indices(cls, indices) -> ForgetSpec:
@@ -41,12 +44,12 @@ class ForgetSpec:
         if self.kind == "class":
             return "class=" + ",".join(str(c) for c in self.class_ids)
         if self.kind == "random":
-            return f"random={self.fraction:g}"
+            return f"random={self.fraction:g}" + ("" if self.draw_seed is None else f",draw={self.draw_seed}")
         return f"indices ({len(self.index_list)} examples)"
 
     @staticmethod
     def parse(text: str) -> ForgetSpec:
-        """Parse ``class=3[,5]``, ``random=0.1`` or ``indices=FILE`` (FILE: integers, any separator)."""
+        """Parse ``class=3[,5]``, ``random=0.1[,draw=SEED]`` or ``indices=FILE`` (FILE: integers, any separator)."""
         kind, sep, value = text.partition("=")
         if not sep or not value:
             raise ForgetSetError(f"cannot parse forget spec '{text}'; use class=3, random=0.1 or indices=FILE")
@@ -56,11 +59,17 @@ class ForgetSpec:
             except ValueError:
                 raise ForgetSetError(f"class ids must be integers, got '{value}'; e.g. class=3 or class=3,5") from None
         if kind == "random":
+            fraction_text, _, draw = value.partition(",")
             try:
-                fraction = float(value)
+                fraction = float(fraction_text)
             except ValueError:
-                raise ForgetSetError(f"random fraction must be a number in (0, 1), got '{value}'") from None
-            return ForgetSpec.random(fraction)
+                raise ForgetSetError(f"random fraction must be a number in (0, 1), got '{fraction_text}'") from None
+            if not draw:
+                return ForgetSpec.random(fraction)
+            name, _, seed_text = draw.partition("=")
+            if name != "draw" or not seed_text.isdigit():
+                raise ForgetSetError(f"cannot parse '{draw}' in '{text}'; fix the draw with random=0.1,draw=0 (a seed ≥ 0)")
+            return ForgetSpec.random(fraction, draw_seed=int(seed_text))
         if kind == "indices":
             return ForgetSpec.indices(read_index_file(Path(value)))
         raise ForgetSetError(f"unknown forget kind '{kind}'; use class=…, random=… or indices=FILE")
@@ -83,7 +92,8 @@ class ForgetSpec:
             size = int(round(self.fraction * n))
             if size == 0:
                 raise ForgetSetError(f"random={self.fraction:g} of {n} training examples selects none; use a larger fraction")
-            chosen = np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
+            draw = seed if self.draw_seed is None else self.draw_seed
+            chosen = np.sort(np.random.default_rng(draw).choice(n, size=size, replace=False))
         else:
             chosen = np.asarray(self.index_list, dtype=np.int64)
             if chosen.size == 0:

@@ -88,8 +88,9 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
 
 
-def load_mnist(directory: Path) -> DataSplits:
+def load_mnist(directory: Path | str) -> DataSplits:
     """MNIST from the four IDX files in ``directory`` (the official 60k/10k train/test split)."""
+    directory = Path(directory)
     if not directory.is_dir():
         raise DataError(f"MNIST directory {directory} does not exist")
     parts = {}

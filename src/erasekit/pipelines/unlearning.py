@@ -16,7 +16,7 @@ from torch import nn
 
 from erasekit.audit.metrics import accuracy, predict_logits
 from erasekit.audit.per_example import RunConfidences, logit_scaled_confidence, per_example_evidence
-from erasekit.audit.tuning import ProxyDeletion, Tuned, proxy_deletion, tune, with_stop_signal
+from erasekit.audit.tuning import ProxyDeletion, Tuned, proxy_deletion, tune
 from erasekit.audit.unlearning import (
     AuditConfig,
     UnlearningMetrics,
@@ -155,7 +155,7 @@ def run_experiment(config: ExperimentConfig) -> Report:
                             proxy,
                             defaults=config.params.get(base_method(name)),
                         )
-                    runs.setdefault(name, []).append(_run_one(task, name, config, data, original_logits, probe, tuned, proxy))
+                    runs.setdefault(name, []).append(_run_one(task, name, config, data, original_logits, probe, tuned))
     reports = tuple(
         _scenario_report(config, scenario, outcomes[scenario.name], forget_sizes[scenario.name], original_scores, seeds, data_sha)
         for scenario in config.scenarios
@@ -254,7 +254,6 @@ def _run_one(
     original_logits,
     probe: _Probe,
     tuned: Tuned | None = None,
-    proxy: ProxyDeletion | None = None,
 ) -> _Outcome:
     if name == INDEPENDENT_RETRAIN:  # the positive control: retrain again from another seed; its gap is the noise floor
         result = unlearn(replace(task, seed=task.seed + config.noise_floor_seed_offset), "retrain")
@@ -265,9 +264,8 @@ def _run_one(
             model = task.model
         params, sha, hits = None, task.model_sha256, 0
         seconds, peak_memory_mb = cost.seconds, cost.peak_memory_mb
-    elif tuned is not None and proxy is not None:  # tuned: the chosen parameters, with the same early stop on the real request
-        stopping = with_stop_signal(task, data.test, proxy, config.audit.batch_size)
-        result = unlearn(stopping, base_method(name), tuned.params)
+    elif tuned is not None:  # tuned: the parameters (and epochs) chosen on the proxy deletion
+        result = unlearn(task, base_method(name), tuned.params)
         model, params, sha, hits = result.model, result.params, result.weights_sha256, result.cache_hits
         seconds, peak_memory_mb = result.seconds, result.peak_memory_mb
     else:
