@@ -9,7 +9,17 @@ import numpy as np
 import pytest
 
 from conftest import QUICK_RECIPE
-from erasekit.audit.tuning import _CountingRule, candidates, proxy_deletion, stop_rule, tune
+from erasekit.audit.tuning import (
+    _best_epoch,
+    _CountingRule,
+    _TrialMonitor,
+    _with_epochs,
+    candidates,
+    proxy_deletion,
+    stop_rule,
+    tune,
+)
+from erasekit.audit.unlearning import UnlearningMetrics
 from erasekit.core.errors import CacheError, ForgetSetError, MethodError
 from erasekit.core.provenance import sha256_state
 from erasekit.data import ForgetSpec
@@ -191,3 +201,33 @@ def test_a_fixed_random_draw_forgets_the_same_examples_in_every_seed(digits):
     for bad in ("random=0.1,draw=x", "random=0.1,seed=1", "random=0.1,draw=-1"):
         with pytest.raises(ForgetSetError, match="draw"):
             ForgetSpec.parse(bad)
+
+
+def _metrics(forget: float, retain: float = 1.0, test: float = 0.9, mia: float = 0.1) -> UnlearningMetrics:
+    return UnlearningMetrics(forget_acc=forget, retain_acc=retain, test_acc=test, mia_efficacy=mia, entropy_member_rate=0.5)
+
+
+def test_trial_monitor_ends_a_trial_patience_epochs_after_the_signal():
+    scores = iter([_metrics(1.0), _metrics(0.95), _metrics(0.9), _metrics(0.85)])
+    fires = iter([False, True, True, True])
+    monitor = _TrialMonitor(lambda model: next(fires), lambda model: next(scores), patience=1)
+    assert [monitor(None), monitor(None), monitor(None)] == [False, False, True]  # fired after epoch 2, stop after 3
+    assert monitor.fired_at == 2 and len(monitor.history) == 3
+    silent = _TrialMonitor(None, lambda model: _metrics(1.0), patience=1)
+    assert not any(silent(None) for _ in range(5)) and silent.fired_at is None
+
+
+def test_best_epoch_skips_damaging_epochs_and_keeps_the_smallest_gap():
+    reference = _metrics(0.88)
+    history = [_metrics(1.0), _metrics(0.89), _metrics(0.88, retain=0.90)]  # epoch 3 matches forget but loses 10 points
+    trial = _best_epoch(FinetuneParams(), history, reference, has_epochs=True, fired=2, seconds=1.0)
+    assert trial.best_epoch == 2 and trial.epochs_run == 3 and trial.stopped_early
+    assert trial.proxy_avg_gap == pytest.approx(0.01 / 4)
+    once = _best_epoch(SCRUBParams(), [_metrics(0.9)], reference, has_epochs=False, fired=None, seconds=1.0)
+    assert once.best_epoch is None and once.epochs_run is None
+
+
+def test_chosen_epochs_keep_scrub_valid():
+    assert _with_epochs(SCRUBParams(epochs=10, max_steps=3), 2) == SCRUBParams(epochs=2, max_steps=2)
+    assert _with_epochs(FinetuneParams(epochs=10), 4).epochs == 4
+    assert _with_epochs(FinetuneParams(epochs=10), None).epochs == 10

@@ -85,7 +85,7 @@ class ExperimentConfig:
     noise_floor_seed_offset: int = 10_000
     # trained originals and retrain references on disk, reused across runs (None: train everything here)
     model_cache: ModelCache | None = None
-    # > 0: tune every tunable method in this many trials on a proxy deletion (see erasekit.pipelines.tuning)
+    # > 0: tune every tunable method in this many trials on a proxy deletion (see erasekit.audit.tuning)
     tune: int = 0
     compare_untuned: bool = False  # with tune: also run each method with its given parameters, as "NAME" next to "NAME+tuned"
     per_example_sample: int = 500  # retain and test examples whose per-example divergence (KLOM) is measured
