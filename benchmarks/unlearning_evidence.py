@@ -288,7 +288,14 @@ def main() -> None:
         f"- MNIST subset: {len(mnist.train)} train (stratified) / {len(mnist.test)} test examples, sha256 `{mnist.sha256()[:16]}…`; "
         f"MLP 784→512→256→10; recipe {SUBSET_RECIPE.to_dict()}. Digits: {len(digits.train)} / {len(digits.test)}, default MLP and recipe.",
         f"- Seeds: {args.seeds} (each trains its own original, retrain and independent retrain); tuning: {args.tune} trials per method, "
-        "seed and scenario on a proxy deletion (erasekit.audit.tuning).",
+        "seed and scenario on a proxy deletion, plus 2 confirmation reruns (erasekit.audit.tuning).",
+        "- Model cache: "
+        + (
+            "none (everything trained in this run)."
+            if cache is None
+            else f"{cache.hits} originals and retrain references loaded from `--cache` (trained by an earlier run of this "
+            f"script; their seconds are the ones measured then), {cache.misses} trained here."
+        ),
         "- Untuned rows use each method's library defaults (what `erasekit unlearn` runs without `--param`); `+tuned` rows the tuned "
         "parameters. Speed-up = retrain seconds / method seconds (same run); “with tuning” adds the tuning trials (the proxy "
         "retrain, shared by all methods of a request, is not counted).",

@@ -16,6 +16,7 @@ from erasekit.audit.tuning import (
     _with_epochs,
     candidates,
     proxy_deletion,
+    search_space,
     stop_rule,
     tune,
 )
@@ -146,13 +147,16 @@ def test_proxy_deletion_has_the_request_s_kind_and_size_and_avoids_the_forget_se
     assert class_proxy.class_level < 0.05  # a retrain never sees the proxy class
 
 
-def test_tune_records_every_trial_and_picks_the_smallest_proxy_gap(digits, trained_mlp):
+def test_tune_records_every_trial_and_picks_the_smallest_confirmed_gap(digits, trained_mlp):
     task = UnlearningTask.create(trained_mlp, digits.train, ForgetSpec.random(0.1), recipe=QUICK_RECIPE)
     tuned = tune(task, "finetune", 3, digits.test, "random")
     assert len(tuned.trials) == 3 and tuned.trials[0].params == FinetuneParams()
-    best = min(tuned.trials, key=lambda t: t.proxy_avg_gap)
-    assert tuned.proxy_avg_gap == best.proxy_avg_gap
+    confirmed = [t for t in tuned.trials if t.confirmed_avg_gap is not None]
+    assert len(confirmed) == 2 and all(t.confirmed_avg_gap >= t.proxy_avg_gap for t in confirmed)
+    best = min(confirmed, key=lambda t: t.confirmed_avg_gap)
+    assert tuned.proxy_avg_gap == best.confirmed_avg_gap
     assert tuned.params.lr == best.params.lr and tuned.params.epochs == best.best_epoch <= best.epochs_run
+    assert all(t.params.lr <= QUICK_RECIPE.lr for t in tuned.trials)  # never faster than the original was trained
     assert "random slice" in tuned.proxy and "mean confidence" in tuned.signal
 
 
@@ -225,6 +229,15 @@ def test_best_epoch_skips_damaging_epochs_and_keeps_the_smallest_gap():
     assert trial.proxy_avg_gap == pytest.approx(0.01 / 4)
     once = _best_epoch(SCRUBParams(), [_metrics(0.9)], reference, has_epochs=False, fired=None, seconds=1.0)
     assert once.best_epoch is None and once.epochs_run is None
+
+
+def test_sgd_learning_rates_are_capped_at_the_recipe_s(digits, trained_mlp):
+    task = UnlearningTask.create(trained_mlp, digits.train, ForgetSpec.random(0.1), recipe=QUICK_RECIPE)  # lr 0.05
+    space = search_space(FinetuneParams.SEARCH_SPACE, FinetuneParams(), task)
+    assert list(space["lr"]) == [0.001, 0.003, 0.01, 0.03] and space["epochs"] == FinetuneParams.SEARCH_SPACE["epochs"]
+    assert search_space(SCRUBParams.SEARCH_SPACE, SCRUBParams(), task) == SCRUBParams.SEARCH_SPACE  # Adam: its own scale
+    slow = dataclasses.replace(task, recipe=Recipe(lr=0.0001))
+    assert list(search_space(FinetuneParams.SEARCH_SPACE, FinetuneParams(), slow)["lr"]) == [0.001]  # the smallest, not none
 
 
 def test_chosen_epochs_keep_scrub_valid():
