@@ -169,19 +169,30 @@ def control_checks(scenarios: list[ScenarioReport]) -> tuple[list[str], int, int
 
 
 def epsilon_target(s: ScenarioReport) -> str:
-    """Target 2: the best tuned method's NeurIPS score ≥ 50 % of the ceiling, at ≥ 10× speed-up."""
-    ceiling = next(row for row in s.methods if row.role == "positive_control").per_example
-    if ceiling is None:
+    """Target 2: the best tuned method's NeurIPS score ≥ 50 % of the ceiling, at ≥ 10× speed-up — read against the
+    original's own share of the ceiling (if doing nothing already reaches 50 %, the criterion cannot discriminate)."""
+    rows = {row.name: row for row in s.methods}
+    ceiling, original = rows["independent_retrain"].per_example, rows["original"].per_example
+    if ceiling is None or original is None:
         return "no per-example evidence (fewer than 3 seeds)"
-    rows = [row for row in s.methods if row.tuning and row.per_example is not None and row.speedup and row.speedup >= 10]
-    if not rows:
+    fast = [row for row in s.methods if row.tuning and row.per_example is not None and row.speedup and row.speedup >= 10]
+    if not fast:
         return "**not met**: no tuned method reached a 10× speed-up"
-    best = max(rows, key=lambda row: row.per_example.neurips_score)
+    best = max(fast, key=lambda row: row.per_example.neurips_score)
+    closest = min(fast, key=lambda row: abs(row.per_example.attack.auc - 0.5))
     ratio = best.per_example.neurips_score / max(ceiling.neurips_score, 1e-12)
+    original_ratio = original.neurips_score / max(ceiling.neurips_score, 1e-12)
     verdict = "**met**" if ratio >= 0.5 else "**not met**"
+    if original_ratio >= 0.5:
+        verdict += " on paper, but **not discriminating**: the untouched original itself scores " + (
+            f"{original.neurips_score:.3f} = {100 * original_ratio:.0f} % of the ceiling at this number of runs"
+        )
     return (
-        f"{verdict}: best tuned method at ≥ 10× is `{best.name}` ({best.speedup:.1f}×; {best.speedup_with_tuning:.1f}× counting its "
-        f"tuning) with score {best.per_example.neurips_score:.3f} = {100 * ratio:.0f} % of the ceiling {ceiling.neurips_score:.3f}"
+        f"{verdict}. Best tuned method at ≥ 10×: `{best.name}` ({best.speedup:.1f}×; {best.speedup_with_tuning:.1f}× counting "
+        f"its tuning), score {best.per_example.neurips_score:.3f} = {100 * ratio:.0f} % of the ceiling "
+        f"{ceiling.neurips_score:.3f}. By the attack, the tuned method at ≥ 10× closest to retraining is `{closest.name}` "
+        f"(AUC {closest.per_example.attack.auc:.3f}; original {original.attack.auc:.3f}, independent retrain "
+        f"{ceiling.attack.auc:.3f})"
     )
 
 
