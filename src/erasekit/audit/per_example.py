@@ -94,6 +94,16 @@ def example_epsilon(unlearned, retrained, delta: float = DELTA) -> float:
     return float(min(best, EPSILON_CAP))
 
 
+def _paired_runs(unlearned, retrained, what: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """Both sides as float64 ``[runs, examples]`` arrays of the same shape, with at least 3 runs."""
+    u, r = np.asarray(unlearned, dtype=np.float64), np.asarray(retrained, dtype=np.float64)
+    if u.ndim != 2 or u.shape != r.shape:
+        raise ErasekitError(f"unlearned and retrained confidences must both be [runs, examples], got {u.shape} and {r.shape}")
+    if u.shape[0] < 3:
+        raise ErasekitError(f"{what} needs at least 3 runs per side (got {u.shape[0]}); use --seeds 3 or more")
+    return u, r, u.shape[0]
+
+
 @dataclass(frozen=True)
 class NeurIPSScore:
     """``forget_score``: mean of 2^−bucket(ε) over the forget set, in [0, 1] (higher = more like retrain).
@@ -121,13 +131,7 @@ def neurips_score(
     same order. ``retain_accuracy``/``test_accuracy``: (mean over unlearned runs, mean over
     retrained runs).
     """
-    u = np.asarray(unlearned_confidence, dtype=np.float64)
-    r = np.asarray(retrained_confidence, dtype=np.float64)
-    if u.ndim != 2 or u.shape != r.shape:
-        raise ErasekitError(f"unlearned and retrained confidences must both be [runs, examples], got {u.shape} and {r.shape}")
-    runs = u.shape[0]
-    if runs < 3:
-        raise ErasekitError(f"the per-example score needs at least 3 runs per side (got {runs}); use --seeds 3 or more")
+    u, r, runs = _paired_runs(unlearned_confidence, retrained_confidence, "the per-example score")
     epsilons = []
     peaky = 0
     for i in range(u.shape[1]):
@@ -225,13 +229,7 @@ def u_lira(unlearned_confidence, retrained_confidence, pooled_variance: bool | N
     indistinguishable from retraining; run on the original it measures plain membership (the
     attack's positive control).
     """
-    u = np.asarray(unlearned_confidence, dtype=np.float64)
-    r = np.asarray(retrained_confidence, dtype=np.float64)
-    if u.ndim != 2 or u.shape != r.shape:
-        raise ErasekitError(f"unlearned and retrained confidences must both be [runs, examples], got {u.shape} and {r.shape}")
-    runs = u.shape[0]
-    if runs < 3:
-        raise ErasekitError(f"the likelihood-ratio attack needs at least 3 runs per side (got {runs}); use --seeds 3 or more")
+    u, r, runs = _paired_runs(unlearned_confidence, retrained_confidence, "the likelihood-ratio attack")
     scores, labels = [], []
     for k in range(runs):
         others = np.arange(runs) != k
