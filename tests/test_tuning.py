@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 
 import numpy as np
 import pytest
@@ -11,7 +10,6 @@ import pytest
 from conftest import QUICK_RECIPE
 from erasekit.audit.tuning import (
     _best_epoch,
-    _CountingRule,
     _TrialMonitor,
     _with_epochs,
     candidates,
@@ -67,14 +65,14 @@ def test_cache_refuses_a_corrupted_entry(tmp_path, digits_spec):
 
 def test_cache_refuses_an_entry_recorded_for_another_key(tmp_path, digits_spec):
     cache = ModelCache(tmp_path)
-    entry = cache.get_or_train(key(), lambda: digits_spec.build(seed=0), lambda: digits_spec.build(seed=3))
-    record_path = entry.path.with_suffix(".json")
-    record = json.loads(record_path.read_text())
-    record["key"]["seed"] = 99
-    record_path.write_text(json.dumps(record))
+    other = cache.get_or_train(key(seed=1), lambda: digits_spec.build(seed=0), lambda: digits_spec.build(seed=3))
+    wanted = cache.path_for(key())
+    wanted.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in (".safetensors", ".json"):  # another model's entry copied under this key's name
+        wanted.with_suffix(suffix).write_bytes(other.path.with_suffix(suffix).read_bytes())
     with pytest.raises(CacheError, match="stored for another model"):
         cache.get_or_train(key(), lambda: digits_spec.build(seed=0), lambda: digits_spec.build(seed=3))
-    record_path.write_text("not json")
+    wanted.with_suffix(".json").write_text("not json")
     with pytest.raises(CacheError, match="no valid record"):
         cache.get_or_train(key(), lambda: digits_spec.build(seed=0), lambda: digits_spec.build(seed=3))
 
@@ -96,14 +94,18 @@ def test_retrain_reference_comes_from_the_cache_on_a_second_request(tmp_path, di
 
 def test_early_stopping_ends_a_method_after_the_epoch_that_met_the_signal(digits, trained_mlp):
     task = UnlearningTask.create(trained_mlp, digits.train, ForgetSpec.random(0.1), recipe=QUICK_RECIPE)
-    rule = _CountingRule(lambda model: True)
-    stopped = unlearn(dataclasses.replace(task, stop_when=rule), "finetune", FinetuneParams(epochs=5))
-    assert rule.calls == 1 and rule.fired
+    asked = []
+
+    def rule(answer):
+        return lambda model: asked.append(model.training) or answer
+
+    stopped = unlearn(dataclasses.replace(task, stop_when=rule(True)), "finetune", FinetuneParams(epochs=5))
+    assert asked == [False]  # asked once, with the model in eval mode
     one_epoch = unlearn(task, "finetune", FinetuneParams(epochs=1))
     assert stopped.weights_sha256 == one_epoch.weights_sha256  # the same run, cut after its first epoch
-    never = _CountingRule(lambda model: False)
-    unlearn(dataclasses.replace(task, stop_when=never), "finetune", FinetuneParams(epochs=3))
-    assert never.calls == 3 and not never.fired
+    asked.clear()
+    unlearn(dataclasses.replace(task, stop_when=rule(False)), "finetune", FinetuneParams(epochs=3))
+    assert len(asked) == 3
 
 
 def test_class_stop_rule_fires_on_a_model_that_never_saw_the_class_and_not_on_the_original(digits, trained_mlp):

@@ -131,20 +131,6 @@ def stop_rule(
     return confidence_down_to_held_out
 
 
-class _CountingRule:
-    """Wraps a stop rule (or none) to count the epochs a run completed and whether it stopped early."""
-
-    def __init__(self, rule: Callable[[nn.Module], bool] | None) -> None:
-        self.rule = rule
-        self.calls = 0
-        self.fired = False
-
-    def __call__(self, model: nn.Module) -> bool:
-        self.calls += 1
-        self.fired = self.rule is not None and bool(self.rule(model))
-        return self.fired
-
-
 class _TrialMonitor:
     """Called after every epoch of a trial: scores the model on the proxy, and ends the trial
     ``patience`` epochs after the reference-free signal first fired (beyond it, methods over-forget)."""

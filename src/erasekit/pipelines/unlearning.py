@@ -44,7 +44,7 @@ from erasekit.report.unlearning import (
     ScenarioReport,
 )
 from erasekit.training import Recipe, train
-from erasekit.training.cache import ModelCache, ModelKey, architecture_signature
+from erasekit.training.cache import ModelCache, ModelKey
 from erasekit.unlearn.base import ImportanceCache, UnlearningTask, method_info, unlearn
 
 
@@ -173,15 +173,9 @@ def _original_model(config: ExperimentConfig, seed: int, data_sha: str) -> nn.Mo
 
     if config.model_cache is None:
         return fit()
-    key = ModelKey(
-        role="original",
-        data_sha256=data_sha,
-        examples_sha256=sha256_arrays(np.arange(len(data.train))),
-        recipe=recipe.to_dict(),
-        seed=seed,
-        architecture=architecture_signature(spec.build(seed=seed)),
-    )
-    return config.model_cache.get_or_train(key, lambda: spec.build(seed=seed), fit).model
+    template = spec.build(seed=seed)
+    key = ModelKey.for_model("original", data_sha, np.arange(len(data.train)), recipe.to_dict(), seed, template)
+    return config.model_cache.get_or_train(key, lambda: template, fit).model
 
 
 TUNED_SUFFIX = "+tuned"
@@ -255,21 +249,16 @@ def _run_one(
     probe: _Probe,
     tuned: Tuned | None = None,
 ) -> _Outcome:
-    if name == INDEPENDENT_RETRAIN:  # the positive control: retrain again from another seed; its gap is the noise floor
-        result = unlearn(replace(task, seed=task.seed + config.noise_floor_seed_offset), "retrain")
-        model, params, sha, hits = result.model, result.params, result.weights_sha256, result.cache_hits
-        seconds, peak_memory_mb = result.seconds, result.peak_memory_mb
-    elif name == "original":  # the negative control: no unlearning at all
+    if name == "original":  # the negative control: no unlearning at all
         with measure() as cost:
             model = task.model
         params, sha, hits = None, task.model_sha256, 0
         seconds, peak_memory_mb = cost.seconds, cost.peak_memory_mb
-    elif tuned is not None:  # tuned: the parameters (and epochs) chosen on the proxy deletion
-        result = unlearn(task, base_method(name), tuned.params)
-        model, params, sha, hits = result.model, result.params, result.weights_sha256, result.cache_hits
-        seconds, peak_memory_mb = result.seconds, result.peak_memory_mb
     else:
-        result = unlearn(task, name, config.params.get(name))
+        if name == INDEPENDENT_RETRAIN:  # the positive control: retrain from another seed; its gap is the noise floor
+            result = unlearn(replace(task, seed=task.seed + config.noise_floor_seed_offset), "retrain")
+        else:  # a tuned row runs the parameters (and epochs) chosen on the proxy deletion
+            result = unlearn(task, base_method(name), tuned.params if tuned else config.params.get(name))
         model, params, sha, hits = result.model, result.params, result.weights_sha256, result.cache_hits
         seconds, peak_memory_mb = result.seconds, result.peak_memory_mb
     metrics = audit_model(model, data.train, data.test, task.forget_indices, config.audit)

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
@@ -25,7 +26,7 @@ from torch import nn
 
 from erasekit.core.errors import CacheError
 from erasekit.core.io import write_sibling_files
-from erasekit.core.provenance import now_utc
+from erasekit.core.provenance import now_utc, sha256_arrays
 from erasekit.core.resources import measure
 
 CACHE_FORMAT = "erasekit.model-cache/1"
@@ -50,6 +51,11 @@ class ModelKey:
     recipe: dict
     seed: int
     architecture: str
+
+    @classmethod
+    def for_model(cls, role: str, data_sha256: str, positions, recipe: dict, seed: int, model: nn.Module) -> ModelKey:
+        """The key of ``model``'s architecture trained on ``positions`` of the data with ``recipe`` and ``seed``."""
+        return cls(role, data_sha256, sha256_arrays(np.asarray(positions)), recipe, seed, architecture_signature(model))
 
     def digest(self) -> str:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True, default=str).encode()).hexdigest()
@@ -96,7 +102,8 @@ class ModelCache:
         payload = save_safetensors({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()})
         record = {
             "format": CACHE_FORMAT,
-            "key": asdict(key),
+            "key": asdict(key),  # for people reading the cache; loading checks the digest
+            "key_sha256": key.digest(),
             "weights_file_sha256": hashlib.sha256(payload).hexdigest(),
             "seconds": seconds,
             "peak_memory_mb": peak_memory_mb,
@@ -111,13 +118,11 @@ class ModelCache:
         fix = f"delete {path} and {path.with_suffix('.json').name} (the model is retrained on the next run)"
         try:
             record = json.loads(path.with_suffix(".json").read_text())
-            stored_key, expected = record["key"], record["weights_file_sha256"]
+            stored_key, expected = record["key_sha256"], record["weights_file_sha256"]
             seconds, peak = float(record["seconds"]), float(record["peak_memory_mb"])
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise CacheError(f"cache entry {path} has no valid record ({exc!s}); {fix}") from None
-        if record.get("format") != CACHE_FORMAT or json.dumps(stored_key, sort_keys=True, default=str) != json.dumps(
-            json.loads(json.dumps(asdict(key), default=str)), sort_keys=True, default=str
-        ):
+        if record.get("format") != CACHE_FORMAT or stored_key != key.digest():
             raise CacheError(f"cache entry {path} was stored for another model than the one requested; {fix}")
         payload = path.read_bytes()
         if hashlib.sha256(payload).hexdigest() != expected:

@@ -30,7 +30,7 @@ from erasekit.core.rng import seeded
 from erasekit.data.dataset import ArrayDataset, batches, labels_of, subset
 from erasekit.data.forget import ForgetSpec
 from erasekit.training import Recipe, fresh_init
-from erasekit.training.cache import ModelCache, ModelKey, architecture_signature
+from erasekit.training.cache import ModelCache, ModelKey
 
 
 class ImportanceCache:
@@ -161,14 +161,7 @@ class UnlearningTask:
 
     def model_key(self, role: str) -> ModelKey:
         """The cache key of a model trained from this task's architecture on its retain set (e.g. the retrain reference)."""
-        return ModelKey(
-            role=role,
-            data_sha256=self.data_sha256,
-            examples_sha256=sha256_arrays(self.retain_indices),
-            recipe=self.recipe.to_dict(),
-            seed=self.seed,
-            architecture=architecture_signature(self.model),
-        )
+        return ModelKey.for_model(role, self.data_sha256, self.retain_indices, self.recipe.to_dict(), self.seed, self.model)
 
     def copy_model(self) -> nn.Module:
         """A deep copy of the original model, for methods that start from θ₀."""
