@@ -7,19 +7,30 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from erasekit.data.dataset import batches
+from erasekit.data.dataset import as_dataset, batches
+from erasekit.models.adapter import LogitsExtractor, as_classifier
 
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, dataset: Dataset, batch_size: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits and labels for every example, model in eval mode (no augmentation, no dropout)."""
-    was_training = model.training
-    model.eval()
+def predict_logits(
+    model: nn.Module, dataset: Dataset, batch_size: int = 1024, logits: LogitsExtractor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits (float32) and labels for every example, on the CPU; the model runs in eval mode where it is.
+
+    ``model`` is any classifier (``logits`` extracts the class scores from an unusual output,
+    see :class:`~erasekit.models.adapter.Classifier`); ``dataset`` anything
+    :func:`~erasekit.data.as_dataset` accepts.
+    """
+    network = as_classifier(model, logits)
+    was_training = network.training
+    network.eval()
     outputs, labels = [], []
-    for x, y in batches(dataset, batch_size):
-        outputs.append(model(x).float())
-        labels.append(y)
-    model.train(was_training)
+    try:
+        for x, y in batches(as_dataset(dataset), batch_size):
+            outputs.append(network(x).cpu())
+            labels.append(y)
+    finally:
+        network.train(was_training)
     if not outputs:
         return torch.empty(0, 0), torch.empty(0, dtype=torch.int64)
     return torch.cat(outputs), torch.cat(labels)

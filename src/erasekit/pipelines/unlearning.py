@@ -251,7 +251,7 @@ def _run_one(
 ) -> _Outcome:
     if name == "original":  # the negative control: no unlearning at all
         with measure() as cost:
-            model = task.model
+            model: nn.Module = task.model
         params, sha, hits = None, task.model_sha256, 0
         seconds, peak_memory_mb = cost.seconds, cost.peak_memory_mb
     else:

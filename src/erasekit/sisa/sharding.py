@@ -9,6 +9,7 @@ have given — the property that makes SISA exact. Files and the ledger live in
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from functools import cached_property
@@ -208,7 +209,7 @@ def train_stages(
     model: nn.Module, config: ShardConfig, shard: int, num_slices: int, start_slice: int, slices
 ) -> list[StageResult]:
     """Train ``model`` (in place) through stages ``start_slice..R-1`` over the growing union of slices."""
-    recipe = Recipe(**{**config.recipe.to_dict(), "epochs": config.stage_epochs(num_slices)})
+    recipe = dataclasses.replace(config.recipe, epochs=config.stage_epochs(num_slices))
     results = []
     for r in range(start_slice, num_slices):
         xs, ys, ids = (np.concatenate(parts) for parts in zip(*slices[: r + 1]))

@@ -55,10 +55,12 @@ def sgd_epochs(
     description: str,
     loss_fn: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor],
     stop: Callable[[nn.Module], bool] | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
 ) -> nn.Module:
-    """``params.epochs`` shuffled passes over ``dataset`` stepping SGD on ``loss_fn(model, x, y)``;
-    ``stop(model)`` is asked after every epoch and ends training early when it returns True."""
-    optimizer = sgd(model, params.lr, params.momentum, params.weight_decay)
+    """``params.epochs`` shuffled passes over ``dataset`` stepping ``optimizer`` (default: SGD with
+    ``params``' settings) on ``loss_fn(model, x, y)``; ``stop(model)`` is asked after every epoch
+    and ends training early when it returns True."""
+    optimizer = optimizer or sgd(model, params.lr, params.momentum, params.weight_decay)
     generator = seeded_generator(seed)
     model.train()
     with progress.step(description, params.epochs * num_batches(dataset, params.batch_size)) as advance:

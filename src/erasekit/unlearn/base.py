@@ -14,21 +14,23 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, cast
 
 import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from erasekit.core.device import DeviceError, model_device
 from erasekit.core.errors import ErasekitError, MethodError, ModelError
 from erasekit.core.params import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, Params, field_types
-from erasekit.core.provenance import sha256_arrays, sha256_state
+from erasekit.core.provenance import sha256_state
 from erasekit.core.registry import Registry
 from erasekit.core.resources import measure
 from erasekit.core.rng import seeded
-from erasekit.data.dataset import ArrayDataset, batches, labels_of, subset
+from erasekit.data.dataset import as_dataset, batches, dataset_sha256, labels_of, subset
 from erasekit.data.forget import ForgetSpec
+from erasekit.models.adapter import Classifier, LogitsExtractor, as_classifier, unwrap
 from erasekit.training import Recipe, fresh_init
 from erasekit.training.cache import ModelCache, ModelKey
 
@@ -59,10 +61,12 @@ class UnlearningTask:
     """A trained classifier, its training data, and which examples to forget.
 
     Build with :meth:`create`, which validates the request. ``forget_indices`` are sorted
-    positions in ``train``; the retain set is everything else.
+    positions in ``train``; the retain set is everything else. ``model`` is the user's model
+    wrapped in a :class:`~erasekit.models.adapter.Classifier` (device, dict inputs, logits);
+    every method works where that model is.
     """
 
-    model: nn.Module
+    model: Classifier
     train: Dataset
     forget_indices: np.ndarray
     num_classes: int
@@ -75,6 +79,8 @@ class UnlearningTask:
     # early stopping: fine-tuning-style methods ask this after every epoch (with the model in eval mode)
     # and stop when it returns True; tuning sets it to a reference-free signal
     stop_when: Callable[[nn.Module], bool] | None = None
+    # the caller passed a bare module: results hand back a bare module of the same type
+    return_bare: bool = True
 
     @classmethod
     def create(
@@ -88,6 +94,10 @@ class UnlearningTask:
         model_factory: Callable[[], nn.Module] | None = None,
         cache: ImportanceCache | None = None,
         model_cache: ModelCache | Path | str | None = None,
+        logits: LogitsExtractor | None = None,
+        precision: str | None = None,
+        label_key: str | None = None,
+        input_keys: Sequence[str] | None = None,
     ) -> UnlearningTask:
         """Validate and resolve a request.
 
@@ -96,9 +106,18 @@ class UnlearningTask:
         trained ``model`` — the retrain reference reuses it. ``model_cache`` (a folder or a
         :class:`~erasekit.training.cache.ModelCache`) keeps the retrain reference on disk, so a
         second request for the same retained examples, recipe and seed does not retrain.
+
+        Your own model and data: ``model`` may live on any device (every method runs there) and
+        return a tensor, a dict or a ``ModelOutput`` (``logits=`` extracts the class scores
+        otherwise); ``precision="bf16"|"fp16"`` runs forwards under autocast. ``train`` may be a
+        ``Dataset`` of ``(inputs, label)`` pairs or dicts (``label_key``/``input_keys`` name the
+        fields), a ``DataLoader`` or any iterable of batches.
         """
         if not isinstance(model, nn.Module):
             raise ModelError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        return_bare = not isinstance(model, Classifier)
+        model = as_classifier(model, logits, precision)
+        train = as_dataset(train, label_key, input_keys)
         labels = labels_of(train)
         if len(labels) == 0:
             raise ErasekitError("the training set is empty")
@@ -116,6 +135,7 @@ class UnlearningTask:
             model_factory=model_factory,
             cache=cache or ImportanceCache(),
             model_cache=model_cache if model_cache is None or isinstance(model_cache, ModelCache) else ModelCache(model_cache),
+            return_bare=return_bare,
         )
 
     @cached_property
@@ -138,10 +158,20 @@ class UnlearningTask:
 
     @cached_property
     def data_sha256(self) -> str:
-        if isinstance(self.train, ArrayDataset):
-            return self.train.sha256()
-        xs, ys = zip(*(batch for batch in batches(self.train, 1024)))
-        return sha256_arrays(torch.cat(xs).numpy(), torch.cat(ys).numpy())
+        return dataset_sha256(self.train)
+
+    @property
+    def device(self) -> torch.device:
+        """Where the model is, and so where every method of this task runs."""
+        return model_device(self.model)
+
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The loss the original was trained with (the recipe's; cross-entropy by default)."""
+        return self.recipe.loss_value(logits, labels)
+
+    def optimizer(self, model: nn.Module, lr: float, momentum: float, weight_decay: float) -> torch.optim.Optimizer:
+        """The recipe's optimiser over ``model`` at a method's own learning rate (SGD settings apply to the built-in SGD)."""
+        return self.recipe.make_optimizer(model.parameters(), lr, momentum, weight_decay)
 
     @cached_property
     def model_sha256(self) -> str:
@@ -163,31 +193,40 @@ class UnlearningTask:
         """The cache key of a model trained from this task's architecture on its retain set (e.g. the retrain reference)."""
         return ModelKey.for_model(role, self.data_sha256, self.retain_indices, self.recipe.to_dict(), self.seed, self.model)
 
-    def copy_model(self) -> nn.Module:
+    def copy_model(self) -> Classifier:
         """A deep copy of the original model, for methods that start from θ₀."""
         return copy.deepcopy(self.model)
 
-    def fresh_model(self) -> nn.Module:
-        """A freshly initialised model of the same architecture (for the retrain reference)."""
+    def fresh_model(self, seed: int | None = None) -> Classifier:
+        """A freshly initialised model of the same architecture, on the model's device (for the retrain reference)."""
+        seed = self.seed if seed is None else seed
         if self.model_factory is not None:
-            with seeded(self.seed):
-                return self.model_factory()
-        return fresh_init(self.model, self.seed)
+            with seeded(seed):
+                built = self.model_factory()
+            return as_classifier(unwrap(built).to(self.device), self.model.extract_logits, self.model.precision)
+        return cast(Classifier, fresh_init(self.model, seed))
+
+    def deliverable(self, model: nn.Module) -> nn.Module:
+        """``model`` in the form the caller gave: their bare module unless they passed a Classifier."""
+        return unwrap(model) if self.return_bare else model
 
 
 def check_output_size(model: nn.Module, train: Dataset, num_classes: int) -> None:
-    x, _ = next(batches(train, 2))
-    was_training = model.training
-    model.eval()
+    """Run the model on two examples: it must run where it is and give one score per class."""
+    network = as_classifier(model)
+    x, _ = next(batches(as_dataset(train), 2))
+    was_training = network.training
+    network.eval()
     try:
         with torch.no_grad():
-            out = model(x)
+            out = network(x)
+    except (DeviceError, ModelError):
+        raise
     except Exception as exc:  # a shape mismatch surfaces as any of several torch errors
-        raise ModelError(
-            f"the model cannot run on the data (input shape {tuple(x.shape[1:])}): {str(exc).splitlines()[0]}"
-        ) from None
+        shape = tuple(x.shape[1:]) if torch.is_tensor(x) else {k: tuple(v.shape[1:]) for k, v in x.items() if torch.is_tensor(v)}
+        raise ModelError(f"the model cannot run on the data (input shape {shape}): {str(exc).splitlines()[0]}") from None
     finally:
-        model.train(was_training)
+        network.train(was_training)
     if out.ndim != 2 or out.shape[1] != num_classes:
         raise ModelError(
             f"the model outputs shape {tuple(out.shape[1:])} per example but the data has {num_classes} classes; "
@@ -351,7 +390,7 @@ def unlearn(task: UnlearningTask, method: str, params: Any = None) -> Unlearned:
         )
         model, seconds, peak_memory_mb, hits = cached.model, cached.seconds, cached.peak_memory_mb, int(cached.hit)
     else:
-        with measure() as cost:
+        with measure(device=task.device) as cost:
             model = _run_seeded(info, task, params)
         seconds, peak_memory_mb, hits = cost.seconds, cost.peak_memory_mb, 0
     model.eval()
@@ -360,7 +399,7 @@ def unlearn(task: UnlearningTask, method: str, params: Any = None) -> Unlearned:
     return Unlearned(
         method=method,
         params=params,
-        model=model,
+        model=task.deliverable(model),
         seconds=seconds,
         peak_memory_mb=peak_memory_mb,
         seed=task.seed,
@@ -372,4 +411,4 @@ def unlearn(task: UnlearningTask, method: str, params: Any = None) -> Unlearned:
 
 def _run_seeded(info: MethodInfo, task: UnlearningTask, params: Any) -> nn.Module:
     with seeded(task.seed):
-        return info.fn(task, params)
+        return as_classifier(info.fn(task, params), task.model.extract_logits, task.model.precision)

@@ -9,8 +9,10 @@ from typing import Annotated, Any, ClassVar
 import torch
 import torch.nn.functional as F
 
+from erasekit.core.device import model_device
+from erasekit.core.errors import MethodError
 from erasekit.core.params import POSITIVE
-from erasekit.data.dataset import ArrayDataset, batches
+from erasekit.data.dataset import ArrayDataset, batches, is_array_input
 from erasekit.training.steps import sgd_epochs
 from erasekit.unlearn.base import SGDParams, UnlearningTask, register
 
@@ -27,34 +29,43 @@ class BoundaryShrinkParams(SGDParams):
     SEARCH_SPACE: ClassVar[Mapping[str, Sequence[Any]]] = {**SGDParams.SEARCH_SPACE, "bound": (0.01, 0.05, 0.1, 0.3)}
 
 
-def nearest_wrong_labels(model, dataset, bound: float, batch_size: int) -> torch.Tensor:
-    """Label of each example after an FGSM step on the frozen model, never its own label."""
+def nearest_wrong_labels(model, dataset, bound: float, batch_size: int, loss_fn=F.cross_entropy) -> torch.Tensor:
+    """Label of each example after an FGSM step on the frozen model, never its own label (on the CPU)."""
     model.eval()
+    device = model_device(model)
     labels = []
     for x, y in batches(dataset, batch_size):
+        x, y = x.to(device), y.to(device)
         x = x.clone().requires_grad_(True)
-        loss = F.cross_entropy(model(x), y)
+        loss = loss_fn(model(x), y)
         (grad,) = torch.autograd.grad(loss, x)
         with torch.no_grad():
             logits = model(x + bound * grad.sign())
             logits[torch.arange(len(y)), y] = float("-inf")  # the nearest *wrong* class
-            labels.append(logits.argmax(dim=1))
+            labels.append(logits.argmax(dim=1).cpu())
     return torch.cat(labels)
 
 
 @register("boundary_shrink", BoundaryShrinkParams, forget_kinds=("class",))
 def boundary_shrink(task: UnlearningTask, params: BoundaryShrinkParams):
     """Fine-tune forget samples toward the class an adversarial step pushes them into."""
-    frozen = task.copy_model()
     forget = task.forget_set
+    if not is_array_input(forget):
+        raise MethodError(
+            "boundary_shrink takes an adversarial step on the inputs, so it needs one floating tensor per example; "
+            "these inputs are integers or a dict (e.g. token ids): use another method"
+        )
+    frozen = task.copy_model()
     x_forget = torch.cat([x for x, _ in batches(forget, 1024)])
-    relabelled = ArrayDataset(x_forget, nearest_wrong_labels(frozen, forget, params.bound, params.batch_size))
+    relabelled = ArrayDataset(x_forget, nearest_wrong_labels(frozen, forget, params.bound, params.batch_size, task.loss))
+    model = task.copy_model()
     return sgd_epochs(
-        task.copy_model(),
+        model,
         relabelled,
         params,
         task.seed,
         "boundary_shrink",
-        lambda model, x, y: F.cross_entropy(model(x), y),
+        lambda model, x, y: task.loss(model(x), y),
         stop=task.should_stop,
+        optimizer=task.optimizer(model, params.lr, params.momentum, params.weight_decay),
     )

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch.nn.functional as F
-
 from erasekit.training.steps import sgd_epochs
 from erasekit.unlearn.base import SGDParams, UnlearningTask, register
 
@@ -18,12 +16,14 @@ class FinetuneParams(SGDParams):
 @register("finetune", FinetuneParams)
 def finetune(task: UnlearningTask, params: FinetuneParams):
     """Continue training θ₀ on the retain set only (catastrophic-forgetting baseline)."""
+    model = task.copy_model()
     return sgd_epochs(
-        task.copy_model(),
+        model,
         task.retain_set,
         params,
         task.seed,
         "finetune",
-        lambda model, x, y: F.cross_entropy(model(x), y),
+        lambda model, x, y: task.loss(model(x), y),
         stop=task.should_stop,
+        optimizer=task.optimizer(model, params.lr, params.momentum, params.weight_decay),
     )

@@ -6,8 +6,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import torch.nn.functional as F
-
 from erasekit.training.steps import sgd_epochs
 from erasekit.unlearn.base import SGDParams, UnlearningTask, register
 
@@ -28,12 +26,14 @@ class GradientAscentParams(SGDParams):
 @register("gradient_ascent", GradientAscentParams)
 def gradient_ascent(task: UnlearningTask, params: GradientAscentParams):
     """Maximise the loss on the forget set (step on −ℓ); collapses the model if run too long."""
+    model = task.copy_model()
     return sgd_epochs(
-        task.copy_model(),
+        model,
         task.forget_set,
         params,
         task.seed,
         "gradient_ascent",
-        lambda model, x, y: -F.cross_entropy(model(x), y),
+        lambda model, x, y: -task.loss(model(x), y),
         stop=task.should_stop,
+        optimizer=task.optimizer(model, params.lr, params.momentum, params.weight_decay),
     )

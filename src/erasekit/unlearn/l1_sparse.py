@@ -7,14 +7,13 @@ from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from erasekit.core import progress
 from erasekit.core.params import NON_NEGATIVE, Range
 from erasekit.core.rng import generator as seeded_generator
 from erasekit.data.dataset import num_batches
-from erasekit.training.steps import sgd, shuffled
+from erasekit.training.steps import shuffled
 from erasekit.unlearn.base import SGDParams, UnlearningTask, register
 
 
@@ -57,7 +56,7 @@ def l1_sparse(task: UnlearningTask, params: L1SparseParams):
     model = task.copy_model()
     masks = magnitude_prune(model, params.prune_ratio) if params.prune_ratio > 0 else {}
     named = dict(model.named_parameters())
-    optimizer = sgd(model, params.lr, params.momentum, params.weight_decay)
+    optimizer = task.optimizer(model, params.lr, params.momentum, params.weight_decay)
     generator = seeded_generator(task.seed)
     model.train()
     steps = params.epochs * num_batches(task.retain_set, params.batch_size)
@@ -67,7 +66,7 @@ def l1_sparse(task: UnlearningTask, params: L1SparseParams):
             for x, y in shuffled(task.retain_set, params.batch_size, generator):
                 optimizer.zero_grad(set_to_none=True)
                 l1 = sum(p.abs().sum() for p in model.parameters())
-                (F.cross_entropy(model(x), y) + gamma * l1).backward()
+                (task.loss(model(x), y) + gamma * l1).backward()
                 optimizer.step()
                 with torch.no_grad():
                     for name, keep in masks.items():  # pruned weights stay exactly zero

@@ -6,13 +6,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar
 
-import torch.nn.functional as F
-
 from erasekit.core import progress
 from erasekit.core.params import UNIT_INTERVAL
 from erasekit.core.rng import generator as seeded_generator
 from erasekit.data.dataset import num_batches
-from erasekit.training.steps import endless, sgd, shuffled
+from erasekit.training.steps import endless, shuffled
 from erasekit.unlearn.base import SGDParams, UnlearningTask, register
 
 
@@ -31,7 +29,7 @@ class NegGradPlusParams(SGDParams):
 def neggrad_plus(task: UnlearningTask, params: NegGradPlusParams):
     """Descend on retain batches while ascending on cycled forget batches (gradient difference)."""
     model = task.copy_model().train()
-    optimizer = sgd(model, params.lr, params.momentum, params.weight_decay)
+    optimizer = task.optimizer(model, params.lr, params.momentum, params.weight_decay)
     generator = seeded_generator(task.seed)
     forget_batches = endless(task.forget_set, params.batch_size, generator)
     steps = params.epochs * num_batches(task.retain_set, params.batch_size)
@@ -40,7 +38,7 @@ def neggrad_plus(task: UnlearningTask, params: NegGradPlusParams):
             for x_r, y_r in shuffled(task.retain_set, params.batch_size, generator):
                 x_f, y_f = next(forget_batches)
                 optimizer.zero_grad(set_to_none=True)
-                loss = params.alpha * F.cross_entropy(model(x_r), y_r) - (1 - params.alpha) * F.cross_entropy(model(x_f), y_f)
+                loss = params.alpha * task.loss(model(x_r), y_r) - (1 - params.alpha) * task.loss(model(x_f), y_f)
                 loss.backward()
                 optimizer.step()
                 advance(1)

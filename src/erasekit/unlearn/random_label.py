@@ -6,13 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from erasekit.core import progress
 from erasekit.core.rng import generator as seeded_generator
 from erasekit.data.dataset import num_batches
-from erasekit.training.steps import sgd, shuffled
+from erasekit.training.steps import shuffled
 from erasekit.unlearn.base import SGDParams, UnlearningTask, register
 
 
@@ -49,7 +48,7 @@ def random_label_loop(
                     if relabel:
                         y = random_other_labels(y, task.num_classes, generator)
                     optimizer.zero_grad(set_to_none=True)
-                    F.cross_entropy(model(x), y).backward()
+                    task.loss(model(x), y).backward()
                     before_step()
                     optimizer.step()
                     after_step()
@@ -63,5 +62,5 @@ def random_label_loop(
 def random_label(task: UnlearningTask, params: RandomLabelParams):
     """Fine-tune on forget examples with random labels, interleaved with retain fine-tuning."""
     model = task.copy_model()
-    optimizer = sgd(model, params.lr, params.momentum, params.weight_decay)
+    optimizer = task.optimizer(model, params.lr, params.momentum, params.weight_decay)
     return random_label_loop(task, model, optimizer, params.epochs, params.batch_size, "random_label")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar
 
@@ -13,7 +13,6 @@ from torch import nn
 from erasekit.core import progress
 from erasekit.core.params import FRACTION
 from erasekit.data.dataset import batches, num_batches
-from erasekit.training.steps import sgd
 from erasekit.unlearn.base import SGDParams, UnlearningTask, register
 from erasekit.unlearn.random_label import random_label_loop
 
@@ -30,14 +29,21 @@ class SalUnParams(SGDParams):
     SEARCH_SPACE: ClassVar[Mapping[str, Sequence[Any]]] = {**SGDParams.SEARCH_SPACE, "mask_ratio": (0.1, 0.3, 0.5, 0.7, 0.9)}
 
 
-def saliency_mask(model: nn.Module, forget_set, ratio: float, batch_size: int) -> dict[str, torch.Tensor]:
+def saliency_mask(
+    model: nn.Module,
+    forget_set,
+    ratio: float,
+    batch_size: int,
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy,
+) -> dict[str, torch.Tensor]:
     """1 for the top ``ratio`` of |Σ_batches ∇θ(−ℓ(θ₀; B_f))| over the whole network, else 0."""
     model.eval()
     model.zero_grad(set_to_none=True)
     for x, y in batches(forget_set, batch_size):
-        (-F.cross_entropy(model(x), y)).backward()  # .grad accumulates the sum over batches
+        logits = model(x)
+        (-loss(logits, y.to(logits.device))).backward()  # .grad accumulates the sum over batches
     saliency = {
-        name: p.grad.abs().flatten() if p.grad is not None else torch.zeros(p.numel()) for name, p in model.named_parameters()
+        name: p.grad.abs().flatten() if p.grad is not None else torch.zeros(p.numel(), device=p.device) for name, p in model.named_parameters()
     }
     model.zero_grad(set_to_none=True)
     flat = torch.cat(list(saliency.values()))
@@ -56,10 +62,10 @@ def salun(task: UnlearningTask, params: SalUnParams):
     """Random-label unlearning restricted to the most forget-salient weights; the rest stay θ₀ exactly."""
     model = task.copy_model()
     with progress.step("salun saliency", num_batches(task.forget_set, params.batch_size)):
-        masks = saliency_mask(model, task.forget_set, params.mask_ratio, params.batch_size)
+        masks = saliency_mask(model, task.forget_set, params.mask_ratio, params.batch_size, task.loss)
     named = dict(model.named_parameters())
     frozen_values = {name: p.detach().clone() for name, p in named.items()}
-    optimizer = sgd(model, params.lr, params.momentum, params.weight_decay)
+    optimizer = task.optimizer(model, params.lr, params.momentum, params.weight_decay)
 
     def mask_gradients() -> None:
         for name, p in named.items():

@@ -56,7 +56,9 @@ def scrub(task: UnlearningTask, params: SCRUBParams):
     """Student moves away from the teacher on forget data while matching it on retain data."""
     teacher = task.copy_model().eval()
     student = task.copy_model().train()
-    optimizer = torch.optim.Adam(student.parameters(), lr=params.lr)
+    # the paper's optimiser is Adam; a recipe that brings its own optimiser is used instead
+    factory = task.recipe.optimizer_factory
+    optimizer = factory(student.parameters(), params.lr) if factory else torch.optim.Adam(student.parameters(), lr=params.lr)
     generator = seeded_generator(task.seed)
     steps = params.max_steps * num_batches(task.forget_set, params.batch_size) + params.epochs * num_batches(
         task.retain_set, params.batch_size
@@ -76,7 +78,7 @@ def scrub(task: UnlearningTask, params: SCRUBParams):
                     target = teacher(x)
                 optimizer.zero_grad(set_to_none=True)
                 logits = student(x)
-                loss = params.gamma * F.cross_entropy(logits, y) + params.alpha * distill_kl(logits, target, params.temperature)
+                loss = params.gamma * task.loss(logits, y) + params.alpha * distill_kl(logits, target, params.temperature)
                 loss.backward()
                 optimizer.step()
                 advance(1)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar
 
@@ -37,7 +37,14 @@ class LFSSDParams(SSDParams):
     """Same selection and dampening; importances from the squared logit norm, no labels."""
 
 
-def importances(model: nn.Module, dataset, batch_size: int, label_free: bool, description: str) -> dict[str, torch.Tensor]:
+def importances(
+    model: nn.Module,
+    dataset,
+    batch_size: int,
+    label_free: bool,
+    description: str,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy,
+) -> dict[str, torch.Tensor]:
     """Diagonal empirical Fisher: mean over minibatches of (∂ℓ/∂θ)² (or |∂‖f(x)‖²/∂θ| if label-free)."""
     model.eval()
     totals = {name: torch.zeros_like(p) for name, p in model.named_parameters()}
@@ -46,7 +53,7 @@ def importances(model: nn.Module, dataset, batch_size: int, label_free: bool, de
         for x, y in batches(dataset, batch_size):
             model.zero_grad(set_to_none=True)
             logits = model(x)
-            loss = logits.pow(2).sum(dim=1).mean() if label_free else F.cross_entropy(logits, y)
+            loss = logits.pow(2).sum(dim=1).mean() if label_free else loss_fn(logits, y.to(logits.device))
             loss.backward()
             for name, p in model.named_parameters():
                 if p.grad is not None:
@@ -61,9 +68,9 @@ def dampen(task: UnlearningTask, params: SSDParams, label_free: bool) -> nn.Modu
     model = task.copy_model()
     key = ("ssd-full-data", label_free, params.batch_size, task.model_sha256, task.data_sha256)
     full = task.cache.get_or_compute(
-        key, lambda: importances(model, task.train, params.batch_size, label_free, "ssd importances (full data)")
+        key, lambda: importances(model, task.train, params.batch_size, label_free, "ssd importances (full data)", task.loss)
     )
-    forget = importances(model, task.forget_set, params.batch_size, label_free, "ssd importances (forget set)")
+    forget = importances(model, task.forget_set, params.batch_size, label_free, "ssd importances (forget set)", task.loss)
     with torch.no_grad():
         for name, p in model.named_parameters():
             selected = forget[name] > params.alpha * full[name]
