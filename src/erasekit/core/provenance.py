@@ -30,6 +30,9 @@ def sha256_state(model: nn.Module) -> str:
     """SHA-256 of a model's state dict: names, dtypes, shapes and bytes, sorted by name."""
     digest = hashlib.sha256()
     for name, tensor in sorted(model.state_dict().items()):
+        if tensor.device.type == "meta":  # shapes only (PyTorch's data-free device, used to test device plumbing)
+            digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}:meta".encode())
+            continue
         value = tensor.detach().cpu().contiguous()
         digest.update(name.encode())
         digest.update(str(value.dtype).encode())
