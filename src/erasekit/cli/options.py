@@ -60,6 +60,28 @@ def recipe_options(fn, what: str = "Recipe"):
     return click.option("--epochs", type=click.IntRange(min=1), default=20, help=f"{what}: training epochs.")(fn)
 
 
+def device_options(fn):
+    """``--device`` and ``--precision``: where models run, and optional mixed precision."""
+    fn = click.option(
+        "--precision",
+        type=click.Choice(["fp32", "bf16", "fp16"]),
+        default="fp32",
+        help="Compute precision of every forward pass (bf16/fp16: autocast mixed precision).",
+    )(fn)
+    return click.option(
+        "--device",
+        "device",
+        default="auto",
+        help="auto (CUDA when available, else MPS, else CPU) | cpu | cuda | cuda:N | mps.",
+    )(fn)
+
+
+def resolve_device(text: str):
+    from erasekit.core.device import resolve_device as resolve
+
+    return resolve(text)
+
+
 def json_option(fn, what: str = "the result"):
     return click.option("--json", "as_json", is_flag=True, help=f"Print {what} as JSON to stdout.")(fn)
 

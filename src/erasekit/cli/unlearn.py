@@ -14,11 +14,13 @@ from erasekit.cli.options import (
     command_line,
     data_label,
     data_options,
+    device_options,
     json_option,
     load_splits,
     make_recipe,
     out,
     recipe_options,
+    resolve_device,
     write_json,
 )
 
@@ -35,6 +37,7 @@ from erasekit.cli.options import (
 )
 @recipe_options
 @click.option("--seed", type=int, default=0, help="Seed for initialisation and shuffling.")
+@device_options
 def train(
     data: str,
     model: str,
@@ -45,30 +48,34 @@ def train(
     batch_size: int,
     lr: float,
     seed: int,
+    device: str,
+    precision: str,
 ) -> None:
     """Train a reference classifier and save it as safetensors plus a JSON sidecar."""
     from erasekit.audit.metrics import accuracy, non_finite_fraction, predict_logits
     from erasekit.core.errors import ModelError
     from erasekit.core.io import check_writable_file
     from erasekit.models import ModelSpec
+    from erasekit.models.adapter import Classifier
     from erasekit.training import save_model, sidecar_path
     from erasekit.training import train as train_model
 
+    where = resolve_device(device)
     check_architecture(model)
     sidecar_path(out_file)
     check_writable_file(out_file)
     recipe = make_recipe(epochs, batch_size, lr)
     splits = load_splits(data, target, subset)
     spec = ModelSpec(model, splits.input_shape, splits.num_classes)  # type: ignore[arg-type]
-    network = spec.build(seed=seed)
-    train_model(network, splits.train, recipe, seed=seed, description=f"train {model}")
+    network = Classifier(spec.build(seed=seed).to(where), precision=precision)
+    train_model(network, splits.train, recipe, seed=seed, description=f"train {model} on {where}")
     train_logits, train_labels = predict_logits(network, splits.train)
     if non_finite_fraction(train_logits) > 0:
         raise ModelError(f"training diverged (NaN/inf outputs) with --lr {lr:g}; nothing was saved — lower --lr")
     scores = {"train_acc": accuracy(train_logits, train_labels), "test_acc": accuracy(*predict_logits(network, splits.test))}
     side = save_model(network, out_file, spec, recipe, data_label(data, subset), splits.sha256(), seed, scores)
     out.print(
-        f"saved {out_file} and {side.name}: {model} on {splits.name}, "
+        f"saved {out_file} and {side.name}: {model} on {splits.name} ({where}), "
         f"train acc {100 * scores['train_acc']:.2f} %, test acc {100 * scores['test_acc']:.2f} %"
     )
 
@@ -122,6 +129,19 @@ def _forget_spec(text: str, splits):
     default=None,
     help="Keep trained originals and retrain references in this folder and reuse them on later runs.",
 )
+@click.option(
+    "--save-model",
+    "save_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Write the new model (seed 0) here: model.safetensors + model.json + receipt.json. Needs one --methods NAME.",
+)
+@click.option(
+    "--request-id",
+    default=None,
+    help="The deletion request's reference, recorded in the receipt (default: a new UUID).",
+)
+@device_options
 @json_option
 def unlearn(
     data: str,
@@ -139,23 +159,41 @@ def unlearn(
     shadow_size: int,
     tune_budget: int,
     cache_dir: Path | None,
+    save_dir: Path | None,
+    request_id: str | None,
+    device: str,
+    precision: str,
     as_json: bool,
 ) -> None:
     """Run unlearning methods and the exact retrain reference; write report.json and report.html.
 
     With --seeds 3 or more and the same forget set in every seed (class or index requests), every
     method also gets per-example evidence: the NeurIPS 2023 score, a likelihood-ratio attack and KLOM.
+
+    With --save-model DIR and one method, the new model and its deletion receipt (request id,
+    forgotten ids and their SHA-256, parameters, weight hashes, verdict, timestamps) are written.
     """
     from erasekit.audit.unlearning import AuditConfig
+    from erasekit.core.errors import ErasekitError
+    from erasekit.core.provenance import now_utc
     from erasekit.pipelines.unlearning import ExperimentConfig, Scenario, run_experiment
     from erasekit.report import to_json, write_report
     from erasekit.training.cache import ModelCache
     from erasekit.unlearn import parse_method_list, parse_param_overrides
 
+    started_at = now_utc()
+    where = resolve_device(device)
     check_out_dir(out_dir)
     if cache_dir is not None:
         check_out_dir(cache_dir)
     method_names = parse_method_list(methods)
+    if save_dir is not None:
+        if len(method_names) != 1:
+            raise ErasekitError(
+                f"--save-model delivers one method's model, but --methods names {len(method_names)}; pass --methods NAME"
+            )
+        check_out_dir(save_dir)
+    kept: dict[str, object] = {}
     params = parse_param_overrides(list(param), method_names)
     splits = load_splits(data, target, subset)
     original = _original(model, splits, make_recipe(epochs, batch_size, lr))
@@ -174,14 +212,94 @@ def unlearn(
         fit_methods_to_scenario=methods.strip() == "all",
         tune=tune_budget,
         model_cache=None if cache_dir is None else ModelCache(cache_dir),
+        device=str(where),
+        precision=precision,
+        on_model=None
+        if save_dir is None
+        else lambda _scenario, row, seed, network: _keep(kept, method_names[0], row, seed, network),
     )
     report = run_experiment(config)
+    if save_dir is not None:
+        from dataclasses import replace
+
+        receipt = _deliver(
+            report, kept, save_dir, out_dir, splits, spec, config, request_id, started_at, data_label(data, subset)
+        )
+        report = replace(report, receipt=receipt)
     paths = write_report(report, out_dir)
     if as_json:
         sys.stdout.write(to_json(report))
     else:
         print_summary(report)
+        if report.receipt is not None and save_dir is not None:
+            r = report.receipt
+            out.print(
+                f"saved {save_dir / r.new_weights_file} with receipt.json: request {r.request_id}, "
+                f"{r.forgotten.count} examples forgotten by {r.method}, verdict {r.verdict.replace('_', ' ')}"
+            )
         out.print(f"wrote {' and '.join(map(str, paths))}")
+
+
+def _keep(kept: dict, method: str, row: str, seed: int, network) -> None:
+    from erasekit.pipelines.unlearning import base_method
+
+    if seed == 0 and base_method(row) == method:
+        kept["model"], kept["row"] = network, row
+
+
+def _deliver(report, kept, save_dir: Path, out_dir: Path, splits, spec, config, request_id, started_at: str, data_spec: str):
+    """Write the new model, its sidecar and the deletion receipt together (all or nothing); return the receipt."""
+    import hashlib
+    import json
+    import uuid
+
+    from erasekit.core.io import write_sibling_files
+    from erasekit.core.provenance import now_utc, sha256_state
+    from erasekit.report.receipt import forgotten_examples, make_receipt
+    from erasekit.report.render import jsonable
+    from erasekit.training.files import model_files
+
+    model = kept["model"]
+    scenario = report.scenarios[0]
+    row = next(r for r in (scenario.reference, *scenario.methods) if r.name == kept["row"])
+    positions = spec.resolve(splits.train.y.numpy(), splits.num_classes, seed=0)
+    forgotten = forgotten_examples(spec.describe(), spec.kind, splits.train_rows[positions])
+    run = row.runs[0]
+    metrics = {"forget_acc": run.metrics.forget_acc, "retain_acc": run.metrics.retain_acc, "test_acc": run.metrics.test_acc}
+    weights = save_dir / "model.safetensors"
+    original_sha = row.provenance.weights_sha256_before[0] if row.provenance.weights_sha256_before else ""
+    extra = {
+        "unlearned": {
+            "from_weights_sha256": original_sha,
+            "forgotten_ids_sha256": forgotten.ids_sha256,
+            "receipt": "receipt.json",
+        }
+    }
+    files = model_files(
+        model, weights, config.original.spec, config.original.recipe, data_spec, splits.sha256(), 0, metrics, extra
+    )
+    receipt = make_receipt(
+        request_id=request_id or str(uuid.uuid4()),
+        forgotten=forgotten,
+        method=row.name,
+        params=row.params,
+        seed=0,
+        data_spec=data_spec,
+        data_sha256=splits.sha256(),
+        original_weights_sha256=original_sha,
+        new_weights_sha256=sha256_state(model),
+        new_weights_file=weights.name,
+        new_weights_file_sha256=hashlib.sha256(files[weights]).hexdigest(),
+        verdict=row.verdict or "reference",
+        verdict_reason=row.verdict_reason or "the exact reference: retrained without the forgotten examples",
+        report=str(out_dir / "report.json"),
+        started_at=started_at,
+        finished_at=now_utc(),
+        device=report.provenance.hardware.device,
+    )
+    files[save_dir / "receipt.json"] = (json.dumps(jsonable(receipt), indent=2, allow_nan=False) + "\n").encode()
+    write_sibling_files(files)
+    return receipt
 
 
 def _original(model: str, splits, recipe):
@@ -262,7 +380,8 @@ def list_methods(as_json: bool) -> None:
     help="Directory for report.json and report.html.",
 )
 @click.option("--seeds", type=click.IntRange(min=1), default=3, help="Seeds per scenario.")
-def demo(out_dir: Path, seeds: int) -> None:
+@device_options
+def demo(out_dir: Path, seeds: int, device: str, precision: str) -> None:
     """Forget a class and a random 10 % of scikit-learn's bundled digits with every method."""
     from erasekit.data import ForgetSpec, load_digits
     from erasekit.models import ModelSpec
@@ -271,6 +390,7 @@ def demo(out_dir: Path, seeds: int) -> None:
     from erasekit.training import Recipe
     from erasekit.unlearn import parse_method_list
 
+    where = resolve_device(device)
     check_out_dir(out_dir)
     splits = load_digits()
     config = ExperimentConfig(
@@ -285,6 +405,8 @@ def demo(out_dir: Path, seeds: int) -> None:
         seeds=seeds,
         command=command_line(),
         fit_methods_to_scenario=True,
+        device=str(where),
+        precision=precision,
     )
     report = run_experiment(config)
     paths = write_report(report, out_dir)

@@ -42,9 +42,13 @@ def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
         raise DeviceError(f"unknown device '{spec}'; use {DEVICE_HELP}") from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise DeviceError(f"device '{spec}' was requested but this machine has no CUDA GPU (or this torch build has no CUDA); use --device cpu")
+            raise DeviceError(
+                f"device '{spec}' was requested but this machine has no CUDA GPU (or this torch build has no CUDA); use --device cpu"
+            )
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise DeviceError(f"device '{spec}' does not exist: this machine has {torch.cuda.device_count()} CUDA device(s), cuda:0..")
+            raise DeviceError(
+                f"device '{spec}' does not exist: this machine has {torch.cuda.device_count()} CUDA device(s), cuda:0.."
+            )
     elif device.type == "mps" and not _mps_available():
         raise DeviceError(f"device '{spec}' was requested but MPS is not available here; use --device cpu")
     elif device.type not in ("cpu", "cuda", "mps", "meta"):

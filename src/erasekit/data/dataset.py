@@ -81,7 +81,9 @@ class UserDataset(Dataset):
         collate_fn: Callable[[list], Any] | None = None,
     ) -> None:
         if not hasattr(source, "__getitem__") or not hasattr(source, "__len__"):
-            raise DataError(f"{type(source).__name__} is not a map-style dataset (needs __getitem__ and __len__); use as_dataset()")
+            raise DataError(
+                f"{type(source).__name__} is not a map-style dataset (needs __getitem__ and __len__); use as_dataset()"
+            )
         self.source = source
         self.label_key = label_key
         self.input_keys = tuple(input_keys) if input_keys is not None else None
@@ -92,7 +94,9 @@ class UserDataset(Dataset):
     def _resolve_label_key(self, item: Mapping) -> str:
         if self.label_key is not None:
             if self.label_key not in item:
-                raise DataError(f"label key '{self.label_key}' is not in the dataset's examples (keys: {', '.join(map(str, item))})")
+                raise DataError(
+                    f"label key '{self.label_key}' is not in the dataset's examples (keys: {', '.join(map(str, item))})"
+                )
             return self.label_key
         for key in LABEL_KEYS:
             if key in item:
@@ -121,7 +125,9 @@ class UserDataset(Dataset):
         return self.split(self.source[index])
 
     def subset(self, indices) -> UserDataset:
-        return UserDataset(Subset(self.source, np.asarray(indices, dtype=np.int64).tolist()), self.label_key, self.input_keys, self.collate_fn)
+        return UserDataset(
+            Subset(self.source, np.asarray(indices, dtype=np.int64).tolist()), self.label_key, self.input_keys, self.collate_fn
+        )
 
     def label(self, index: int) -> int:
         return int(torch.as_tensor(self[index][1]))
@@ -152,7 +158,12 @@ def as_dataset(
         if not isinstance(data.dataset, IterableDataset):
             return UserDataset(data.dataset, label_key, input_keys, data.collate_fn)
         return _read_batches(data, label_key, input_keys)
-    if isinstance(data, Dataset) and hasattr(data, "__getitem__") and hasattr(data, "__len__") and not isinstance(data, IterableDataset):
+    if (
+        isinstance(data, Dataset)
+        and hasattr(data, "__getitem__")
+        and hasattr(data, "__len__")
+        and not isinstance(data, IterableDataset)
+    ):
         return UserDataset(data, label_key, input_keys)
     if isinstance(data, (str, bytes)) or not isinstance(data, Iterable):
         raise DataError(f"training data must be a Dataset, a DataLoader or an iterable of batches, got {type(data).__name__}")
@@ -178,7 +189,9 @@ def _read_batches(batches_: Iterable, label_key: str | None, input_keys: Sequenc
             x, y = batch[0], batch[1]
             examples.extend((x[i], y[i]) for i in range(len(y)))
         else:
-            raise DataError(f"a batch is a {type(batch).__name__}; erasekit needs (inputs, labels) pairs or dicts with a label key")
+            raise DataError(
+                f"a batch is a {type(batch).__name__}; erasekit needs (inputs, labels) pairs or dicts with a label key"
+            )
     if not examples:
         raise DataError("the iterable of batches yielded no examples")
     return UserDataset(_Examples(examples), label_key, input_keys)
@@ -228,7 +241,9 @@ def batches(
             yield dataset.x[index], dataset.y[index]
         return
     if isinstance(dataset, UserDataset):
-        loader = DataLoader(dataset.source, batch_size=batch_size, shuffle=shuffle, generator=generator, collate_fn=dataset.collate_fn)
+        loader = DataLoader(
+            dataset.source, batch_size=batch_size, shuffle=shuffle, generator=generator, collate_fn=dataset.collate_fn
+        )
         for batch in loader:
             x, y = dataset.split(batch)
             yield x, torch.as_tensor(y).long()

@@ -7,7 +7,7 @@ method, audit every model on the same splits, then aggregate over seeds into a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -27,10 +27,12 @@ from erasekit.audit.unlearning import (
 )
 from erasekit.audit.verdicts import MethodEvidence, VerdictRules, judge
 from erasekit.core import progress
+from erasekit.core.device import resolve_device
 from erasekit.core.provenance import Provenance, sha256_arrays
 from erasekit.core.resources import measure
 from erasekit.data.dataset import DataSplits, subset
 from erasekit.data.forget import ForgetSpec
+from erasekit.models.adapter import as_classifier, unwrap
 from erasekit.models.zoo import ModelSpec
 from erasekit.report.unlearning import (
     DataInfo,
@@ -89,6 +91,10 @@ class ExperimentConfig:
     tune: int = 0
     compare_untuned: bool = False  # with tune: also run each method with its given parameters, as "NAME" next to "NAME+tuned"
     per_example_sample: int = 500  # retain and test examples whose per-example divergence (KLOM) is measured
+    device: str = "cpu"  # where models are trained and unlearned (auto | cpu | cuda | cuda:N | mps)
+    # called with (scenario name, row name, seed, model) for every model a row produces: how a caller keeps one
+    on_model: Callable[[str, str, int, nn.Module], None] | None = None
+    precision: str = "fp32"  # fp32 | bf16 | fp16 (autocast of every forward)
 
 
 @dataclass(frozen=True)
@@ -135,6 +141,7 @@ def run_experiment(config: ExperimentConfig) -> Report:
                     seed=seed,
                     cache=cache,
                     model_cache=config.model_cache,
+                    precision=config.precision,
                 )
                 forget_sizes[scenario.name].append(len(task.forget_indices))
                 runs = outcomes[scenario.name]
@@ -155,25 +162,34 @@ def run_experiment(config: ExperimentConfig) -> Report:
                             proxy,
                             defaults=config.params.get(base_method(name)),
                         )
-                    runs.setdefault(name, []).append(_run_one(task, name, config, data, original_logits, probe, tuned))
+                    runs.setdefault(name, []).append(
+                        _run_one(task, scenario.name, name, config, data, original_logits, probe, tuned)
+                    )
     reports = tuple(
         _scenario_report(config, scenario, outcomes[scenario.name], forget_sizes[scenario.name], original_scores, seeds, data_sha)
         for scenario in config.scenarios
     )
-    return Report(scenarios=reports, provenance=Provenance.collect(seeds=seeds, data_sha256=data_sha, command=config.command))
+    return Report(
+        scenarios=reports,
+        provenance=Provenance.collect(
+            seeds=seeds, data_sha256=data_sha, command=config.command, device=str(resolve_device(config.device))
+        ),
+    )
 
 
 def _original_model(config: ExperimentConfig, seed: int, data_sha: str) -> nn.Module:
+    device = resolve_device(config.device)
     if config.original.pretrained is not None:
-        return config.original.pretrained
+        return config.original.pretrained.to(device)
     spec, recipe, data = config.original.spec, config.original.recipe, config.data
 
     def fit() -> nn.Module:
-        return train(spec.build(seed=seed), data.train, recipe, seed=seed, description=f"train original (seed {seed})")
+        network = as_classifier(spec.build(seed=seed).to(device), precision=config.precision)
+        return unwrap(train(network, data.train, recipe, seed=seed, description=f"train original (seed {seed})"))
 
     if config.model_cache is None:
         return fit()
-    template = spec.build(seed=seed)
+    template = spec.build(seed=seed).to(device)
     key = ModelKey.for_model("original", data_sha, np.arange(len(data.train)), recipe.to_dict(), seed, template)
     return config.model_cache.get_or_train(key, lambda: template, fit).model
 
@@ -242,6 +258,7 @@ class _Probe:
 
 def _run_one(
     task: UnlearningTask,
+    scenario_name: str,
     name: str,
     config: ExperimentConfig,
     data: DataSplits,
@@ -259,6 +276,8 @@ def _run_one(
             result = unlearn(replace(task, seed=task.seed + config.noise_floor_seed_offset), "retrain")
         else:  # a tuned row runs the parameters (and epochs) chosen on the proxy deletion
             result = unlearn(task, base_method(name), tuned.params if tuned else config.params.get(name))
+        if config.on_model is not None:
+            config.on_model(scenario_name, name, task.seed, result.model)
         model, params, sha, hits = result.model, result.params, result.weights_sha256, result.cache_hits
         seconds, peak_memory_mb = result.seconds, result.peak_memory_mb
     metrics = audit_model(model, data.train, data.test, task.forget_indices, config.audit)
@@ -361,6 +380,7 @@ def _scenario_report(config, scenario, runs, forget_sizes, original_scores, seed
                 command=config.command,
                 before=[o.original_sha for o in outcomes],
                 after=[o.weights_sha for o in outcomes],
+                device=str(resolve_device(config.device)),
             ),
         )
 

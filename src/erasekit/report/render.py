@@ -57,6 +57,8 @@ def jsonable(value: Any) -> Any:
         return None  # JSON has no NaN/inf; a missing number reads as null
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
+    if callable(value) and hasattr(value, "__qualname__"):  # a recipe's custom loss or optimiser: its name
+        return f"{value.__module__}.{value.__qualname__}"
     return repr(value)
 
 

@@ -38,9 +38,10 @@ from erasekit.audit.unlearning import UnlearningMetrics
 from erasekit.audit.verdicts import VerdictName
 from erasekit.core.provenance import Provenance
 from erasekit.models.zoo import ModelSpec
+from erasekit.report.receipt import DeletionReceipt
 from erasekit.training import Recipe
 
-SCHEMA = "erasekit.unlearning-report/3"
+SCHEMA = "erasekit.unlearning-report/4"
 Role = Literal["reference", "negative_control", "positive_control", "method"]
 
 
@@ -162,5 +163,6 @@ class Report:
 
     scenarios: tuple[ScenarioReport, ...]
     provenance: Provenance
+    receipt: DeletionReceipt | None = None  # with --save-model: the record of the delivered model
     schema: str = SCHEMA
     template: ClassVar[str] = "unlearning.html"

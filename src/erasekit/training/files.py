@@ -58,6 +58,26 @@ def save_model(
     metrics: dict[str, float] | None = None,
 ) -> Path:
     """Write weights and sidecar atomically; returns the sidecar path."""
+    files = model_files(model, path, spec, recipe, data_spec, data_sha256, seed, metrics)
+    write_sibling_files(files)  # both or neither
+    return sidecar_path(Path(path))
+
+
+def model_files(
+    model: nn.Module,
+    path: Path,
+    spec: ModelSpec,
+    recipe: Recipe,
+    data_spec: str,
+    data_sha256: str,
+    seed: int,
+    metrics: dict[str, float] | None = None,
+    extra: dict | None = None,
+) -> dict[Path, bytes]:
+    """The weights file and its sidecar as bytes, to be written together (with other files, e.g. a receipt).
+
+    ``extra`` adds sidecar fields (an unlearned model records what was forgotten).
+    """
     path = Path(path)
     side = sidecar_path(path)
     payload = save_safetensors({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()})
@@ -73,9 +93,9 @@ def save_model(
         "metrics": metrics or {},
         "versions": library_versions(),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        **(extra or {}),
     }
-    write_sibling_files({path: payload, side: (json.dumps(sidecar, indent=2) + "\n").encode()})  # both or neither
-    return side
+    return {path: payload, side: (json.dumps(sidecar, indent=2) + "\n").encode()}
 
 
 def load_model(path: Path) -> SavedModel:

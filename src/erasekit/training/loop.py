@@ -94,7 +94,9 @@ class Recipe(Params):
         labels = labels.to(logits.device, non_blocking=True)
         return self.loss(logits, labels) if self.loss is not None else F.cross_entropy(logits, labels)
 
-    def make_optimizer(self, parameters, lr: float | None = None, momentum: float | None = None, weight_decay: float | None = None):
+    def make_optimizer(
+        self, parameters, lr: float | None = None, momentum: float | None = None, weight_decay: float | None = None
+    ):
         """The recipe's optimiser; methods pass their own ``lr`` (and SGD settings for the built-in SGD)."""
         lr = self.lr if lr is None else lr
         if self.optimizer_factory is not None:

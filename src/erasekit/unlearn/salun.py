@@ -43,7 +43,8 @@ def saliency_mask(
         logits = model(x)
         (-loss(logits, y.to(logits.device))).backward()  # .grad accumulates the sum over batches
     saliency = {
-        name: p.grad.abs().flatten() if p.grad is not None else torch.zeros(p.numel(), device=p.device) for name, p in model.named_parameters()
+        name: p.grad.abs().flatten() if p.grad is not None else torch.zeros(p.numel(), device=p.device)
+        for name, p in model.named_parameters()
     }
     model.zero_grad(set_to_none=True)
     flat = torch.cat(list(saliency.values()))
