@@ -7,8 +7,8 @@ import json
 
 import pytest
 import torch
-from conftest import QUICK_RECIPE
 
+from conftest import QUICK_RECIPE
 from erasekit.cli import main
 from erasekit.core.provenance import sha256_state
 from erasekit.report.receipt import ids_sha256

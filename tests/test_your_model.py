@@ -7,10 +7,10 @@ import copy
 import numpy as np
 import pytest
 import torch
-from conftest import QUICK_RECIPE, fast_params
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from conftest import QUICK_RECIPE, fast_params
 from erasekit.audit.metrics import accuracy, predict_logits
 from erasekit.core.device import DeviceError, model_device, resolve_device
 from erasekit.core.errors import DataError, MethodError, ModelError
