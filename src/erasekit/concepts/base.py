@@ -71,8 +71,20 @@ class AffineEraser:
 
         features = as_features(x)
         _check_width(features, self.x_dim)
-        erased = LeaceEraser(self.proj_left, self.proj_right, self.bias)(features)
-        return _like_input(keep_constant_columns(erased, features, self.constant_columns), x)
+        eraser = self.to(features.device)  # a no-op when it is already there (see to())
+        erased = LeaceEraser(eraser.proj_left, eraser.proj_right, eraser.bias)(features)
+        return _like_input(keep_constant_columns(erased, features, eraser.constant_columns), x)
+
+    def to(self, device) -> AffineEraser:
+        """The same eraser with its tensors on ``device`` (move it once, next to the data it will edit)."""
+        device = torch.device(device)
+        if self.proj_left.device == device:
+            return self
+        moved = {k: v.to(device) for k, v in self.tensors().items()}
+        constant = moved.pop("constant_columns", None)
+        return AffineEraser(
+            self.method, encoding=self.encoding, constant_columns=None if constant is None else constant.bool(), **moved
+        )
 
     def tensors(self) -> dict[str, torch.Tensor]:
         tensors = {"proj_left": self.proj_left, "proj_right": self.proj_right, "bias": self.bias}
@@ -109,6 +121,8 @@ class ColumnRanges:
         self.high = torch.full((x_dim,), -torch.inf, dtype=torch.float64)
 
     def update(self, features: torch.Tensor) -> None:
+        if self.low.device != features.device:  # follow the data
+            self.low, self.high = self.low.to(features.device), self.high.to(features.device)
         if len(features):
             low, high = torch.aminmax(features, dim=0)  # one pass
             self.low = torch.minimum(self.low, low.to(self.low))
@@ -150,9 +164,17 @@ class QuadraticConceptEraser:
         features = as_features(x)
         _check_width(features, self.x_dim)
         check_pair(features, z)
-        labels = self.encoding.class_index(z)
-        erased = QuadraticEraser(self.class_means, self.global_mean, self.ot_maps)(features, labels)
+        labels = self.encoding.class_index(z).to(features.device)
+        eraser = self.to(features.device)
+        erased = QuadraticEraser(eraser.class_means, eraser.global_mean, eraser.ot_maps)(features, labels)
         return _like_input(erased, x)
+
+    def to(self, device) -> QuadraticConceptEraser:
+        """The same eraser with its tensors on ``device``."""
+        device = torch.device(device)
+        if self.class_means.device == device:
+            return self
+        return QuadraticConceptEraser(self.method, encoding=self.encoding, **{k: v.to(device) for k, v in self.tensors().items()})
 
     def tensors(self) -> dict[str, torch.Tensor]:
         return {"class_means": self.class_means, "global_mean": self.global_mean, "ot_maps": self.ot_maps}

@@ -58,8 +58,8 @@ def _complement(basis: torch.Tensor) -> torch.Tensor:
     """Orthonormal basis ``[d, d - r]`` of the orthogonal complement of ``basis`` ``[d, r]``."""
     d, r = basis.shape
     if r == 0:
-        return torch.eye(d, dtype=basis.dtype)
-    q, _ = torch.linalg.qr(torch.cat([basis, torch.eye(d, dtype=basis.dtype)], dim=1), mode="reduced")
+        return torch.eye(d, dtype=basis.dtype, device=basis.device)
+    q, _ = torch.linalg.qr(torch.cat([basis, torch.eye(d, dtype=basis.dtype, device=basis.device)], dim=1), mode="reduced")
     return q[:, r:d]
 
 
@@ -79,7 +79,11 @@ class _INLPFitter:
         check_pair(features, z)
         if features.shape[1] != self.x_dim:
             raise MethodError(f"batch has {features.shape[1]} features, the fitter expects {self.x_dim}")
-        zmat = self.encoding.matrix(z)
+        if self.n_samples == 0 and self._mean.device != features.device:  # statistics stay where the data is
+            self._mean, self._zmean, self._sxx, self._sxz = (
+                t.to(features.device) for t in (self._mean, self._zmean, self._sxx, self._sxz)
+            )
+        zmat = self.encoding.matrix(z).to(features.device)
         # Welford-style running means and co-moments (exact, batch by batch)
         n_old, n_new = self.n_samples, len(features)
         total = n_old + n_new
@@ -91,11 +95,11 @@ class _INLPFitter:
         self._zmean += dz * n_new / total
         self.n_samples = total
         if not self.streaming:
-            self._batches.append((features, self.encoding.class_index(z)))
+            self._batches.append((features.cpu(), self.encoding.class_index(z)))  # scikit-learn fits on the CPU
         return self
 
     def _least_squares_basis(self) -> torch.Tensor:
-        basis = torch.zeros(self.x_dim, 0, dtype=torch.float64)
+        basis = torch.zeros(self.x_dim, 0, dtype=torch.float64, device=self._sxx.device)
         for _ in range(self.params.iterations):
             if basis.shape[1] >= self.x_dim:
                 break
@@ -111,7 +115,7 @@ class _INLPFitter:
     def _logistic_basis(self) -> torch.Tensor:
         from sklearn.linear_model import LogisticRegression
 
-        x = torch.cat([b[0] for b in self._batches]) - self._mean
+        x = torch.cat([b[0] for b in self._batches]) - self._mean.cpu()
         labels = torch.cat([b[1] for b in self._batches]).numpy()
         basis = torch.zeros(self.x_dim, 0, dtype=torch.float64)
         for _ in range(self.params.iterations):
@@ -139,10 +143,14 @@ class _INLPFitter:
             "inlp",
             basis,
             basis.T.contiguous(),
-            self._mean.clone(),
+            self._mean.clone().to(basis.device),
             self.encoding,
-            constant_from_variance(torch.diagonal(self._sxx)),
+            _on(constant_from_variance(torch.diagonal(self._sxx)), basis.device),
         )
+
+
+def _on(mask: torch.Tensor | None, device: torch.device) -> torch.Tensor | None:
+    return None if mask is None else mask.to(device)
 
 
 @register_eraser("inlp", INLPParams)

@@ -35,22 +35,26 @@ class _LeaceFitter:
         self.n_samples = 0
         # LEACE tracks the covariance anyway; the orthogonal variant does not, so it tracks column ranges
         self._ranges = ColumnRanges(x_dim) if self.method != "leace" else None
-        self._fitter = LeaceFitter(
+        self._make = lambda device: LeaceFitter(
             x_dim,
             encoding.width,
             method=method,
             dtype=torch.float64,
+            device=device,
             shrinkage=params.shrinkage,
             svd_tol=params.svd_tol,
             constrain_cov_trace=params.constrain_cov_trace,
         )
+        self._fitter: LeaceFitter | None = None  # created on the first batch's device: statistics stay where the data is
 
     def update(self, x, z) -> _LeaceFitter:
         features = as_features(x)
         check_pair(features, z)
         if features.shape[1] != self.x_dim:
             raise MethodError(f"batch has {features.shape[1]} features, the fitter expects {self.x_dim}")
-        self._fitter.update(features, self.encoding.matrix(z))
+        if self._fitter is None:
+            self._fitter = self._make(features.device)
+        self._fitter.update(features, self.encoding.matrix(z).to(features.device))
         if self._ranges is not None:
             self._ranges.update(features)
         self.n_samples += len(features)
@@ -61,6 +65,7 @@ class _LeaceFitter:
             require_samples("LEACE", self.n_samples, self.x_dim + 1, f"to estimate a {self.x_dim}×{self.x_dim} covariance")
         else:
             require_samples("leace_orth", self.n_samples, 2, "to estimate a cross-covariance")
+        assert self._fitter is not None  # require_samples saw at least one batch
         fitted = self._fitter.eraser
         return AffineEraser(
             self.method, fitted.proj_left, fitted.proj_right, fitted.bias, self.encoding, self._constant_columns()
@@ -69,6 +74,7 @@ class _LeaceFitter:
     def _constant_columns(self) -> torch.Tensor | None:
         if self._ranges is not None:
             return self._ranges.constant()
+        assert self._fitter is not None
         return constant_from_variance(torch.diagonal(self._fitter.sigma_xx_))  # raw co-moments, before shrinkage
 
 

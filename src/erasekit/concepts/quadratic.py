@@ -29,13 +29,18 @@ class _QuadraticFitter:
         self.x_dim = x_dim
         self.n_samples = 0
         self._counts = torch.zeros(len(encoding.classes), dtype=torch.int64)
-        self._fitter = QuadraticFitter(x_dim, len(encoding.classes), dtype=torch.float64, shrinkage=params.shrinkage)
+        self._make = lambda device: QuadraticFitter(
+            x_dim, len(encoding.classes), dtype=torch.float64, device=device, shrinkage=params.shrinkage
+        )
+        self._fitter: QuadraticFitter | None = None  # created on the first batch's device
 
     def update(self, x, z) -> _QuadraticFitter:
         features = as_features(x)
         check_pair(features, z)
         labels = self.encoding.class_index(z)
-        self._fitter.update(features, labels)
+        if self._fitter is None:
+            self._fitter = self._make(features.device)
+        self._fitter.update(features, labels.to(features.device))
         self._counts += torch.bincount(labels, minlength=len(self._counts))
         self.n_samples += len(features)
         return self
@@ -48,6 +53,7 @@ class _QuadraticFitter:
             self.x_dim + 1,
             f"per class, to estimate a {self.x_dim}×{self.x_dim} covariance for each class; the smallest class has {smallest}",
         )
+        assert self._fitter is not None  # require_samples saw at least one batch
         fitted = self._fitter.eraser
         return QuadraticConceptEraser("quadratic", fitted.class_means, fitted.global_mean, fitted.ot_maps, self.encoding)
 
