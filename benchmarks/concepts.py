@@ -181,7 +181,7 @@ def adult(lines: list[str], record: dict) -> None:
 
     train, _ = load_adult(SHARED / "adult")
     frame = train.reset_index(drop=True)
-    report, _ = erase_table(frame, "income", ["sex"], "leace", test_fraction=0.3, seed=0, n_boot=1000)
+    report, _, _ = erase_table(frame, "income", ["sex"], "leace", test_fraction=0.3, seed=0, n_boot=1000)
     rows = {}
     for row in report.probes:
         rows.setdefault(row.representation, {})[row.result.probe] = row.result

@@ -58,7 +58,7 @@ def main() -> None:
     results = {}
     for name, remove in CASES.items():
         started = time.perf_counter()
-        report, _ = erase_table(frame, "income", remove)
+        report, _, _ = erase_table(frame, "income", remove)
         results[name] = {"seconds": time.perf_counter() - started, "probes": len(report.probes), "verdicts": report.verdicts}
     lines = [
         "# `erase` on a 6,000-row table",

@@ -158,7 +158,7 @@ def test_one_hot_columns_are_one_categorical_concept_and_utility_loss_is_noted()
     assert one_hot_groups(frame, ["sex_Male", "sex_Female"]) == {"sex": ["sex_Male", "sex_Female"]}
     targets = concept_targets(frame.drop(columns=["income"]), ["sex_Male", "sex_Female"])
     assert [(name, numeric) for name, _, numeric in targets] == [("sex", False)]
-    report, _ = erase_table(frame, "income", ["sex_Male", "sex_Female"], probes=("linear",), n_boot=200)
+    report, _, _ = erase_table(frame, "income", ["sex_Male", "sex_Female"], probes=("linear",), n_boot=200)
     assert {row.target for row in report.probes} == {"sex"} and report.probes[0].result.metric == "accuracy"
     assert report.verdicts["original (all columns)"] == "linear leakage"  # positive control
     assert report.verdicts["dropped"] == "linear leakage"  # the proxy still rebuilds sex

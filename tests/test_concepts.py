@@ -119,9 +119,11 @@ def test_sklearn_pipeline():
     x, z = concept_data()
     plain = LogisticRegression(C=1e4, max_iter=2000).fit(x[:1500], z[:1500])
     assert plain.score(x[1500:], z[1500:]) > majority(z) + 0.15  # positive control: same probe, no eraser
-    pipe = make_pipeline(ConceptEraserTransformer("leace"), LogisticRegression(C=1e4, max_iter=2000))
-    pipe.fit(x[:1500], z[:1500])
-    assert pipe.score(x[1500:], z[1500:]) < majority(z) + 0.05
+    # the concept rides along as column 0 (the transformer takes it out); y is the probe's target only
+    with_concept = np.c_[z, x]
+    pipe = make_pipeline(ConceptEraserTransformer("leace", concept_column=0), LogisticRegression(C=1e4, max_iter=2000))
+    pipe.fit(with_concept[:1500], z[:1500])
+    assert pipe.score(with_concept[1500:], z[1500:]) < majority(z) + 0.05
     frozen = ConceptEraserTransformer(eraser=fit_eraser(x, z, "leace")).fit(x)
     assert frozen.transform(x).shape == x.shape
     with pytest.raises(ConceptError, match="quadratic"):

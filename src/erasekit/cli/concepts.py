@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from erasekit.cli.options import FRACTION, check_out_dir, command_line, json_option, out
+from erasekit.cli.options import FRACTION, check_out_dir, command_line, json_option, out, resolve_device
 
 TABLE_HELP = "A table: csv:PATH or parquet:PATH (numeric and categorical columns, header row)."
 
@@ -35,17 +35,49 @@ TABLE_HELP = "A table: csv:PATH or parquet:PATH (numeric and categorical columns
 @click.option("--probes", default="linear,mlp,gbm", help="Probes to run: any of linear, mlp, gbm.")
 @click.option("--n-boot", type=click.IntRange(min=100), default=1000, help="Bootstrap resamples for the 95 % CIs.")
 @click.option("--seed", type=int, default=0, help="Seed for the split, probes and bootstrap.")
+@click.option(
+    "--apply",
+    "apply_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Apply a saved eraser.safetensors (to --embeddings) or remover.safetensors (to --data rows) instead of fitting.",
+)
+@click.option(
+    "--device", default="auto", help="Where embedding erasers are fitted and applied: auto | cpu | cuda | cuda:N | mps."
+)
 @json_option
 def erase(
-    embeddings, concept, method, data, target, remove, proxies, out_dir, test_fraction, probes, n_boot, seed, as_json
+    embeddings,
+    concept,
+    method,
+    data,
+    target,
+    remove,
+    proxies,
+    out_dir,
+    test_fraction,
+    probes,
+    n_boot,
+    seed,
+    apply_file,
+    device,
+    as_json,
 ) -> None:
-    """Erase a concept from embeddings, or remove columns (and their proxies) from a table; audit with probes."""
+    """Erase a concept from embeddings, or remove columns (and their proxies) from a table; audit with probes.
+
+    Writes the fitted eraser (eraser.safetensors) or column remover (remover.safetensors) next to the
+    report; `--apply FILE` later applies it to new rows without refitting.
+    """
     from erasekit.audit.probes import PROBES
     from erasekit.concepts import eraser_info
     from erasekit.core.errors import ErasekitError
     from erasekit.report import to_json, write_report
 
+    where = resolve_device(device)
     check_out_dir(out_dir)
+    if apply_file is not None:
+        _apply(apply_file, embeddings, data, out_dir, where)
+        return
     probe_list = tuple(p.strip() for p in probes.split(",") if p.strip())
     unknown = [p for p in probe_list if p not in PROBES]
     if unknown or not probe_list:
@@ -63,12 +95,13 @@ def erase(
         eraser_info(method)
         x, z = _load_npy(embeddings, "embeddings"), _load_npy(concept, "concept")
         report, erased, eraser = erase_embeddings(
-            x, z, method, None, test_fraction, seed, probe_list, n_boot, concept.stem, command=command_line()
+            x, z, method, None, test_fraction, seed, probe_list, n_boot, concept.stem, command=command_line(), device=str(where)
         )
         buffer = io.BytesIO()
         np.save(buffer, erased)
         outputs = {"erased.npy": buffer.getvalue(), "eraser.safetensors": eraser_bytes(eraser)}
     else:
+        from erasekit.concepts.tabular import remover_bytes
         from erasekit.data.sources import TABLE_KINDS, DataSpec
         from erasekit.data.tables import read_table
         from erasekit.pipelines.concepts import erase_table
@@ -77,7 +110,7 @@ def erase(
         if not target or not remove:
             raise ErasekitError("a table needs --target COL and --remove COL[,COL]")
         frame = read_table(source.path)
-        report, erased_frame = erase_table(
+        report, erased_frame, remover = erase_table(
             frame,
             target,
             [c.strip() for c in remove.split(",") if c.strip()],
@@ -88,7 +121,7 @@ def erase(
             n_boot,
             command=command_line(),
         )
-        outputs = {"erased.csv": erased_frame.to_csv(index=False).encode()}
+        outputs = {"erased.csv": erased_frame.to_csv(index=False).encode(), "remover.safetensors": remover_bytes(remover)}
     paths = write_report(report, out_dir, outputs)
     if as_json:
         sys.stdout.write(to_json(report))
@@ -104,6 +137,54 @@ def erase(
     for note in report.notes:
         out.print(f"[yellow]note:[/yellow] {note}", highlight=False)
     out.print(f"wrote {', '.join(map(str, paths))}")
+
+
+def _apply(apply_file: Path, embeddings, data, out_dir: Path, device) -> None:
+    """Apply a saved eraser or remover to new rows; writes erased.npy or erased.csv (atomically) and nothing else."""
+    import numpy as np
+
+    from erasekit.core.errors import ErasekitError
+    from erasekit.core.io import atomic_write_bytes, check_writable_dir
+
+    if (embeddings is None) == (data is None):
+        raise ErasekitError(
+            "--apply needs either --embeddings X.npy (with an eraser file) or --data csv:PATH (with a remover file)"
+        )
+    if embeddings is not None:
+        import torch
+
+        from erasekit.concepts.base import load_eraser
+
+        eraser = load_eraser(apply_file).to(device)
+        if eraser.needs_labels:
+            raise ErasekitError(
+                f"{apply_file} is a quadratic eraser, which needs concept labels when applied; apply it in Python"
+            )
+        x = _load_npy(embeddings, "embeddings")
+        erased = eraser(torch.as_tensor(np.asarray(x, dtype=np.float64), device=device)).cpu().numpy()
+        buffer = io.BytesIO()
+        np.save(buffer, erased.astype(np.asarray(x).dtype if np.asarray(x).dtype.kind == "f" else np.float64))
+        rows = len(erased)
+        name, payload = "erased.npy", buffer.getvalue()
+    else:
+        import pandas as pd
+
+        from erasekit.concepts.tabular import load_remover
+        from erasekit.data.sources import TABLE_KINDS, DataSpec
+        from erasekit.data.tables import read_table
+
+        remover = load_remover(apply_file)
+        frame = read_table(DataSpec.parse(data, TABLE_KINDS).path)
+        erased_frame = pd.DataFrame(remover.transform(frame), columns=remover.get_feature_names_out(), index=frame.index)
+        known = set(remover.feature_names_in_)
+        for column in (c for c in frame.columns if str(c) not in known):  # e.g. the target: passed through, as at fit time
+            erased_frame[column] = frame[column].to_numpy()
+        rows = len(frame)
+        name, payload = "erased.csv", erased_frame.to_csv(index=False).encode()
+    check_writable_dir(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out_dir / name, payload)
+    out.print(f"applied {apply_file.name} to {rows:,} rows: wrote {out_dir / name}")
 
 
 def _load_npy(path: Path, what: str):

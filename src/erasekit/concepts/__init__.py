@@ -26,7 +26,7 @@ from erasekit.core.registry import import_method_modules
 import_method_modules(__name__, __path__, frozenset({"base", "encoding", "layers", "sklearn"}))
 
 from erasekit.concepts.linear_edit import LinearEdit, LinearEditParams, LinearEditResult, edit_linear  # noqa: E402
-from erasekit.concepts.tabular import FeatureRemover  # noqa: E402
+from erasekit.concepts.tabular import FeatureRemover, load_remover, save_remover  # noqa: E402
 from erasekit.concepts.token_projection import TokenProjectionParams, concept_subspace, filter_sentence  # noqa: E402
 
 # every eraser's parameter class by name, e.g. ``from erasekit.concepts import LeaceParams``
@@ -63,7 +63,9 @@ __all__ = [
     "fit_eraser",
     "fit_layer_erasers",
     "load_eraser",
+    "load_remover",
     "register_eraser",
     "save_eraser",
+    "save_remover",
     *sorted(PARAMS),
 ]

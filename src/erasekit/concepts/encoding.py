@@ -16,7 +16,10 @@ ConceptKind = Literal["binary", "multiclass", "numeric"]
 
 def as_features(x, name: str = "X") -> torch.Tensor:
     """A finite 2-D float64 tensor ``[n, d]``."""
-    array = x if torch.is_tensor(x) else torch.as_tensor(np.asarray(x, dtype=np.float64))
+    if not torch.is_tensor(x):
+        values = np.asarray(x, dtype=np.float64)
+        x = torch.as_tensor(values if values.flags.writeable else values.copy())  # read-only views (pandas) are copied
+    array = x
     if array.ndim != 2:
         raise ConceptError(f"{name} must be a 2-D array [samples, features], got shape {tuple(array.shape)}")
     array = array.detach().to(torch.float64)

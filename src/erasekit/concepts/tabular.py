@@ -15,6 +15,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
@@ -111,3 +112,93 @@ class FeatureRemover(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         check_is_fitted(self, "encoder_")
         return np.asarray(self.encoder_.feature_names(), dtype=object)
+
+
+REMOVER_FORMAT = "erasekit.feature-remover/1"
+
+
+def remover_bytes(remover: FeatureRemover) -> bytes:
+    """A fitted :class:`FeatureRemover` as safetensors: the eraser's tensors, and the encoders as JSON metadata."""
+    import json
+
+    from safetensors.torch import save as save_safetensors
+
+    check_is_fitted(remover, "encoder_")
+    encoders = {}
+    for name, encoder in (("kept", remover.encoder_), ("removed", remover.concept_encoder_)):
+        encoders[name] = {
+            "numeric": [str(c) for c in encoder.numeric_],
+            "categorical": [str(c) for c in encoder.categorical_],
+            "mean": [float(v) for v in encoder.mean_.to_numpy()],
+            "std": [float(v) for v in encoder.std_.to_numpy()],
+            "levels": {str(c): list(levels) for c, levels in encoder.levels_.items()},
+        }
+    state: dict[str, object] = {
+        "columns": [str(c) for c in remover.columns],
+        "proxies": remover.proxies,
+        "kept_columns": [str(c) for c in remover.kept_columns_],
+        "feature_names_in": [str(c) for c in remover.feature_names_in_],
+        "encoders": encoders,
+    }
+    tensors = {}
+    if remover.eraser_ is not None:
+        tensors = {f"eraser.{k}": v.detach().cpu().contiguous() for k, v in remover.eraser_.tensors().items()}
+        state["eraser"] = remover.eraser_.encoding.to_metadata()
+    return save_safetensors(tensors, metadata={"format": REMOVER_FORMAT, "state": json.dumps(state)})
+
+
+def save_remover(remover: FeatureRemover, path) -> None:
+    """Write a fitted remover atomically; :func:`load_remover` reads it back to transform new rows."""
+    from pathlib import Path
+
+    from erasekit.core.io import atomic_write_bytes
+
+    atomic_write_bytes(Path(path), remover_bytes(remover))
+
+
+def load_remover(path) -> FeatureRemover:
+    """A fitted :class:`FeatureRemover` saved by :func:`save_remover` (never unpickles)."""
+    import json
+    from pathlib import Path
+
+    from safetensors import SafetensorError, safe_open
+    from safetensors.torch import load as load_safetensors
+
+    from erasekit.concepts.base import AffineEraser
+    from erasekit.concepts.encoding import ConceptEncoding
+
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+        tensors = load_safetensors(path.read_bytes())
+    except (OSError, SafetensorError) as exc:
+        raise ConceptError(f"cannot read feature-remover file {path}: it is not a safetensors file ({exc})") from None
+    if metadata.get("format") != REMOVER_FORMAT:
+        raise ConceptError(f"{path} is not an erasekit feature-remover file (format {metadata.get('format')!r})")
+    try:
+        state = json.loads(metadata["state"])
+        remover = FeatureRemover(state["columns"], proxies=state["proxies"])
+        remover.kept_columns_ = state["kept_columns"]
+        remover.feature_names_in_ = np.asarray(state["feature_names_in"], dtype=object)
+        remover.n_features_in_ = len(remover.feature_names_in_)
+        remover.encoder_, remover.concept_encoder_ = (_encoder(state["encoders"][k]) for k in ("kept", "removed"))
+        remover.eraser_ = None
+        if "eraser" in state:
+            parts = {k.removeprefix("eraser."): v for k, v in tensors.items()}
+            if "constant_columns" in parts:
+                parts["constant_columns"] = parts["constant_columns"].to(torch.bool)
+            remover.eraser_ = AffineEraser("leace", encoding=ConceptEncoding.from_metadata(state["eraser"]), **parts)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConceptError(f"{path} is not a valid feature-remover file ({exc!s}); re-fit and save it") from None
+    return remover
+
+
+def _encoder(state: dict) -> TableEncoder:
+    encoder = TableEncoder()
+    encoder.numeric_ = list(state["numeric"])
+    encoder.categorical_ = list(state["categorical"])
+    encoder.mean_ = pd.Series(state["mean"], index=encoder.numeric_, dtype=float)
+    encoder.std_ = pd.Series(state["std"], index=encoder.numeric_, dtype=float)
+    encoder.levels_ = {c: list(levels) for c, levels in state["levels"].items()}
+    return encoder

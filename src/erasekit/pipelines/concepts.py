@@ -13,6 +13,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+import torch
 from sklearn.model_selection import train_test_split
 
 from erasekit.audit.probes import (
@@ -112,8 +113,12 @@ def erase_embeddings(
     n_boot: int = 1000,
     concept_name: str = "concept",
     command: str = "",
+    device: str = "cpu",
 ) -> tuple[ConceptReport, np.ndarray, ConceptEraser]:
-    """Fit ``method`` on a training split of (x, z), erase every row, audit on the held-out split."""
+    """Fit ``method`` on a training split of (x, z), erase every row, audit on the held-out split.
+
+    ``device``: where the eraser is fitted and applied (statistics stay there); probes run on the CPU.
+    """
     info = eraser_info(method)
     params = params if params is not None else info.params_type()
     features = as_features(x).numpy()
@@ -123,9 +128,10 @@ def erase_embeddings(
     numeric = encoding.kind == "numeric"
     train, test = _split(len(features), None if numeric else z, test_fraction, seed)
     started = time.perf_counter()
-    eraser = fit_eraser(features[train], z[train], method, params)
+    on_device = torch.as_tensor(features, device=device)
+    eraser = fit_eraser(on_device[torch.as_tensor(train, device=device)], z[train], method, params)
     fit_seconds = time.perf_counter() - started
-    erased = eraser(features, z) if eraser.needs_labels else eraser(features)
+    erased = (eraser(on_device, z) if eraser.needs_labels else eraser(on_device)).cpu().numpy()
     rows = []
     for name, data in (("original", features), ("erased", erased)):
         rows += _probe_rows(name, concept_name, data[train], z[train], data[test], z[test], numeric, probes, seed, n_boot)
@@ -216,7 +222,7 @@ def erase_table(
     n_boot: int = 1000,
     command: str = "",
     groups: Mapping[str, Sequence[str]] | None = None,
-) -> tuple[ConceptReport, pd.DataFrame]:
+) -> tuple[ConceptReport, pd.DataFrame, FeatureRemover]:
     """Remove ``remove`` columns from a table (and with ``proxies="leace"`` their linear trace).
 
     ``groups`` names sets of removed columns that encode one attribute (``{"sex": ["sex_Male",
@@ -294,4 +300,4 @@ def erase_table(
         provenance=Provenance.collect(seeds=(seed,), data_sha256=digest, command=command),
         notes=tuple(notes),
     )
-    return report, erased
+    return report, erased, remover
