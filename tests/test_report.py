@@ -56,7 +56,7 @@ def test_report_rows_and_aggregation(report):
 def test_json_schema(report, tmp_path):
     json_path, html_path = write_report(report, tmp_path / "out")
     data = json.loads(json_path.read_text())
-    assert data["schema"] == "erasekit.unlearning-report/3"
+    assert data["schema"] == "erasekit.unlearning-report/4"
     for scenario in data["scenarios"]:
         assert {"scenario", "reference", "methods"} <= set(scenario)
         assert scenario["scenario"]["data"]["sha256"] == data["provenance"]["data_sha256"]

@@ -37,10 +37,12 @@ def _prepare(data: str, target: str | None, categorical: str, hash_buckets: int 
     return loaded, prepared
 
 
-def _backbone(model: str, epochs: int):
+def _backbone(model: str, epochs: int, device: str):
+    from erasekit.core.device import resolve_device
     from erasekit.models.ctr import CTRRecipe, CTRSpec
 
-    return CTRSpec(model), CTRRecipe(max_epochs=epochs)  # type: ignore[arg-type]  # click.Choice checked it
+    where = str(resolve_device(device))
+    return CTRSpec(model, device=where), CTRRecipe(max_epochs=epochs)  # type: ignore[arg-type]  # click.Choice checked it
 
 
 def _common(data_required: bool):
@@ -69,6 +71,11 @@ def _common(data_required: bool):
         ),
         click.option("--param", multiple=True, help="Method parameter METHOD.NAME=VALUE (repeatable), e.g. optfs.level=value."),
         click.option("--seed", type=int, default=0, help="Seed for the split and the methods."),
+        click.option(
+            "--device",
+            default="auto",
+            help="Where CTR backbones train (auto | cpu | cuda | cuda:N | mps); gate searches run on the CPU.",
+        ),
     ]
 
 
@@ -90,7 +97,7 @@ def _with_common(data_required: bool):
 )
 @click.option("--json", "as_json", is_flag=True, help="Print selection.json to stdout.")
 @click.pass_context
-def select(ctx, data, target, categorical, hash_buckets, model, epochs, param, seed, method, k, out_dir, as_json) -> None:
+def select(ctx, data, target, categorical, hash_buckets, model, epochs, param, seed, device, method, k, out_dir, as_json) -> None:
     """Rank the fields of a table with one method, keep the top k, write the reduced table.
 
     \b
@@ -110,7 +117,7 @@ def select(ctx, data, target, categorical, hash_buckets, model, epochs, param, s
     overrides = parse_selector_params(param, [method])
     check_out_dir(out_dir)
     loaded, prepared = _prepare(data, target, categorical, hash_buckets, seed)
-    spec, recipe = _backbone(model, epochs)
+    spec, recipe = _backbone(model, epochs, device)
     report = run_selection(
         prepared, method, k, overrides.get(method), seed, spec, recipe, data_label=data, command=command_line()
     )
@@ -145,7 +152,7 @@ def select(ctx, data, target, categorical, hash_buckets, model, epochs, param, s
 )
 @click.option("--json", "as_json", is_flag=True, help="Print report.json to stdout.")
 def bench(
-    data, target, categorical, hash_buckets, model, epochs, param, seed, methods, ks, seeds, removal_top, out_dir, as_json
+    data, target, categorical, hash_buckets, model, epochs, param, seed, device, methods, ks, seeds, removal_top, out_dir, as_json
 ) -> None:
     """ERASE protocol: rank → retrain on top-k → test AUC/logloss over a k grid → AUKC; plus removal strategies."""
     from erasekit.features import parse_selector_list, parse_selector_params
@@ -160,7 +167,7 @@ def bench(
         raise click.UsageError(f"--ks must be comma-separated integers, got '{ks}'") from None
     check_out_dir(out_dir)
     loaded, prepared = _prepare(data, target, categorical, hash_buckets, seed)
-    spec, recipe = _backbone(model, epochs)
+    spec, recipe = _backbone(model, epochs, device)
     report = run_selection_bench(
         prepared,
         names,

@@ -54,11 +54,11 @@ class LinearEdit:
 
     def apply(self, layer: nn.Linear) -> None:
         with torch.no_grad():
-            layer.weight += self.delta_weight.to(layer.weight.dtype)
+            layer.weight += self.delta_weight.to(device=layer.weight.device, dtype=layer.weight.dtype)
 
     def undo(self, layer: nn.Linear) -> None:
         with torch.no_grad():
-            layer.weight -= self.delta_weight.to(layer.weight.dtype)
+            layer.weight -= self.delta_weight.to(device=layer.weight.device, dtype=layer.weight.dtype)
 
 
 @dataclass(frozen=True)
@@ -84,8 +84,9 @@ class LinearEditResult:
             self.undo(layers)
 
 
-def _as_keys(keys, width: int, what: str) -> torch.Tensor:
-    tensor = torch.as_tensor(keys, dtype=torch.float64) if not torch.is_tensor(keys) else keys.detach().to(torch.float64)
+def _as_keys(keys, width: int, what: str, device: torch.device) -> torch.Tensor:
+    tensor = torch.as_tensor(keys, dtype=torch.float64, device=device) if not torch.is_tensor(keys) else keys.detach()
+    tensor = tensor.to(device=device, dtype=torch.float64)
     if tensor.ndim == 1:
         tensor = tensor[None]
     if tensor.ndim != 2 or tensor.shape[1] != width:
@@ -105,7 +106,7 @@ def _check_linear(name: str, layer) -> nn.Linear:
 
 def _solve(weight, erase_keys, targets, preserve_moment, params: LinearEditParams) -> tuple[torch.Tensor, float]:
     d_in = weight.shape[1]
-    eye = torch.eye(d_in, dtype=torch.float64)
+    eye = torch.eye(d_in, dtype=torch.float64, device=weight.device)
     lhs = params.erase_scale * erase_keys.T @ erase_keys + params.preserve_scale * preserve_moment + params.lam * eye
     rhs = params.erase_scale * targets.T @ erase_keys + params.preserve_scale * weight @ preserve_moment + params.lam * weight
     if params.lam == 0 and torch.linalg.matrix_rank(lhs) < d_in:
@@ -118,7 +119,7 @@ def _solve(weight, erase_keys, targets, preserve_moment, params: LinearEditParam
 
 def _neighbours(keys: torch.Tensor, count: int, scale: float, seed: int) -> torch.Tensor:
     generator = torch.Generator().manual_seed(seed)
-    noise = torch.randn(len(keys), count, keys.shape[1], generator=generator, dtype=torch.float64)
+    noise = torch.randn(len(keys), count, keys.shape[1], generator=generator, dtype=torch.float64).to(keys.device)
     noise = noise / noise.norm(dim=-1, keepdim=True) * keys.norm(dim=-1, keepdim=True)[:, None] * scale
     return (keys[:, None] + noise).reshape(-1, keys.shape[1])
 
@@ -149,29 +150,30 @@ def edit_linear(
     if len(widths) != 1:
         raise ConceptError(f"layers edited together must share their input width, got {sorted(widths)}")
     d_in = widths.pop()
-    keys = _as_keys(erase_keys, d_in, "erase keys")
+    device = next(iter(named.values())).weight.device  # the system is solved where the layers are
+    keys = _as_keys(erase_keys, d_in, "erase keys", device)
     if (anchor_keys is None) == (targets is None):
         raise ConceptError("give exactly one of anchor_keys (anchor/neutral inputs) or targets")
     anchors = None
     if anchor_keys is not None:
-        anchors = _as_keys(anchor_keys, d_in, "anchor keys")
+        anchors = _as_keys(anchor_keys, d_in, "anchor keys", device)
         if len(anchors) == 1:
             anchors = anchors.expand(len(keys), -1)
         if len(anchors) != len(keys):
             raise ConceptError(f"{len(keys)} erase keys but {len(anchors)} anchor keys; give one anchor per key or a single one")
-    moment = torch.zeros(d_in, d_in, dtype=torch.float64)
+    moment = torch.zeros(d_in, d_in, dtype=torch.float64, device=device)
     preserve_count = 0
     if preserve_keys is not None:
-        kept = _as_keys(preserve_keys, d_in, "preserve keys")
+        kept = _as_keys(preserve_keys, d_in, "preserve keys", device)
         moment = moment + kept.T @ kept
         preserve_count = len(kept)
     if preserve_moment is not None:
-        given = torch.as_tensor(preserve_moment, dtype=torch.float64)
+        given = torch.as_tensor(preserve_moment, dtype=torch.float64, device=device)
         if given.shape != (d_in, d_in):
             raise ConceptError(f"preserve_moment must be [{d_in}, {d_in}], got {tuple(given.shape)}")
         moment = moment + given
 
-    weights = {name: layer.weight.detach().to(torch.float64) for name, layer in named.items()}
+    weights = {name: layer.weight.detach().to(device=device, dtype=torch.float64) for name, layer in named.items()}
     base_keys = keys
     if params.neighbors:
         extra = _neighbours(base_keys, params.neighbors, params.neighbor_scale, params.seed)
@@ -183,7 +185,7 @@ def edit_linear(
         if key_anchors is not None:
             return key_anchors @ weights[name].T
         given = targets[name] if isinstance(targets, Mapping) else targets
-        value = torch.as_tensor(given, dtype=torch.float64)
+        value = torch.as_tensor(given, dtype=torch.float64, device=device)
         return value if len(value) == len(keys) else value.expand(len(keys), -1)
 
     solved = {name: _solve(weights[name], keys, targets_for(name, anchors), moment, params) for name in named}
@@ -191,7 +193,7 @@ def edit_linear(
         # RECE: the input that makes the edited layers reproduce the original outputs for each
         # concept, c′ = (Σ W′ᵀW′ + λ_reg I)⁻¹ (Σ W′ᵀ W) c, is erased as well
         gram = torch.stack([w.T @ w for w, _ in solved.values()]).sum(0) + params.rece_lambda * torch.eye(
-            d_in, dtype=torch.float64
+            d_in, dtype=torch.float64, device=device
         )
         cross = torch.stack([solved[name][0].T @ weights[name] for name in named]).sum(0)
         adversarial = torch.linalg.solve(gram, cross @ base_keys.T).T

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from erasekit.core.device import model_device
 from erasekit.features.base import POSITIVE_INT, FieldScores, SelectionData, register_selector
 from erasekit.features.gates import GateSelector
 from erasekit.models.ctr import CTRModel, fresh_model, tensors, train_ctr
@@ -24,11 +25,12 @@ def _mean_embeddings(model: CTRModel, codes, numeric, batch_size: int) -> tuple[
 
 
 def shark_scores(model: CTRModel, data: SelectionData, batch_size: int = 4096) -> np.ndarray:
-    codes, numeric, _ = tensors(data.train)
+    device = model_device(model)
+    codes, numeric, _ = tensors(data.train, device)
     mean_e, mean_f = _mean_embeddings(model, codes, numeric, batch_size)
-    v_codes, v_numeric, v_labels = tensors(data.valid)
+    v_codes, v_numeric, v_labels = tensors(data.valid, device)
     loss_fn = nn.BCEWithLogitsLoss(reduction="sum")
-    change = torch.zeros(len(data.names))
+    change = torch.zeros(len(data.names), device=device)
     model.eval()
     for start in range(0, len(v_codes), batch_size):
         e, f = model.embed(v_codes[start : start + batch_size], v_numeric[start : start + batch_size])
@@ -36,7 +38,7 @@ def shark_scores(model: CTRModel, data: SelectionData, batch_size: int = 4096) -
         grad_e, grad_f = torch.autograd.grad(loss_fn(model.head(e, f), v_labels[start : start + batch_size]), (e, f))
         with torch.no_grad():
             change += (grad_e * (mean_e - e)).sum(dim=(0, 2)) + (grad_f * (mean_f - f)).sum(0)
-    return (change.abs() / len(v_codes)).numpy().astype(np.float64)
+    return (change.abs() / len(v_codes)).cpu().numpy().astype(np.float64)
 
 
 @register_selector("shark")

@@ -23,6 +23,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
 from erasekit.core import progress
+from erasekit.core.device import model_device
 from erasekit.core.errors import FieldError, suggest
 from erasekit.core.rng import generator as seeded_generator
 from erasekit.core.rng import seeded
@@ -41,6 +42,7 @@ class CTRSpec:
     embed_dim: int = 8
     hidden: tuple[int, ...] = (64, 32)
     cross_layers: int = 2
+    device: str = "cpu"  # where fresh_model puts the model; training and prediction follow the model
 
     def __post_init__(self):
         if self.kind not in CTR_KINDS:
@@ -151,7 +153,8 @@ class CTRModel(nn.Module):
 def fresh_model(fields: tuple[Field, ...], spec: CTRSpec, seed: int) -> CTRModel:
     """A newly initialised model whose initial weights depend only on ``seed``."""
     with seeded(seed):
-        return CTRModel(fields, spec)
+        model = CTRModel(fields, spec)  # initialised on the CPU: the same weights on every device
+    return model.to(spec.device)
 
 
 @dataclass(frozen=True)
@@ -176,11 +179,12 @@ class CTRRecipe:
         return asdict(self)
 
 
-def tensors(table: FieldTable) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def tensors(table: FieldTable, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Codes, numeric values and labels of ``table`` as tensors on ``device`` (the model's)."""
     return (
-        torch.as_tensor(table.codes, dtype=torch.long),
-        torch.as_tensor(table.numeric, dtype=torch.float32),
-        torch.as_tensor(table.labels, dtype=torch.float32),
+        torch.as_tensor(table.codes, dtype=torch.long, device=device),
+        torch.as_tensor(table.numeric, dtype=torch.float32, device=device),
+        torch.as_tensor(table.labels, dtype=torch.float32, device=device),
     )
 
 
@@ -193,9 +197,9 @@ def minibatches(n: int, batch_size: int, generator: torch.Generator | None):
 @torch.no_grad()
 def predict_logits(model: CTRModel, table: FieldTable, gate: Gate | None = None, batch_size: int = 8192) -> np.ndarray:
     model.eval()
-    codes, numeric, _ = tensors(table)
+    codes, numeric, _ = tensors(table, model_device(model))
     out = [model(codes[i : i + batch_size], numeric[i : i + batch_size], gate) for i in range(0, len(table), batch_size)]
-    return torch.cat(out).numpy() if out else np.zeros(0, dtype=np.float32)
+    return torch.cat(out).cpu().numpy() if out else np.zeros(0, dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -237,7 +241,7 @@ def train_ctr(
     """Train ``model`` in place; with ``valid`` keep the epoch with the lowest validation logloss."""
     check_binary(train)
     generator = seeded_generator(seed)
-    codes, numeric, labels = tensors(train)
+    codes, numeric, labels = tensors(train, model_device(model))  # the table is copied to the model's device once
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     loss_fn = nn.BCEWithLogitsLoss()
     best = (np.inf, copy.deepcopy(model.state_dict()))
@@ -285,6 +289,7 @@ class CTRClassifier(ClassifierMixin, BaseEstimator):
         lr: float = 1e-3,
         validation_fraction: float = 0.1,
         random_state: int = 0,
+        device: str = "cpu",
     ):
         self.kind = kind
         self.categorical = categorical
@@ -294,6 +299,7 @@ class CTRClassifier(ClassifierMixin, BaseEstimator):
         self.lr = lr
         self.validation_fraction = validation_fraction
         self.random_state = random_state
+        self.device = device
 
     def _table(self, X: np.ndarray, y: np.ndarray | None) -> FieldTable:
         return table_from_matrix(X, y, self.categorical_, self.vocab_sizes_)
@@ -314,7 +320,7 @@ class CTRClassifier(ClassifierMixin, BaseEstimator):
         n_valid = int(round(self.validation_fraction * len(X)))
         valid_rows = order[:n_valid]
         valid = table.rows(valid_rows) if n_valid and len(np.unique(encoded[valid_rows])) == 2 else None
-        self.model_ = fresh_model(self.fields_, CTRSpec(self.kind, self.embed_dim), self.random_state)
+        self.model_ = fresh_model(self.fields_, CTRSpec(self.kind, self.embed_dim, device=self.device), self.random_state)
         train_ctr(
             self.model_,
             table.rows(order[n_valid:]) if valid is not None else table,

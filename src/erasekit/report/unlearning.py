@@ -1,9 +1,9 @@
 """The typed unlearning report and its JSON form.
 
-``report.json`` (schema ``erasekit.unlearning-report/3``)::
+``report.json`` (schema ``erasekit.unlearning-report/4``)::
 
     {
-      "schema": "erasekit.unlearning-report/3",
+      "schema": "erasekit.unlearning-report/4",
       "provenance": {versions, hardware, created_at, command, seeds, data_sha256},
       "scenarios": [                               # one per forget request; the demo has two
         {
@@ -14,7 +14,8 @@
           "reference": MethodRow,                   # the retrain reference (gap 0 by definition)
           "methods": [MethodRow, …]                 # "original" (negative control) first
         }
-      ]
+      ],
+      "receipt": DeletionReceipt | null             # with --save-model: the delivered model's record
     }
 
 A ``MethodRow`` holds ``name``, ``role`` (reference | negative_control | method),

@@ -272,7 +272,7 @@ class SISAEnsemble(nn.Module):
     def predict_proba(self, x) -> np.ndarray:
         """Aggregated class probabilities, shape [n, classes] (rows sum to 1)."""
         self.eval()
-        return torch.exp(self(torch.as_tensor(x, dtype=torch.float32))).numpy()
+        return torch.exp(self(torch.as_tensor(x, dtype=torch.float32))).cpu().numpy()
 
     def predict(self, x) -> np.ndarray:
         """Predicted class per example (argmax of the aggregate)."""

@@ -19,7 +19,6 @@ from torch import nn
 
 from erasekit.core.errors import MethodError
 from erasekit.core.params import AT_LEAST_ONE, Params
-from erasekit.core.rng import seeded
 from erasekit.data.dataset import ArrayDataset, batches
 from erasekit.sisa.sharding import (
     AGGREGATIONS,
@@ -64,17 +63,14 @@ def _tensors(task: UnlearningTask) -> tuple[torch.Tensor, torch.Tensor]:
     if isinstance(task.train, ArrayDataset):
         return task.train.x, task.train.y
     xs, ys = zip(*batches(task.train, 1024))
+    if not all(torch.is_tensor(x) for x in xs):
+        raise MethodError("sisa slices the inputs as one tensor per example; dict inputs (e.g. tokenizer output) are not supported")
     return torch.cat(xs), torch.cat(ys)
 
 
 def _shard_model(task: UnlearningTask, config: ShardConfig, shard: int) -> nn.Module:
-    from erasekit.training import fresh_init
-
-    seed = config.stage_seed(shard, 2**16)
-    if task.model_factory is not None:
-        with seeded(seed):
-            return task.model_factory()
-    return fresh_init(task.model, seed)
+    """A fresh shard model on the task's device (checkpoints are kept on the CPU)."""
+    return task.fresh_model(seed=config.stage_seed(shard, 2**16))
 
 
 def _key(task: UnlearningTask, params: SISAParams) -> tuple:
