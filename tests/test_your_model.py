@@ -327,3 +327,29 @@ def test_int_features_are_kept_as_integers_and_the_error_says_to_cast(digits_spe
     with pytest.raises(DeviceError, match="cast feature arrays to float32"):
         predict_logits(digits_spec.build(seed=0), data)
     assert ArrayDataset(x.astype(np.float64), np.zeros(20, dtype=int)).x.dtype == torch.float32
+
+
+def test_ctr_backbone_trains_where_it_is_meta_device():
+    from erasekit.data.ctr import table_from_matrix
+    from erasekit.models.ctr import CTRRecipe, CTRSpec, fresh_model, train_ctr
+
+    rng = np.random.default_rng(0)
+    x = np.column_stack([rng.integers(0, 5, 200), rng.normal(size=200)])
+    y = rng.integers(0, 2, 200).astype(float)
+    table = table_from_matrix(x, y, (0,), np.array([5]))
+    model = fresh_model(table.fields, CTRSpec("deepfm", device="meta"), seed=0)
+    trained = train_ctr(model, table, None, CTRRecipe(max_epochs=1, batch_size=64))
+    assert model_device(trained).type == "meta"
+
+
+def test_gpu_check_reports_no_gpu_and_keeps_committed_results(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.py"
+    if not torch.cuda.is_available():
+        done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0 and "no CUDA GPU present" in done.stdout
+    refused = subprocess.run([sys.executable, str(script), "--device", "cpu"], capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and "pass --out DIR" in refused.stdout

@@ -167,7 +167,17 @@ def as_dataset(
         return UserDataset(data, label_key, input_keys)
     if isinstance(data, (str, bytes)) or not isinstance(data, Iterable):
         raise DataError(f"training data must be a Dataset, a DataLoader or an iterable of batches, got {type(data).__name__}")
+    if isinstance(data, Sequence) and len(data) and _is_example(data[0], label_key):
+        return UserDataset(cast(Dataset, data), label_key, input_keys)  # a list of examples is a map-style dataset
     return _read_batches(data, label_key, input_keys)
+
+
+def _is_example(item: Any, label_key: str | None) -> bool:
+    """True when ``item`` is one example (a scalar label), False when it is a batch (a vector of labels)."""
+    if isinstance(item, Mapping):
+        key = label_key or next((k for k in LABEL_KEYS if k in item), None)
+        return key is not None and key in item and np.ndim(item[key]) == 0
+    return isinstance(item, (tuple, list)) and len(item) >= 2 and np.ndim(item[1]) == 0
 
 
 def _read_batches(batches_: Iterable, label_key: str | None, input_keys: Sequence[str] | None) -> UserDataset:

@@ -64,7 +64,9 @@ def _tensors(task: UnlearningTask) -> tuple[torch.Tensor, torch.Tensor]:
         return task.train.x, task.train.y
     xs, ys = zip(*batches(task.train, 1024))
     if not all(torch.is_tensor(x) for x in xs):
-        raise MethodError("sisa slices the inputs as one tensor per example; dict inputs (e.g. tokenizer output) are not supported")
+        raise MethodError(
+            "sisa slices the inputs as one tensor per example; dict inputs (e.g. tokenizer output) are not supported"
+        )
     return torch.cat(xs), torch.cat(ys)
 
 
