@@ -353,3 +353,41 @@ def test_gpu_check_reports_no_gpu_and_keeps_committed_results(tmp_path):
         assert done.returncode == 0 and "no CUDA GPU present" in done.stdout
     refused = subprocess.run([sys.executable, str(script), "--device", "cpu"], capture_output=True, text=True, timeout=120)
     assert refused.returncode == 2 and "pass --out DIR" in refused.stdout
+
+
+def test_a_list_of_examples_is_a_dataset_not_batches():
+    ids, labels = token_problem(n=30)
+    examples = [{"input_ids": i, "labels": y} for i, y in zip(ids, labels)]
+    data = as_dataset(examples)
+    assert len(data) == 30 and labels_of(data).tolist() == labels.tolist()
+    pairs = [(i.float(), y) for i, y in zip(ids, labels)]
+    assert len(as_dataset(pairs)) == 30
+    batched = [(ids[:10].float(), labels[:10]), (ids[10:].float(), labels[10:])]
+    assert len(as_dataset(batched)) == 30, "a list of (inputs, labels) batches is read as batches"
+
+
+def test_unlearning_task_names_the_dict_fields(trained_mlp, digits):
+    class Named(Dataset):
+        def __len__(self):
+            return 100
+
+        def __getitem__(self, i):
+            x, y = digits.train[i]
+            return {"pixels": x, "digit": y, "note": torch.tensor(0)}
+
+    task = UnlearningTask.create(
+        DictOutputByName(trained_mlp), Named(), [0, 1], recipe=QUICK_RECIPE, label_key="digit", input_keys=["pixels"]
+    )
+    assert task.labels.tolist() == digits.train.y[:100].tolist()
+    assert isinstance(unlearn(task, "finetune", fast_params("finetune")).model, DictOutputByName)
+
+
+class DictOutputByName(nn.Module):
+    """A model whose forward takes a keyword argument, as dict batches are passed."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = copy.deepcopy(inner)
+
+    def forward(self, pixels):
+        return self.inner(pixels)
