@@ -64,3 +64,22 @@ def fast_params(name: str):
 
 
 ALL_METHODS = available_methods()
+
+
+def run_cli(capsys, *args):
+    """Run the erasekit command in-process: (exit code, stdout, stderr)."""
+    from erasekit.cli import main
+
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture(scope="session")
+def model_file(tmp_path_factory, trained_mlp, digits_spec, digits):
+    """The trained digits MLP saved as a model file (safetensors + sidecar)."""
+    from erasekit.training import save_model
+
+    path = tmp_path_factory.mktemp("model") / "digits.safetensors"
+    save_model(trained_mlp, path, digits_spec, QUICK_RECIPE, "digits", digits.sha256(), seed=0)
+    return path

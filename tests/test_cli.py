@@ -9,23 +9,12 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import QUICK_RECIPE, require_shared
+from conftest import QUICK_RECIPE, require_shared, run_cli
 from erasekit.cli import main
 from erasekit.models import ModelSpec
 from erasekit.training import save_model
 
-
-def run(capsys, *args):
-    code = main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory, trained_mlp, digits_spec, digits):
-    path = tmp_path_factory.mktemp("model") / "digits.safetensors"
-    save_model(trained_mlp, path, digits_spec, QUICK_RECIPE, "digits", digits.sha256(), seed=0)
-    return path
+run = run_cli
 
 
 def test_train_writes_model_and_sidecar(capsys, tmp_path):

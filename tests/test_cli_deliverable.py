@@ -8,24 +8,12 @@ import json
 import pytest
 import torch
 
-from conftest import QUICK_RECIPE
-from erasekit.cli import main
+from conftest import run_cli
 from erasekit.core.provenance import sha256_state
 from erasekit.report.receipt import ids_sha256
-from erasekit.training import load_model, save_model
+from erasekit.training import load_model
 
-
-def run(capsys, *args):
-    code = main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory, trained_mlp, digits_spec, digits):
-    path = tmp_path_factory.mktemp("model") / "digits.safetensors"
-    save_model(trained_mlp, path, digits_spec, QUICK_RECIPE, "digits", digits.sha256(), seed=0)
-    return path
+run = run_cli
 
 
 def test_save_model_writes_weights_sidecar_and_a_receipt_that_checks_out(capsys, tmp_path, model_file, digits):

@@ -9,14 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from erasekit.cli import main
+from conftest import run_cli
 from erasekit.concepts import load_eraser
 
-
-def run(capsys, *args):
-    code = main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+run = run_cli
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from erasekit.cli import main
+from conftest import run_cli
 from erasekit.core.errors import MethodError, MissingExtraError, OutputError
 from erasekit.core.io import STAGING_MARK, staged_files, write_files, write_sibling_files
 from erasekit.core.params import POSITIVE, Range, check_number
@@ -116,12 +116,6 @@ def test_params_subclass_keeps_the_base_range():
         SalUnParams(lr=-0.1)  # SalUn only changes lr's default; SGDParams declares its range
     with pytest.raises(MethodError, match=r"SalUnParams.mask_ratio must be in \(0, 1\]"):
         SalUnParams(mask_ratio=0.0)
-
-
-def run_cli(capsys, *args):
-    code = main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.mark.parametrize(

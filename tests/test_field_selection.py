@@ -8,9 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import require_shared
+from conftest import require_shared, run_cli
 from erasekit.audit.features import aukc, imputed, masked, precision_at_k
-from erasekit.cli import main
 from erasekit.core.errors import FieldError, MethodError
 from erasekit.data.ctr import make_synthetic_ctr, prepare_table
 from erasekit.features import (
@@ -252,10 +251,7 @@ def table_csv(tmp_path, synthetic):
     return path
 
 
-def run(capsys, *args):
-    code = main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+run = run_cli
 
 
 def test_cli_select_writes_selection_and_reduced_table(capsys, tmp_path, table_csv):

@@ -267,8 +267,8 @@ def save_eraser(eraser: ConceptEraser, path: Path) -> None:
     atomic_write_bytes(Path(path), eraser_bytes(eraser))
 
 
-def load_eraser(path: Path) -> ConceptEraser:
-    """Load an eraser saved by :func:`save_eraser` (never unpickles)."""
+def read_tensor_file(path: Path, what: str, file_format: str) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors and metadata of an erasekit safetensors file of ``file_format`` (never unpickles)."""
     from safetensors import safe_open
 
     path = Path(path)
@@ -277,9 +277,15 @@ def load_eraser(path: Path) -> ConceptEraser:
             metadata = handle.metadata() or {}
         tensors = load_safetensors(path.read_bytes())
     except (OSError, SafetensorError) as exc:
-        raise ConceptError(f"cannot read eraser file {path}: {exc}") from None
-    if metadata.get("format") != ERASER_FORMAT:
-        raise ConceptError(f"{path} is not an erasekit eraser file (format {metadata.get('format')!r})")
+        raise ConceptError(f"cannot read {what} file {path}: it is not a safetensors file ({exc})") from None
+    if metadata.get("format") != file_format:
+        raise ConceptError(f"{path} is not an erasekit {what} file (format {metadata.get('format')!r})")
+    return tensors, metadata
+
+
+def load_eraser(path: Path) -> ConceptEraser:
+    """Load an eraser saved by :func:`save_eraser` (never unpickles)."""
+    tensors, metadata = read_tensor_file(path, "eraser", ERASER_FORMAT)
     encoding = ConceptEncoding.from_metadata(metadata)
     if metadata["method"] == "quadratic":
         return QuadraticConceptEraser(metadata["method"], encoding=encoding, **tensors)

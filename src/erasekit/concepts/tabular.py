@@ -159,23 +159,11 @@ def save_remover(remover: FeatureRemover, path) -> None:
 def load_remover(path) -> FeatureRemover:
     """A fitted :class:`FeatureRemover` saved by :func:`save_remover` (never unpickles)."""
     import json
-    from pathlib import Path
 
-    from safetensors import SafetensorError, safe_open
-    from safetensors.torch import load as load_safetensors
-
-    from erasekit.concepts.base import AffineEraser
+    from erasekit.concepts.base import AffineEraser, read_tensor_file
     from erasekit.concepts.encoding import ConceptEncoding
 
-    path = Path(path)
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-        tensors = load_safetensors(path.read_bytes())
-    except (OSError, SafetensorError) as exc:
-        raise ConceptError(f"cannot read feature-remover file {path}: it is not a safetensors file ({exc})") from None
-    if metadata.get("format") != REMOVER_FORMAT:
-        raise ConceptError(f"{path} is not an erasekit feature-remover file (format {metadata.get('format')!r})")
+    tensors, metadata = read_tensor_file(path, "feature-remover", REMOVER_FORMAT)
     try:
         state = json.loads(metadata["state"])
         remover = FeatureRemover(state["columns"], proxies=state["proxies"])
