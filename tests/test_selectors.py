@@ -127,9 +127,65 @@ def test_mrmr_criterion_by_hand():
     first = int(np.argmax(relevance))
     expected = [j for j in range(3) if j != first]
     second = max(expected, key=lambda j: relevance[j] / max(corr[first, j], 1e-3))
-    selector = MRMRSelector(k=2).fit(X, y)
+    selector = MRMRSelector(k=2, scheme="quotient").fit(X, y)
     assert selector.ranking_[first] == 1 and selector.ranking_[second] == 2
     assert np.isclose(selector.scores_[second], relevance[second] / corr[first, second])
+
+
+def test_mrmr_difference_criterion_by_hand():
+    """Default FCD: second pick maximises relevance / max relevance − mean |corr| with the picks so far."""
+    X = np.array([[0, 0, 1], [1, 1, 0], [2, 2, 1], [3, 1, 0], [4, 3, 1], [5, 2, 0]], dtype=float)
+    y = np.array([0, 0, 0, 1, 1, 1])
+    from sklearn.feature_selection import f_classif
+
+    relevance = f_classif(X, y)[0]
+    corr = np.abs(np.corrcoef(X, rowvar=False))
+    first = int(np.argmax(relevance))
+    criterion = {j: relevance[j] / relevance.max() - corr[first, j] for j in range(3) if j != first}
+    second = max(criterion, key=lambda j: criterion[j])
+    selector = MRMRSelector(k=2).fit(X, y)
+    assert selector.ranking_[first] == 1 and selector.ranking_[second] == 2
+    assert np.isclose(selector.scores_[second], criterion[second])
+
+
+def test_supervised_selectors_beat_random_columns_on_a_wide_multiclass_table():
+    """300 columns, 10 classes: each selector's 20 columns classify far better than 20 random ones."""
+    from sklearn.datasets import make_classification
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = make_classification(1200, 300, n_informative=20, n_redundant=20, n_classes=10, n_clusters_per_class=1, random_state=0)
+
+    def accuracy(columns):
+        model = LogisticRegression(max_iter=300).fit(X[:800][:, columns], y[:800])
+        return model.score(X[800:][:, columns], y[800:])
+
+    rng = np.random.default_rng(0)
+    random_k = np.mean([accuracy(rng.choice(300, 20, replace=False)) for _ in range(5)])
+    assert random_k < 0.3, "positive control: random columns carry little"
+    for selector in (MRMRSelector(k=20), MRMRSelector(k=20, scheme="quotient"), GBDTSelector(k=20), L1Selector(k=20, n_path=8)):
+        chosen = np.flatnonzero(selector.fit(X[:800], y[:800]).get_support())
+        assert accuracy(chosen) > random_k + 0.2, type(selector).__name__
+
+
+def test_regression_targets_and_the_methods_that_refuse_them():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 8))
+    y = 3 * X[:, 2] - 2 * X[:, 5] + 0.1 * rng.normal(size=400)
+    for selector in (MRMRSelector(k=2), GBDTSelector(k=2, n_estimators=50), L1Selector(k=2), PermutationSelector(k=2)):
+        selector.fit(X, y)
+        assert selector.task_ == "regression" and set(np.flatnonzero(selector.get_support())) == {2, 5}, type(selector).__name__
+    integral = np.round(y)  # integer-valued but continuous: say so with task=
+    assert GBDTSelector(k=2, n_estimators=50, task="regression").fit(X, integral).task_ == "regression"
+    from erasekit.features import OptFSSelector
+
+    with pytest.raises(FieldError, match="cannot rank features for a regression target; methods that can: gbdt, l1"):
+        OptFSSelector(k=2).fit(X, y)
+
+
+def test_a_constant_regression_target_is_refused():
+    X = np.random.default_rng(0).normal(size=(50, 3))
+    with pytest.raises(FieldError, match="target is constant"):
+        MRMRSelector(task="regression").fit(X, np.full(50, 2.5))
 
 
 def test_ranking_from_scores_orientation_ties_and_nan():
@@ -214,3 +270,59 @@ def test_quickselection_sparse_and_dense_agree():
     dense = QuickSelection(k=5, hidden=32, epochs=3, dense=True, random_state=0).fit(X)
     assert np.allclose(sparse.scores_, dense.scores_, rtol=1e-3, atol=1e-4)
     assert sparse.n_connections_ == dense.n_connections_
+
+
+def test_elimination_fit_counts_by_hand():
+    from erasekit.features.removal import elimination_fits
+
+    assert elimination_fits(10, 1, None) == 1 + sum(range(2, 11)) + 1  # 56: every round tries each candidate
+    # step 0.5: 10 → 5 (10 fits + 1 rescoring), 5 → 2 (5 + 1), 2 → 1 (2), survivors 1
+    assert elimination_fits(10, 1, 0.5) == 1 + 11 + 6 + 2 + 1
+
+
+def weighted_score(weights):
+    """A validation score that is the sum of the kept features' weights: the exact order is known."""
+    return lambda columns: float(sum(weights[j] for j in columns))
+
+
+def test_backward_elimination_exact_and_in_steps_orders_by_weight():
+    from erasekit.features.removal import backward_eliminate
+
+    weights = np.array([5.0, 1.0, 9.0, 3.0, 7.0, 2.0, 8.0, 4.0, 6.0, 0.5])
+    expected = ranking_from_scores(weights)
+    exact = backward_eliminate(10, weighted_score(weights), stop=1)
+    stepped = backward_eliminate(10, weighted_score(weights), stop=1, step=0.3)
+    assert exact.ranking.tolist() == expected.tolist() and exact.complete
+    assert stepped.ranking.tolist() == expected.tolist() and stepped.fits < exact.fits
+    assert np.allclose(exact.scores, weights)
+
+
+def test_backward_elimination_out_of_time_keeps_the_result_so_far():
+    import time
+
+    from erasekit.features.removal import backward_eliminate
+
+    weights = np.arange(40, dtype=float)
+
+    def slow(columns):
+        time.sleep(0.002)
+        return weighted_score(weights)(columns)
+
+    result = backward_eliminate(40, slow, stop=1, budget_seconds=0.2)
+    assert not result.complete
+    assert sorted(result.ranking.tolist()) == list(range(1, 41)), "still a full ranking"
+    assert result.ranking[39] == 1 and result.ranking[0] == 40
+
+
+def test_removal_selector_refuses_a_budget_it_cannot_meet_and_picks_a_step_that_fits():
+    from erasekit.features import RemovalSelector
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 60))
+    y = (X[:, 3] + X[:, 7] - X[:, 11] > 0).astype(int)
+    with pytest.raises(FieldError, match="cannot finish within budget_seconds=0.001"):
+        RemovalSelector(k=3, budget_seconds=0.001).fit(X, y)
+    selector = RemovalSelector(k=3, step="auto", budget_seconds=30).fit(X, y)
+    assert selector.complete_ and set(np.flatnonzero(selector.get_support())) == {3, 7, 11}
+    regression = RemovalSelector(k=2, step=0.2).fit(X, 2 * X[:, 5] - X[:, 9] + 0.1 * rng.normal(size=300))
+    assert regression.task_ == "regression" and set(np.flatnonzero(regression.get_support())) == {5, 9}

@@ -28,6 +28,7 @@ from sklearn.utils._param_validation import Interval, InvalidParameterError, Str
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from erasekit.core.errors import FieldError, MethodError
+from erasekit.core.extras import require
 from erasekit.core.params import check_number
 from erasekit.core.registry import Registry
 from erasekit.core.resources import measure
@@ -36,6 +37,9 @@ from erasekit.models.ctr import CTRRecipe, CTRSpec
 
 Family = Literal["shallow", "gate", "exact"]
 FAMILY_ORDER = {"shallow": 0, "gate": 1, "exact": 2}
+Task = Literal["binary", "multiclass", "regression"]
+TASKS: tuple[str, ...] = ("binary", "multiclass", "regression")
+CLASSIFICATION = frozenset({"binary", "multiclass"})
 
 # Set by the selection command and pipeline themselves (from --seed), not by --param.
 CONTEXT_PARAMETERS = ("random_state",)
@@ -137,20 +141,32 @@ class RankingSelector(SelectorMixin, BaseEstimator):
     than the number of features is an error, not a silent "keep all". Constant columns get
     score 0 from every subclass and so rank after informative ones (ties keep column order).
     Every numeric parameter must be finite and inside the range its class declares.
+
+    ``tasks`` are the targets a method handles (binary, multiclass, regression); fitting
+    another kind is a one-line error. Selectors with a ``task`` parameter take it as given
+    (``None``: inferred from ``y`` — a float target with non-integer values is regression,
+    anything else classification); ``task_`` is what was used.
     """
 
     family: ClassVar[Family] = "shallow"
+    tasks: ClassVar[frozenset[str]] = CLASSIFICATION
     _supervised: ClassVar[bool] = True
     _parameter_constraints: ClassVar[dict] = {"k": [Interval(Integral, 1, None, closed="left"), None]}
 
     def fit(self, X, y=None):
         self.check_params()
         if self._supervised:
-            X, y = validate_data(self, X, y, dtype=np.float64)
-            if len(np.unique(y)) < 2:
-                raise FieldError("the target has only one class; feature relevance needs at least two classes")
+            X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=getattr(self, "task", None) == "regression")
+            self.task_ = getattr(self, "task", None) or infer_task(y)
+            if self.task_ not in self.tasks:
+                raise FieldError(
+                    f"{type(self).__name__} cannot rank features for a {self.task_} target; "
+                    f"methods that can: {', '.join(selectors_for(self.task_))}"
+                )
+            check_target(y, self.task_)
         else:
             X = validate_data(self, X, dtype=np.float64)
+            self.task_ = None
         self.k_ = self._resolve_k(X.shape[1])
         self.extra_: dict[str, float] = {}
         scores, ranking = self._rank(X, y)
@@ -201,6 +217,70 @@ class RankingSelector(SelectorMixin, BaseEstimator):
         return tags
 
 
+def infer_task(y) -> str:
+    """binary | multiclass | regression: a float target with non-integer values is regression."""
+    values = np.asarray(y)
+    if values.dtype.kind == "f" and np.isfinite(values).all() and not np.all(np.mod(values, 1) == 0):
+        return "regression"
+    return "binary" if len(np.unique(values)) <= 2 else "multiclass"
+
+
+def check_target(y, task: str) -> None:
+    """One-line errors for targets nothing can be learned from."""
+    values = np.asarray(y)
+    if task == "regression":
+        numbers = values.astype(np.float64)
+        if not np.isfinite(numbers).all():
+            raise FieldError("the regression target has missing or infinite values; drop or impute those rows")
+        if numbers.std() == 0:
+            raise FieldError("the target is constant; feature relevance needs a target that varies")
+        return
+    classes = np.unique(values)
+    if len(classes) < 2:
+        raise FieldError("the target has only one class; feature relevance needs at least two classes")
+
+
+def n_classes(y) -> int:
+    return len(np.unique(np.asarray(y)))
+
+
+def lightgbm_estimator(task: str, classes: int, n_rows: int, n_features: int, seed: int, n_estimators: int | None = None):
+    """A LightGBM model whose settings follow the data.
+
+    Multi-class boosting grows one tree per class per round, so the rounds shrink with the class
+    count (``200·2/C``, at least 30); wide tables sample half the columns per tree and use 63 bins;
+    leaves need at least 20 rows or a tenth of the data. One thread (LightGBM's OpenMP workers
+    spin-wait between small fits, which starves the other core).
+    """
+    lightgbm = require("lightgbm", "LightGBM-based selection")
+    rounds = n_estimators if n_estimators is not None else (200 if task != "multiclass" else max(30, 400 // max(classes, 2)))
+    wide = n_features > 200
+    settings = dict(
+        n_estimators=rounds,
+        learning_rate=0.05 if rounds >= 100 else 0.1,
+        num_leaves=31,
+        random_state=seed,
+        verbose=-1,
+        n_jobs=1,
+        min_child_samples=min(20, max(1, n_rows // 10)),
+        colsample_bytree=0.5 if wide else 1.0,
+        max_bin=63 if wide else 255,
+    )
+    if task == "regression":
+        return lightgbm.LGBMRegressor(**settings)
+    return lightgbm.LGBMClassifier(**settings)
+
+
+def default_scoring(task: str) -> str:
+    """ROC AUC for binary targets, accuracy for multi-class, R² for regression."""
+    return {"binary": "roc_auc", "multiclass": "accuracy", "regression": "r2"}[task]
+
+
+def selectors_for(task: str) -> list[str]:
+    """The registered methods that handle ``task``."""
+    return [info.name for info in SELECTORS if task in info.selector_type.tasks]
+
+
 def ranking_from_scores(scores: np.ndarray) -> np.ndarray:
     """Rank 1 = highest score; ties keep the earlier column first; NaN ranks last."""
     safe = np.where(np.isfinite(scores), scores, -np.inf)
@@ -223,7 +303,8 @@ def held_out_split(X: np.ndarray, y: np.ndarray, fraction: float, seed: int):
     if not 0 < fraction < 1:
         raise FieldError(f"validation_fraction must be in (0, 1), got {fraction}")
     classes, counts = np.unique(y, return_counts=True)
-    stratify = y if counts.min() >= 2 and len(X) * fraction >= len(classes) else None
+    regression = np.asarray(y).dtype.kind == "f" and not np.all(np.mod(np.asarray(y), 1) == 0)
+    stratify = y if not regression and counts.min() >= 2 and len(X) * fraction >= len(classes) else None
     return train_test_split(X, y, test_size=fraction, stratify=stratify, random_state=seed)
 
 

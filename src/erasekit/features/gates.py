@@ -36,6 +36,7 @@ class GateSelector(RankingSelector):
     """
 
     family: ClassVar[Family] = "gate"
+    tasks = frozenset({"binary"})  # the CTR backbones predict clicks
     _parameter_constraints: ClassVar[dict] = {
         **RankingSelector._parameter_constraints,
         "validation_fraction": [FRACTION_CONSTRAINT],

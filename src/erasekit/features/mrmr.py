@@ -5,47 +5,59 @@ from __future__ import annotations
 from typing import ClassVar
 
 import numpy as np
-from sklearn.feature_selection import f_classif, mutual_info_classif
+from sklearn.feature_selection import f_classif, f_regression, mutual_info_classif, mutual_info_regression
 from sklearn.utils._param_validation import StrOptions
 
-from erasekit.features.base import RankingSelector, register_selector
+from erasekit.features.base import TASKS, RankingSelector, register_selector
 
 REDUNDANCY_FLOOR = 1e-3
 
 
 @register_selector("mrmr")
 class MRMRSelector(RankingSelector):
-    """Greedy mRMR pick order, quotient form (relevance / mean |Pearson correlation| with those chosen).
+    """Greedy mRMR pick order: relevance to the target, penalised by mean |Pearson correlation| with the picks so far.
 
-    Relevance is the ANOVA F-statistic (``relevance="f"``) or mutual information (``"mi"``)
-    with the target. The first pick is the most relevant column; each next pick maximises
-    relevance divided by its mean absolute correlation with the picks so far (floored at
-    1e-3). ``ranking_`` is the pick order over all columns; ``scores_`` is the criterion
-    value at the moment each column was picked (so it is not monotone in the ranking);
-    ``relevance_`` is the plain relevance. Constant columns have relevance 0. The F-statistic
-    form is the FCQ variant of Zhao et al., "Maximum Relevance and Minimum Redundancy Feature
-    Selection Methods for a Marketing Machine Learning Platform" (2019).
+    Relevance is the F-statistic (``relevance="f"``: ANOVA for classes, the univariate linear
+    regression F for a regression target) or mutual information (``"mi"``), both suited to
+    continuous columns. ``scheme="difference"`` (default; the FCD variant) maximises
+    relevance/max relevance − mean |correlation|; ``scheme="quotient"`` (FCQ) maximises relevance /
+    mean |correlation| floored at 1e-3. The quotient rewards columns uncorrelated with the picks
+    whatever their relevance, so on wide tables it fills up with noise — worse than a random choice
+    on a 617-column table — which is why the difference is the default. The first pick is the most
+    relevant column. ``ranking_`` is the pick order over all columns; ``scores_`` is the criterion
+    value at the moment each column was picked (not monotone in the ranking); ``relevance_`` is the
+    plain relevance. Constant columns have relevance 0. Both forms are in Zhao et al., "Maximum
+    Relevance and Minimum Redundancy Feature Selection Methods for a Marketing Machine Learning
+    Platform" (2019).
     """
+
+    tasks = frozenset(TASKS)
 
     _parameter_constraints: ClassVar[dict] = {
         **RankingSelector._parameter_constraints,
         "relevance": [StrOptions({"f", "mi"})],
+        "scheme": [StrOptions({"difference", "quotient"})],
+        "task": [StrOptions(set(TASKS)), None],
     }
 
-    def __init__(self, k=None, relevance="f", random_state=0):
+    def __init__(self, k=None, relevance="f", scheme="difference", task=None, random_state=0):
         self.k = k
         self.relevance = relevance
+        self.scheme = scheme
+        self.task = task
         self.random_state = random_state
 
     def _rank(self, X, y):
         constant = X.std(axis=0) == 0
         relevance = np.zeros(X.shape[1])
         if (~constant).any():
+            regression = self.task_ == "regression"
             if self.relevance == "f":
                 with np.errstate(divide="ignore", invalid="ignore"):
-                    relevance[~constant] = f_classif(X[:, ~constant], y)[0]
+                    relevance[~constant] = (f_regression if regression else f_classif)(X[:, ~constant], y)[0]
             else:
-                relevance[~constant] = mutual_info_classif(X[:, ~constant], y, random_state=self.random_state)
+                estimate = mutual_info_regression if regression else mutual_info_classif
+                relevance[~constant] = estimate(X[:, ~constant], y, random_state=self.random_state)
         relevance = np.nan_to_num(relevance, nan=0.0, posinf=np.finfo(float).max)
         self.relevance_ = relevance
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -56,7 +68,12 @@ class MRMRSelector(RankingSelector):
         redundancy_sum = np.zeros(n)
         remaining = np.ones(n, dtype=bool)
         for step in range(n):
-            criterion = relevance if step == 0 else relevance / np.maximum(redundancy_sum / step, REDUNDANCY_FLOOR)
+            if step == 0:
+                criterion = relevance
+            elif self.scheme == "difference":
+                criterion = relevance / max(relevance.max(), np.finfo(float).tiny) - redundancy_sum / step
+            else:
+                criterion = relevance / np.maximum(redundancy_sum / step, REDUNDANCY_FLOOR)
             candidates = np.flatnonzero(remaining)
             best = candidates[np.argmax(criterion[candidates])]
             scores[best] = criterion[best]
