@@ -254,33 +254,51 @@ def table_csv(tmp_path, synthetic):
 run = run_cli
 
 
-def test_cli_select_writes_selection_and_reduced_table(capsys, tmp_path, table_csv):
+@pytest.fixture
+def numeric_csv(tmp_path):
+    """A plain numeric table: 18 columns, the first 4 informative, a 3-class text target."""
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(900, 18, n_informative=4, n_redundant=0, n_classes=3, shuffle=False, random_state=0)
+    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(18)])
+    frame["label"] = np.array(["low", "mid", "high"])[y]
+    path = tmp_path / "numeric.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_cli_select_on_a_plain_table_judges_the_columns(capsys, tmp_path, numeric_csv):
     out = tmp_path / "sel"
     code, stdout, _ = run(
-        capsys,
-        "select",
-        "--data",
-        f"csv:{table_csv}",
-        "--target",
-        "click",
-        "--method",
-        "gbdt",
-        "--k",
-        "5",
-        "--out",
-        out,
-        "--param",
-        "gbdt.n_estimators=50",
-    )
-    assert code == 0 and "kept" in stdout and "removed" in stdout
+        capsys, "select", "--data", f"csv:{numeric_csv}", "--target", "label", "--method", "gbdt", "--k", "4",
+        "--out", out, "--param", "gbdt.n_estimators=50", "--random-draws", "3",
+    )  # fmt: skip
+    assert code == 0 and "multiclass, 3 classes" in stdout and "random columns (3 draws)" in stdout
+    assert len(stdout.strip().splitlines()) <= 6, "a short summary; the ranking is in the files"
     document = json.loads((out / "selection.json").read_text())
-    assert document["schema"] == "erasekit.selection/2" and document["provenance"]["seeds"] == [0]
+    assert document["schema"] == "erasekit.table-selection/1" and document["task"] == "multiclass"
     selection = document["selection"]
-    assert selection["method"] == "gbdt" and selection["k"] == 5 and len(selection["kept"]) == 5
-    assert len(selection["removed"]) == 13 and set(selection["scores"]) == set(selection["kept"]) | set(selection["removed"])
-    assert selection["seconds"] > 0
+    assert set(selection["kept"]) == {"x0", "x1", "x2", "x3"} and len(selection["removed"]) == 14
+    assert document["at_k"]["score"] > document["random_k"]["mean"] + 0.1, "the informative columns beat random ones"
+    assert document["metric"] == "accuracy" and len(document["random_k"]["scores"]) == 3
+    ranking = pd.read_csv(out / "ranking.csv")
+    assert list(ranking["column"][:4].sort_values()) == ["x0", "x1", "x2", "x3"] and ranking["kept"].sum() == 4
     reduced = pd.read_csv(out / "reduced.csv")
-    assert list(reduced.columns) == selection["kept"] + ["click"] and len(reduced) == 3000
+    assert list(reduced.columns) == selection["kept"] + ["label"] and len(reduced) == 900
+
+
+def test_cli_select_regression_with_the_mlp_judge(capsys, tmp_path):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(600, 10)), columns=[f"f{i}" for i in range(10)])
+    frame["price"] = 3 * frame["f2"] - 2 * frame["f7"] + 0.1 * rng.normal(size=600)
+    frame.to_csv(tmp_path / "r.csv", index=False)
+    code, stdout, _ = run(
+        capsys, "select", "--data", f"csv:{tmp_path / 'r.csv'}", "--target", "price", "--method", "mrmr", "--k", "2",
+        "--downstream", "mlp", "--out", tmp_path / "o", "--json",
+    )  # fmt: skip
+    document = json.loads(stdout)
+    assert code == 0 and document["task"] == "regression" and document["metric"] == "r2"
+    assert set(document["selection"]["kept"]) == {"f2", "f7"} and document["at_k"]["score"] > 0.9
 
 
 def test_cli_select_json_on_criteo_sample(capsys, tmp_path):
@@ -320,21 +338,50 @@ def test_cli_select_bench_writes_report(capsys, tmp_path):
     "args, message",
     [
         (["--method", "gbdx", "--k", "3"], "unknown selection method 'gbdx' (did you mean 'gbdt'?)"),
-        (["--method", "gbdt", "--k", "30"], "k=30 is out of range: the table has 18 fields"),
+        (["--method", "gbdt", "--k", "30"], "k=30 is out of range: the table has 18 columns besides the target"),
+        (["--method", "gbdt", "--k", "0"], "Invalid value for '--k'"),
         (["--method", "gbdt", "--k", "3", "--target", "nope"], "target column 'nope' is not in the table"),
-        (["--method", "gbdt", "--k", "3", "--target", "n1"], "must be binary"),
         (["--method", "gbdt", "--k", "3", "--param", "gbdt.trees=3"], "method 'gbdt' has no parameter 'trees'"),
         (["--method", "gbdt", "--k", "3", "--categorical", "zz"], "categorical column 'zz' is not in"),
+        (["--method", "gbdt", "--k", "3", "--memory-budget-mb", "0.01"], "over the memory budget"),
+        (["--method", "gbdt", "--k", "3", "--task", "binary"], "--task binary, but target 'label' has 3 classes"),
+        (["--method", "gbdt", "--k", "3", "--task", "regression"], "--task regression needs a numeric target"),
     ],
 )
-def test_cli_select_bad_input_exits_2_and_writes_nothing(capsys, tmp_path, table_csv, args, message):
+def test_cli_select_bad_input_exits_2_and_writes_nothing(capsys, tmp_path, numeric_csv, args, message):
     out = tmp_path / "never"
-    full = ["select", "--data", f"csv:{table_csv}", "--out", out] + args
+    full = ["select", "--data", f"csv:{numeric_csv}", "--out", out] + args
     if "--target" not in args:
-        full += ["--target", "click"]
+        full += ["--target", "label"]
     code, stdout, stderr = run(capsys, *full)
     assert code == 2 and message in stderr and len(stderr.strip().splitlines()) == 1 and "Traceback" not in stderr
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda f: f.assign(label="same"), "has a single value (same)"),
+        (lambda f: f.assign(label=["solo"] + ["a", "b"] * 449 + ["a"]), "class 'solo' of target 'label' has a single row"),
+        (lambda f: f.assign(x5=["text"] * len(f)), "column 'x5' is not numeric; declare it --categorical x5"),
+        (lambda f: f.assign(x5=[np.nan] + [1.0] * (len(f) - 1)), "numeric column 'x5' has 1 missing values"),
+    ],
+)
+def test_cli_select_degenerate_tables_exit_2(capsys, tmp_path, numeric_csv, change, message):
+    path = tmp_path / "changed.csv"
+    change(pd.read_csv(numeric_csv)).to_csv(path, index=False)
+    code, _, stderr = run(
+        capsys, "select", "--data", f"csv:{path}", "--target", "label", "--method", "gbdt", "--k", "3", "--out", tmp_path / "o"
+    )
+    assert code == 2 and message in stderr and len(stderr.strip().splitlines()) == 1, stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_cli_select_gate_methods_keep_the_ctr_path_and_say_they_need_a_binary_target(capsys, tmp_path, table_csv):
+    code, _, stderr = run(
+        capsys, "select", "--data", f"csv:{table_csv}", "--target", "n0", "--method", "optfs", "--k", "3", "--out", tmp_path / "o"
+    )
+    assert code == 2 and "must be binary" in stderr
 
 
 def test_cli_select_malformed_criteo_names_the_line(capsys, tmp_path):
@@ -342,15 +389,6 @@ def test_cli_select_malformed_criteo_names_the_line(capsys, tmp_path):
     path.write_text("1\t2\n")
     code, _, stderr = run(capsys, "select", "--data", f"criteo:{path}", "--method", "gbdt", "--k", "2", "--out", tmp_path / "o")
     assert code == 2 and "c.txt:1: expected 40 fields" in stderr and not (tmp_path / "o").exists()
-
-
-def test_cli_select_one_class_target(capsys, tmp_path, synthetic):
-    path = tmp_path / "one.csv"
-    synthetic.frame.iloc[:500].assign(click=0).to_csv(path, index=False)
-    code, _, stderr = run(
-        capsys, "select", "--data", f"csv:{path}", "--target", "click", "--method", "gbdt", "--k", "2", "--out", tmp_path / "o"
-    )
-    assert code == 2 and "single class" in stderr and not (tmp_path / "o").exists()
 
 
 def test_cli_select_without_required_options_is_a_usage_error(capsys):

@@ -91,17 +91,60 @@ def _with_common(data_required: bool):
 @click.group(invoke_without_command=True)
 @_with_common(data_required=False)
 @click.option("--method", default=None, help="Selection method (see `erasekit select methods`).")
-@click.option("--k", "k", type=int, default=None, help="Number of fields to keep.")
+@click.option("--k", "k", type=click.IntRange(min=1), default=None, help="Number of fields (columns) to keep.")
 @click.option(
     "--out", "out_dir", type=click.Path(path_type=Path), default=None, help="Directory for selection.json and reduced.csv."
 )
+@click.option(
+    "--task",
+    type=click.Choice(["binary", "multiclass", "regression"]),
+    default=None,
+    help="Plain tables: what the target is (default: inferred — text or ≤ 50 integer values are classes).",
+)
+@click.option(
+    "--downstream",
+    type=click.Choice(["gbdt", "mlp"]),
+    default="gbdt",
+    help="Plain tables: the model that scores the kept columns on held-out rows (LightGBM or a small MLP).",
+)
+@click.option("--random-draws", type=click.IntRange(min=1), default=10, help="Plain tables: random k-column baselines drawn.")
+@click.option(
+    "--memory-budget-mb",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Plain tables: refuse a table whose working copies exceed this (default: half the available memory).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print selection.json to stdout.")
 @click.pass_context
-def select(ctx, data, target, categorical, hash_buckets, model, epochs, param, seed, device, method, k, out_dir, as_json) -> None:
-    """Rank the fields of a table with one method, keep the top k, write the reduced table.
+def select(
+    ctx,
+    data,
+    target,
+    categorical,
+    hash_buckets,
+    model,
+    epochs,
+    param,
+    seed,
+    device,
+    method,
+    k,
+    out_dir,
+    task,
+    downstream,
+    random_draws,
+    memory_budget_mb,
+    as_json,
+) -> None:
+    """Rank the columns of a table with one method, keep the top k, write the reduced table.
+
+    Plain tables (csv:, parquet:) with any target — binary, multi-class or regression — are ranked
+    by the shallow and exact methods and judged by a downstream model on held-out rows, against
+    every column and against random columns. Field-structured CTR data (criteo:, libsvm:, adult:,
+    synthetic:) and the gate methods use the CTR backbones (binary targets).
 
     \b
-    erasekit select --data csv:table.csv --target clicked --method gbdt --k 8 --out sel/
+    erasekit select --data csv:table.csv --target label --method gbdt --k 20 --out sel/
     erasekit select bench --data adult:DIR --methods gbdt,optfs --ks 2,4,8 --out bench/
     """
     if ctx.invoked_subcommand is not None:
@@ -113,9 +156,15 @@ def select(ctx, data, target, categorical, hash_buckets, model, epochs, param, s
     from erasekit.pipelines.selection import run_selection
     from erasekit.report import to_json, write_report
 
-    selector_info(method)
+    info = selector_info(method)
     overrides = parse_selector_params(param, [method])
     check_out_dir(out_dir)
+    if data.partition(":")[0] in ("csv", "parquet") and info.family != "gate":
+        _select_plain(
+            data, target, categorical, method, overrides.get(method), k, seed, task, downstream, random_draws,
+            memory_budget_mb, out_dir, as_json,
+        )  # fmt: skip
+        return
     loaded, prepared = _prepare(data, target, categorical, hash_buckets, seed)
     spec, recipe = _backbone(model, epochs, device)
     report = run_selection(
@@ -127,13 +176,82 @@ def select(ctx, data, target, categorical, hash_buckets, model, epochs, param, s
     if as_json:
         sys.stdout.write(to_json(report))
         return
-    table = Table(title=f"{method}: keep {k} of {len(selection.ranking)} fields ({selection.seconds:.1f} s)")
-    for column in ("rank", "field", "score", "decision"):
+    _print_top(selection, k, "fields")
+    out.print(f"wrote {out_dir / 'selection.json'} (every field's score and rank) and {out_dir / 'reduced.csv'}")
+
+
+SHOWN = 10  # ranks printed on stdout; the full ranking is in the files
+
+
+def _print_top(selection, k: int, what: str) -> None:
+    table = Table(title=f"{selection.method}: keep {k} of {len(selection.ranking)} {what} ({selection.seconds:.1f} s)")
+    for column in ("rank", "name", "score", "decision"):
         table.add_column(column, justify="right" if column in ("rank", "score") else "left")
-    for position, name in enumerate(selection.ranking, start=1):
+    for position, name in enumerate(selection.ranking[:SHOWN], start=1):
         table.add_row(str(position), name, f"{selection.scores[name]:.4g}", "kept" if position <= k else "removed")
+    if len(selection.ranking) > SHOWN:
+        table.add_row("…", f"{len(selection.ranking) - SHOWN} more", "", "")
     out.print(table)
-    out.print(f"wrote {out_dir / 'selection.json'} and {out_dir / 'reduced.csv'}")
+
+
+def _select_plain(
+    data, target, categorical, method, selector, k, seed, task, downstream, random_draws, memory_budget_mb, out_dir, as_json
+) -> None:
+    """`select` on a plain csv/parquet table: any target, judged by a downstream model (see erasekit.pipelines.table_selection)."""
+    import io
+
+    import pandas as pd
+
+    from erasekit.core.errors import DataError
+    from erasekit.data.plain_tables import prepare_plain_table
+    from erasekit.data.sources import TABLE_KINDS, DataSpec
+    from erasekit.data.tables import read_table
+    from erasekit.pipelines.table_selection import run_table_selection
+    from erasekit.report import to_json, write_report
+
+    if not target:
+        raise DataError("--target COL is required for csv:/parquet: tables (the column to predict)")
+    frame = read_table(DataSpec.parse(data, TABLE_KINDS).path)
+    declared = tuple(c.strip() for c in categorical.split(",") if c.strip())
+    table = prepare_plain_table(frame, target, task, declared, seed=seed, memory_budget_mb=memory_budget_mb)
+    report = run_table_selection(
+        table, method, k, selector, seed, downstream, random_draws, data_label=data, command=command_line()
+    )
+    selection = report.selection
+    ranking = pd.DataFrame(
+        {
+            "rank": range(1, len(selection.ranking) + 1),
+            "column": selection.ranking,
+            "score": [selection.scores[c] for c in selection.ranking],
+        }
+    )
+    ranking["kept"] = ranking["rank"] <= k
+    reduced = frame[list(selection.kept) + [target]]
+    buffer = io.StringIO()
+    ranking.to_csv(buffer, index=False)
+    write_report(
+        report, out_dir, {"ranking.csv": buffer.getvalue().encode(), "reduced.csv": reduced.to_csv(index=False).encode()}
+    )
+    if as_json:
+        sys.stdout.write(to_json(report))
+        return
+    metric = "R²" if report.metric == "r2" else "accuracy"
+    baseline = report.random_k
+    out.print(
+        f"{method} on {data} ({report.task}{f', {len(report.classes)} classes' if report.classes else ''}): "
+        f"kept {k} of {table.n_columns} columns in {selection.seconds:.1f} s",
+        highlight=False,
+    )
+    out.print(
+        f"held-out {metric} ({downstream}): {report.at_k.score:.4f} with them · {report.all_columns.score:.4f} with all "
+        f"{table.n_columns} · {baseline.mean:.4f} ± {baseline.std:.4f} with {k} random columns ({baseline.draws} draws)",
+        highlight=False,
+    )
+    if not report.selector_complete:
+        out.print("[yellow]the method ran out of its time budget: its ranking is the result so far[/yellow]")
+    shown = ", ".join(selection.kept[:SHOWN]) + (f", … (+{k - SHOWN} more)" if k > SHOWN else "")
+    out.print(f"kept: {shown}", highlight=False)
+    out.print(f"wrote {out_dir / 'selection.json'}, {out_dir / 'ranking.csv'} and {out_dir / 'reduced.csv'}")
 
 
 @select.command("bench")

@@ -411,7 +411,7 @@ class FieldSelection:
     extra: dict[str, float] = field(default_factory=dict)
 
 
-def _reportable(params: dict[str, Any]) -> dict[str, Any]:
+def reportable_params(params: dict[str, Any]) -> dict[str, Any]:
     """Parameters as JSON-ready values: numbers, strings, lists of them; anything else (an estimator) as its repr."""
 
     def plain(value: Any) -> Any:
@@ -446,7 +446,7 @@ def rank_fields(data: SelectionData, method: str, selector: RankingSelector | No
     params = {k: v for k, v in selector.get_params(deep=False).items() if k not in CONTEXT_PARAMETERS}
     return FieldSelection(
         method,
-        _reportable(params),
+        reportable_params(params),
         len(ranking),
         ranking,
         (),

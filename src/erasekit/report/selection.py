@@ -18,6 +18,7 @@ from erasekit.models.ctr import CTRRecipe, CTRScore, CTRSpec
 
 BENCH_SCHEMA = "erasekit.selection-bench/2"
 SELECTION_SCHEMA = "erasekit.selection/2"
+TABLE_SELECTION_SCHEMA = "erasekit.table-selection/1"
 
 
 class MeanStd(NamedTuple):
@@ -109,5 +110,50 @@ class SelectionReport:
     selection: FieldSelection
     provenance: Provenance
     schema: str = SELECTION_SCHEMA
+    template: ClassVar[str | None] = None
+    json_name: ClassVar[str] = "selection.json"
+
+
+@dataclass(frozen=True)
+class HeldOutScore:
+    """The downstream model's held-out score (accuracy, or R² for regression; higher is better)."""
+
+    columns: int
+    score: float
+
+
+@dataclass(frozen=True)
+class RandomBaseline:
+    """The same downstream model on ``draws`` random choices of k columns: mean and spread."""
+
+    columns: int
+    mean: float
+    std: float
+    draws: int
+    scores: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class TableSelectionReport:
+    """One method on a plain table (``erasekit select`` on csv/parquet): the ranking, the kept columns, and
+    what they are worth — the downstream model's held-out score with them, with every column, and with
+    random columns of the same number."""
+
+    data: str
+    target: str
+    task: str  # binary | multiclass | regression
+    classes: tuple[str, ...]
+    metric: str  # accuracy | r2
+    downstream: str  # gbdt | mlp
+    n_train: int
+    n_test: int
+    selection: FieldSelection
+    at_k: HeldOutScore
+    all_columns: HeldOutScore
+    random_k: RandomBaseline
+    selector_complete: bool  # False when a budgeted method stopped early (its ranking is the result so far)
+    data_sha256: str
+    provenance: Provenance
+    schema: str = TABLE_SELECTION_SCHEMA
     template: ClassVar[str | None] = None
     json_name: ClassVar[str] = "selection.json"
