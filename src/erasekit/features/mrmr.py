@@ -19,8 +19,9 @@ class MRMRSelector(RankingSelector):
 
     Relevance is the F-statistic (``relevance="f"``: ANOVA for classes, the univariate linear
     regression F for a regression target) or mutual information (``"mi"``), both suited to
-    continuous columns. ``scheme="difference"`` (default; the FCD variant) maximises
-    relevance/max relevance − mean |correlation|; ``scheme="quotient"`` (FCQ) maximises relevance /
+    continuous columns. ``scheme="difference"`` (default; the FCD variant) maximises relevance on the
+    correlation scale (the correlation ratio η from F, or MI / its maximum) − mean |correlation|;
+    ``scheme="quotient"`` (FCQ) maximises relevance /
     mean |correlation| floored at 1e-3. The quotient rewards columns uncorrelated with the picks
     whatever their relevance, so on wide tables it fills up with noise — worse than a random choice
     on a 617-column table — which is why the difference is the default. The first pick is the most
@@ -71,7 +72,7 @@ class MRMRSelector(RankingSelector):
             if step == 0:
                 criterion = relevance
             elif self.scheme == "difference":
-                criterion = relevance / max(relevance.max(), np.finfo(float).tiny) - redundancy_sum / step
+                criterion = self._on_correlation_scale(relevance, X, y) - redundancy_sum / step
             else:
                 criterion = relevance / np.maximum(redundancy_sum / step, REDUNDANCY_FLOOR)
             candidates = np.flatnonzero(remaining)
@@ -83,3 +84,17 @@ class MRMRSelector(RankingSelector):
         ranking = np.empty(n, dtype=np.int64)
         ranking[chosen] = np.arange(1, n + 1)
         return scores, ranking
+
+    def _on_correlation_scale(self, relevance: np.ndarray, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Relevance on the scale of the redundancy term, so the difference weighs like with like.
+
+        F-statistics become correlations: η = √(F(C−1) / (F(C−1) + n − C)) for C classes (the
+        correlation ratio), |r| = √(F / (F + n − 2)) for a regression target. Mutual information is
+        divided by its maximum.
+        """
+        if self.relevance != "f":
+            return relevance / max(relevance.max(), np.finfo(float).tiny)
+        n = len(y)
+        groups = 2 if self.task_ == "regression" else len(np.unique(y))
+        between = relevance * (groups - 1)
+        return np.sqrt(between / np.maximum(between + n - groups, np.finfo(float).tiny))

@@ -231,7 +231,10 @@ class QuickSelection(RankingSelector):
                     batch = data[order[start : start + self.batch_size]]
                     noisy = batch + self.noise * torch.randn(batch.shape, generator=generator)
                     hidden = torch.sigmoid(layers[0](noisy))
-                    loss = torch.mean((layers[1](hidden) - batch) ** 2)
+                    # ½‖x̂ − x‖² per example: the paper's SET code back-propagates x̂ − x; a mean over the outputs
+                    # as well shrinks every gradient by the column count (784× on MNIST), and SGD at lr 0.01 then
+                    # learns nothing in the paper's epochs (its ranking was no better than random columns)
+                    loss = ((layers[1](hidden) - batch) ** 2).sum(dim=1).mean() / 2
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     optimizer.step()
