@@ -7,7 +7,7 @@ OUT ?= erasekit-demo
 # torch is pinned through constraints.txt: an unpinned torch pulls gigabytes of CUDA wheels.
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
-.PHONY: install demo test lint format bench bench-evidence bench-erase bench-gpu bench-features bench-concepts bench-sisa bench-cli clean
+.PHONY: install demo test lint format bench bench-evidence bench-erase bench-gpu bench-tables bench-features bench-concepts bench-sisa bench-cli clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,9 @@ bench-gpu: $(STAMP)
 
 bench-erase: $(STAMP)
 	$(BIN)/python benchmarks/erase_speed.py
+
+bench-tables: $(STAMP)
+	$(BIN)/python benchmarks/selection_tables.py
 
 bench-features: $(STAMP)
 	$(BIN)/python benchmarks/features.py
