@@ -327,3 +327,11 @@ def test_removal_selector_refuses_a_budget_it_cannot_meet_and_picks_a_step_that_
     assert selector.complete_ and set(np.flatnonzero(selector.get_support())) == {3, 7, 11}
     regression = RemovalSelector(k=2, step=0.2).fit(X, 2 * X[:, 5] - X[:, 9] + 0.1 * rng.normal(size=300))
     assert regression.task_ == "regression" and set(np.flatnonzero(regression.get_support())) == {5, 9}
+
+
+def test_elimination_cost_counts_narrower_fits_as_cheaper():
+    from erasekit.features.removal import elimination_cost
+
+    # n = 3 down to 1, one per round: 1 full fit + 3 fits on 2 columns + 2 fits on 1 column + 1 final survivor
+    assert elimination_cost(3, 1, None) == pytest.approx(1 + 3 * 2 / 3 + 2 * 1 / 3 + 0)
+    assert elimination_cost(500, 20, 0.5) < elimination_cost(500, 20, 0.1) < elimination_cost(500, 20, None)

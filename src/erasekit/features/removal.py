@@ -60,6 +60,18 @@ def elimination_fits(n: int, stop: int, step: float | None) -> int:
     return fits + remaining
 
 
+def elimination_cost(n: int, stop: int, step: float | None) -> float:
+    """The same elimination's cost in units of one fit on all ``n`` features, a fit on m features costing m/n of one
+    (the estimators here scale about linearly in the column count; the running budget check catches the rest)."""
+    remaining, cost = n, 1.0
+    while remaining > stop:
+        cost += remaining * (remaining - 1) / n
+        drop = 1 if step is None else max(1, min(remaining - stop, math.ceil(step * remaining)))
+        cost += (remaining - drop) / n if drop > 1 else 0.0
+        remaining -= drop
+    return cost + remaining * (remaining - 1) / n
+
+
 def backward_eliminate(
     n: int,
     score_subset: Callable[[list[int]], float],
@@ -146,7 +158,8 @@ class RemovalSelector(RankingSelector):
     **Budgeted form, for wide data.** ``step`` drops that share of the remaining features per
     round (those whose removal hurt least; about n/step fits instead of n²/2); ``step="auto"``
     takes the exact form (one per round) when it fits ``budget_seconds`` and otherwise the
-    smallest share that does, from a timing of the first fits. A plan that cannot fit the budget
+    smallest share that does, from a timing of two fits on every feature (a fit on m features is
+    taken to cost m/n of that). A plan that cannot fit the budget
     even at a share of one half is refused before any elimination, with the estimate. A run that
     still overruns stops and keeps the result so far (``complete_`` False, the features still
     in play ranked by the last round's losses). ``step_`` is the share used, ``seconds_at_`` maps
@@ -203,10 +216,10 @@ class RemovalSelector(RankingSelector):
         candidates = AUTO_STEPS if self.step == "auto" else (self.step,)
         budget = self.budget_seconds if self.budget_seconds is not None else float("inf")
         for step in candidates:
-            if elimination_fits(n, stop, step) * per_fit <= budget:
+            if elimination_cost(n, stop, step) * per_fit <= budget:
                 return step
         cheapest = candidates[-1]
-        need = elimination_fits(n, stop, cheapest) * per_fit
+        need = elimination_cost(n, stop, cheapest) * per_fit
         share = "one per round" if cheapest is None else f"{cheapest:g} of the features per round"
         raise FieldError(
             f"removal cannot finish within budget_seconds={budget:g}: dropping {share} needs about "
