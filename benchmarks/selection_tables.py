@@ -31,6 +31,7 @@ from common import cpu_name
 os.environ.setdefault("ERASEKIT_PROGRESS", "0")
 
 from erasekit.core import progress
+from erasekit.core.errors import FieldError
 from erasekit.core.provenance import library_versions
 from erasekit.core.resources import measure
 from erasekit.data.plain_tables import PlainTable
