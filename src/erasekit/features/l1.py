@@ -10,6 +10,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.svm import l1_min_c
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from erasekit.core import progress
 from erasekit.features.base import POSITIVE_INT, TASKS, RankingSelector, ranking_from_scores, register_selector, standardise
 
 
@@ -62,11 +63,13 @@ class L1Selector(RankingSelector):
             model = LogisticRegression(
                 l1_ratio=1.0, solver="saga", max_iter=2000, tol=1e-3, warm_start=True, random_state=self.random_state
             )
-            for C in c_min * np.logspace(0, np.log10(self.path_span), self.n_path):
-                model.set_params(C=C)
-                model.fit(Z[:, informative], y)
-                nonzero = (np.abs(model.coef_) > 1e-10).any(axis=0)
-                active[informative] += nonzero
+            with progress.step("l1 path", self.n_path) as advance:
+                for C in c_min * np.logspace(0, np.log10(self.path_span), self.n_path):
+                    model.set_params(C=C)
+                    model.fit(Z[:, informative], y)
+                    nonzero = (np.abs(model.coef_) > 1e-10).any(axis=0)
+                    active[informative] += nonzero
+                    advance(1)
             magnitude[informative] = np.abs(model.coef_).sum(axis=0)
         self.coef_ = magnitude
         scores = active / self.n_path
