@@ -112,7 +112,7 @@ def test_grey_masks_change_predictions_on_blank_background_and_layer_masking_doe
 
     Layer masking never shows the network the mask (test_layer_masking_ignores_whatever_is_under_the_mask), but
     its mask grows with every 3×3 convolution and pooling: on 28×28 digits a 6×6 blank square reaches the strokes
-    by the last feature map, so its changes on "blank" squares are evidence removed, not shape. Reported, not hidden."""
+    by the last feature map (a 4×4 square covers 16×16 input pixels there), so its changes on "blank" squares are evidence removed, not shape. Reported, not hidden."""
     from conftest import require_shared
     from erasekit.data import load_mnist
     from erasekit.models import ModelSpec
