@@ -335,3 +335,15 @@ def test_elimination_cost_counts_narrower_fits_as_cheaper():
     # n = 3 down to 1, one per round: 1 full fit + 3 fits on 2 columns + 2 fits on 1 column + 1 final survivor
     assert elimination_cost(3, 1, None) == pytest.approx(1 + 3 * 2 / 3 + 2 * 1 / 3 + 0)
     assert elimination_cost(500, 20, 0.5) < elimination_cost(500, 20, 0.1) < elimination_cost(500, 20, None)
+
+
+def test_quickselection_min_max_scaling_for_pixels():
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import cross_val_score
+
+    X, y = load_digits(return_X_y=True)
+    order = np.argsort(QuickSelection(k=12, hidden=200, epochs=20, scaling="minmax", random_state=0).fit(X).ranking_)
+    accuracy = lambda columns: cross_val_score(LogisticRegression(max_iter=1000), X[:, columns], y, cv=3).mean()  # noqa: E731
+    assert accuracy(order[:12]) > accuracy(order[-12:]) + 0.25
+    with pytest.raises(FieldError, match="scaling"):
+        QuickSelection(scaling="zscore").fit(X)

@@ -21,7 +21,7 @@ from typing import ClassVar
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from erasekit.core import progress
 from erasekit.core.rng import seeded
@@ -150,9 +150,12 @@ class QuickSelection(RankingSelector):
     """Unsupervised: input-neuron strength of a SET-trained sparse denoising autoencoder (labels unused).
 
     Defaults are the paper's — 1000 hidden neurons, ε = 13, ζ = 0.2, noise 0.2, SGD lr 0.01,
-    momentum 0.9, weight decay 1e-5, batch 100 — except ``epochs``: 20 instead of 100 so a
-    benchmark run takes minutes (set ``epochs=100`` for the paper's setting). At most
-    ``max_rows`` rows (a seeded sample) train the autoencoder. Columns are standardised first.
+    momentum 0.9, weight decay 1e-5, batch 100 — except ``epochs``: 20 instead of 100 (set
+    ``epochs=100`` for the paper's setting). At most ``max_rows`` rows (a seeded sample) train the
+    autoencoder. Columns are standardised first (``scaling="standard"``); for pixel data prefer
+    ``scaling="minmax"``: standardising a pixel that is almost always blank blows its rare values up
+    to tens of standard units, and over 100 epochs the autoencoder's strength then concentrates on
+    such pixels (on MNIST at 100 epochs the top 50 pixels scored 0.19 against 0.79 for random ones; min–max: 0.89).
     On a field table the autoencoder sees the one-hot columns and a field's score is the
     summed strength of its columns. ``n_connections_`` reports the final connection count per layer.
     """
@@ -171,6 +174,7 @@ class QuickSelection(RankingSelector):
         "epochs": [POSITIVE_INT],
         "dense": ["boolean"],
         "max_rows": [POSITIVE_INT],
+        "scaling": [StrOptions({"standard", "minmax"})],
     }
 
     def __init__(
@@ -187,6 +191,7 @@ class QuickSelection(RankingSelector):
         epochs=20,
         dense=False,
         max_rows=20000,
+        scaling="standard",
         random_state=0,
     ):
         self.k = k
@@ -201,13 +206,14 @@ class QuickSelection(RankingSelector):
         self.epochs = epochs
         self.dense = dense
         self.max_rows = max_rows
+        self.scaling = scaling
         self.random_state = random_state
 
     def _rank(self, X, y):
         rng = np.random.default_rng(self.random_state)
         if len(X) > self.max_rows:
             X = X[np.sort(rng.choice(len(X), self.max_rows, replace=False))]
-        data = torch.as_tensor(standardise(X), dtype=torch.float32)
+        data = torch.as_tensor(standardise(X) if self.scaling == "standard" else min_max(X), dtype=torch.float32)
         n, n_in = data.shape
         layers = [
             _SparseLayer(n_in, self.hidden, self.epsilon, rng, self.dense),
@@ -274,3 +280,9 @@ class QuickSelection(RankingSelector):
         self.fit(train)
         scores = np.bincount(owner, weights=self.scores_, minlength=len(data.names))
         return FieldScores(scores, extra={"connections_layer1": float(self.n_connections_[0])})
+
+
+def min_max(X: np.ndarray) -> np.ndarray:
+    """Each column scaled to [0, 1]; constant columns become 0."""
+    low, high = X.min(axis=0), X.max(axis=0)
+    return (X - low) / np.where(high > low, high - low, 1.0)
