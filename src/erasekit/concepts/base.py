@@ -284,11 +284,20 @@ def read_tensor_file(path: Path, what: str, file_format: str) -> tuple[dict[str,
 
 
 def load_eraser(path: Path) -> ConceptEraser:
-    """Load an eraser saved by :func:`save_eraser` (never unpickles)."""
+    """Load an eraser saved by :func:`save_eraser` (never unpickles); a crafted or damaged file is a ConceptError."""
     tensors, metadata = read_tensor_file(path, "eraser", ERASER_FORMAT)
-    encoding = ConceptEncoding.from_metadata(metadata)
-    if metadata["method"] == "quadratic":
-        return QuadraticConceptEraser(metadata["method"], encoding=encoding, **tensors)
-    if "constant_columns" in tensors:
-        tensors["constant_columns"] = tensors["constant_columns"].to(torch.bool)
-    return AffineEraser(metadata["method"], encoding=encoding, **tensors)
+    try:
+        encoding = ConceptEncoding.from_metadata(metadata)
+        if metadata["method"] == "quadratic":
+            return QuadraticConceptEraser(metadata["method"], encoding=encoding, **tensors)
+        if "constant_columns" in tensors:
+            tensors["constant_columns"] = tensors["constant_columns"].to(torch.bool)
+        eraser = AffineEraser(metadata["method"], encoding=encoding, **tensors)
+        d, k = eraser.proj_left.shape
+        if eraser.proj_right.shape != (k, d) or eraser.bias.shape != (d,):
+            raise ValueError(
+                f"inconsistent shapes {tuple(eraser.proj_left.shape)}, {tuple(eraser.proj_right.shape)}, {tuple(eraser.bias.shape)}"
+            )
+        return eraser
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConceptError(f"{path} is not a valid eraser file ({type(exc).__name__}: {exc}); re-fit and save it") from None

@@ -17,7 +17,10 @@ ConceptKind = Literal["binary", "multiclass", "numeric"]
 def as_features(x, name: str = "X") -> torch.Tensor:
     """A finite 2-D float64 tensor ``[n, d]``."""
     if not torch.is_tensor(x):
-        values = np.asarray(x, dtype=np.float64)
+        try:
+            values = np.asarray(x, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ConceptError(f"{name} must hold numbers; encode text or categorical columns first") from None
         x = torch.as_tensor(values if values.flags.writeable else values.copy())  # read-only views (pandas) are copied
     array = x
     if array.ndim != 2:

@@ -38,7 +38,17 @@ class ForgetSpec:
 
     @classmethod
     def indices(cls, indices) -> ForgetSpec:
-        return cls(kind="indices", index_list=tuple(int(i) for i in np.asarray(indices).ravel()))
+        """Training positions to forget; they must be whole numbers (1.7 is refused, never rounded)."""
+        values = np.asarray(indices).ravel()
+        if values.dtype.kind not in "iub":
+            try:
+                numbers = values.astype(np.float64)
+            except (TypeError, ValueError):
+                raise ForgetSetError(f"forget indices must be integers, got {values[:3].tolist()} …") from None
+            fractional = ~np.isfinite(numbers) | (np.mod(numbers, 1) != 0)
+            if fractional.any():
+                raise ForgetSetError(f"forget index {values[fractional][0].item()!r} is not a whole number; give integer positions")
+        return cls(kind="indices", index_list=tuple(int(i) for i in values))
 
     def describe(self) -> str:
         if self.kind == "class":
@@ -117,14 +127,19 @@ class ForgetSpec:
 def read_index_file(path: Path) -> np.ndarray:
     """Integers separated by whitespace or commas; ``#`` starts a comment."""
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ForgetSetError(f"cannot read forget index file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ForgetSetError(f"{path} is not a text file of integer indices (it is not UTF-8 text)") from None
     tokens = []
     for line_number, line in enumerate(text.splitlines(), start=1):
         for token in line.split("#", 1)[0].replace(",", " ").split():
             try:
-                tokens.append(int(token))
+                value = int(token)
             except ValueError:
                 raise ForgetSetError(f"{path}:{line_number}: '{token}' is not an integer index") from None
+            if not 0 <= value < 2**63:
+                raise ForgetSetError(f"{path}:{line_number}: index {token} is out of range (indices are row numbers ≥ 0)")
+            tokens.append(value)
     return np.asarray(tokens, dtype=np.int64)

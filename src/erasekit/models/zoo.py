@@ -12,6 +12,9 @@ from erasekit.core.errors import ModelError, suggest
 from erasekit.core.rng import seeded
 
 ARCHITECTURES = ("mlp", "cnn")
+# bounds on sizes read from a file: a sidecar edited to absurd sizes must not allocate terabytes
+MAX_INPUT_SIZE = 50_000_000
+MAX_LAYER_WIDTH = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -71,12 +74,20 @@ class ModelSpec:
 
     @classmethod
     def from_dict(cls, data: dict) -> ModelSpec:
-        return cls(
-            architecture=data["architecture"],
-            input_shape=tuple(int(v) for v in data["input_shape"]),
-            num_classes=int(data["num_classes"]),
-            hidden=int(data.get("hidden", 128)),
-        )
+        """Read a spec from a file, bounding every size before anything is allocated."""
+        architecture = data["architecture"]
+        if architecture not in ARCHITECTURES:
+            raise ModelError(f"unknown architecture {architecture!r}{suggest(str(architecture), ARCHITECTURES)}")
+        shape = data["input_shape"]
+        if not isinstance(shape, list) or not shape or not all(isinstance(v, int) and not isinstance(v, bool) for v in shape):
+            raise ModelError(f"input_shape must be a list of integers, got {shape!r}")
+        sizes = {"num_classes": data["num_classes"], "hidden": data.get("hidden", 128)}
+        for name, value in sizes.items():
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_LAYER_WIDTH:
+                raise ModelError(f"{name} must be an integer in 1..{MAX_LAYER_WIDTH:,}, got {value!r}")
+        if any(v < 1 for v in shape) or math.prod(shape) > MAX_INPUT_SIZE:
+            raise ModelError(f"input_shape {shape} is not a plausible input (each size ≥ 1, at most {MAX_INPUT_SIZE:,} values)")
+        return cls(architecture=architecture, input_shape=tuple(shape), num_classes=sizes["num_classes"], hidden=sizes["hidden"])
 
 
 def build_model(architecture: str, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:

@@ -102,6 +102,10 @@ def load_model(path: Path) -> SavedModel:
     """Load a model saved by :func:`save_model`, verifying the weights against the sidecar."""
 
     path = Path(path)
+    if path.is_dir():  # a folder written by `unlearn --save-model`
+        if not (path / "model.safetensors").is_file():
+            raise ModelError(f"{path} is a folder without model.safetensors; give the model's .safetensors file")
+        path = path / "model.safetensors"
     side = sidecar_path(path)
     if not path.is_file():
         raise ModelError(f"model file {path} does not exist")
@@ -114,7 +118,7 @@ def load_model(path: Path) -> SavedModel:
         spec = ModelSpec.from_dict(sidecar["architecture"])
         recipe = Recipe.from_dict(sidecar["recipe"])
         expected = sidecar["weights_file_sha256"]
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ModelError(f"{side} is not a valid model sidecar ({exc!s}); re-save the model") from None
     payload = path.read_bytes()
     actual = hashlib.sha256(payload).hexdigest()
@@ -123,11 +127,20 @@ def load_model(path: Path) -> SavedModel:
             f"{path} does not match its sidecar: sha256 {actual[:12]}… but {side.name} records {expected[:12]}…; "
             "the file was changed or corrupted — re-train or restore it"
         )
+    try:
+        state = load_safetensors(payload)
+    except SafetensorError:
+        raise ModelError(
+            f"{path} is not a safetensors file (erasekit never unpickles); save models with `erasekit train`"
+        ) from None
     model = spec.build()
     try:
-        model.load_state_dict(load_safetensors(payload))
-    except (SafetensorError, RuntimeError) as exc:
-        raise ModelError(f"{path} does not fit architecture {spec.architecture}: {str(exc).splitlines()[0]}") from None
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        detail = " ".join(line.strip() for line in str(exc).splitlines()[1:3])  # the first line only names the class
+        raise ModelError(
+            f"{path} does not fit architecture {spec.architecture} as its sidecar describes it: {detail[:300]}"
+        ) from None
     return SavedModel(
         model=model,
         spec=spec,

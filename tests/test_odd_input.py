@@ -1,0 +1,126 @@
+"""Odd input never crashes: one-line errors of erasekit's own types, values never silently coerced (issue 15, part)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+
+import numpy as np
+import pytest
+from safetensors.torch import save_file
+
+from conftest import run_cli
+from erasekit.concepts import fit_eraser, load_eraser, save_eraser
+from erasekit.core.errors import ConceptError, ForgetSetError, ModelError
+from erasekit.data import ForgetSpec
+from erasekit.training import load_model
+
+
+def test_fractional_forget_indices_are_refused_not_rounded():
+    with pytest.raises(ForgetSetError, match="1.7 is not a whole number"):
+        ForgetSpec.indices([1.7, 2.2])
+    with pytest.raises(ForgetSetError, match="not a whole number"):
+        ForgetSpec.indices([float("nan")])
+    assert ForgetSpec.indices([1.0, 2.0]).index_list == (1, 2)
+    assert ForgetSpec.indices(np.array([3, 4], dtype=np.int32)).index_list == (3, 4)
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"99999999999999999999\n", "index 99999999999999999999 is out of range"),
+        (b"-3\n", "index -3 is out of range"),
+        (b"\xff\xfe\x00\x01", "is not a text file of integer indices"),
+    ],
+)
+def test_odd_index_files_exit_2_with_one_line(capsys, tmp_path, content, message):
+    ids = tmp_path / "ids.txt"
+    ids.write_bytes(content)
+    code, _, err = run_cli(
+        capsys, "unlearn", "--data", "digits", "--forget", f"indices={ids}", "--methods", "ssd", "--out", tmp_path / "o"
+    )
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "o").exists()
+
+
+def test_text_features_are_a_concept_error_not_a_value_error():
+    with pytest.raises(ConceptError, match="must hold numbers"):
+        fit_eraser([["a", "b"], ["c", "d"], ["e", "f"]], [0, 1, 0])
+
+
+def test_crafted_eraser_files_are_refused(tmp_path):
+    rng = np.random.default_rng(0)
+    z = rng.integers(0, 2, 200)
+    save_eraser(fit_eraser(rng.normal(size=(200, 4)) + z[:, None], z), tmp_path / "good.safetensors")
+    assert load_eraser(tmp_path / "good.safetensors").x_dim == 4  # positive control
+    import torch
+
+    save_file({"proj_left": torch.zeros(4, 1)}, str(tmp_path / "no_method.safetensors"), metadata={"format": "erasekit.eraser/1"})
+    with pytest.raises(ConceptError, match="is not a valid eraser file"):
+        load_eraser(tmp_path / "no_method.safetensors")
+    tensors = {"proj_left": torch.zeros(4, 1), "proj_right": torch.zeros(3, 4), "bias": torch.zeros(4)}
+    metadata = {
+        "format": "erasekit.eraser/1",
+        "method": "leace",
+        "concept_kind": "binary",
+        "concept_classes": "[0, 1]",
+        "concept_width": "2",
+    }
+    save_file(tensors, str(tmp_path / "shapes.safetensors"), metadata=metadata)
+    with pytest.raises(ConceptError, match="inconsistent shapes"):
+        load_eraser(tmp_path / "shapes.safetensors")
+
+
+def _resign(sidecar_path, weights_path, **changes):
+    """Edit a sidecar as an attacker would, keeping the weights hash consistent so the edit is what gets tested."""
+    sidecar = json.loads(sidecar_path.read_text())
+    for key, value in changes.items():
+        sidecar["architecture"][key] = value
+    sidecar["weights_file_sha256"] = hashlib.sha256(weights_path.read_bytes()).hexdigest()
+    sidecar_path.write_text(json.dumps(sidecar))
+
+
+@pytest.fixture
+def model_copy(tmp_path, model_file):
+    weights, sidecar = tmp_path / "m.safetensors", tmp_path / "m.json"
+    weights.write_bytes(model_file.read_bytes())
+    sidecar.write_text(model_file.with_suffix(".json").read_text())
+    return weights, sidecar
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"num_classes": -3}, "num_classes must be an integer in 1.."),
+        ({"input_shape": None}, "input_shape must be a list of integers"),
+        ({"input_shape": [1, 100000, 100000]}, "is not a plausible input"),
+        ({"hidden": 64}, "does not fit architecture mlp as its sidecar describes it: size mismatch"),
+        ({"architecture": "resnet"}, "unknown architecture 'resnet'"),
+    ],
+)
+def test_edited_sidecars_are_refused_before_anything_is_allocated(model_copy, changes, message):
+    weights, sidecar = model_copy
+    assert load_model(weights).spec.num_classes == 10  # positive control: the untouched copy loads
+    _resign(sidecar, weights, **changes)
+    with pytest.raises(ModelError, match=message):
+        load_model(weights)
+
+
+def test_a_pickle_renamed_to_safetensors_says_so(model_copy):
+    weights, sidecar = model_copy
+    weights.write_bytes(pickle.dumps({"weights": [1, 2, 3]}))
+    _resign(sidecar, weights)
+    with pytest.raises(ModelError, match="is not a safetensors file"):
+        load_model(weights)
+
+
+def test_a_delivered_model_folder_loads_and_an_empty_folder_is_explained(tmp_path, model_copy):
+    weights, _ = model_copy
+    folder = tmp_path / "delivered"
+    folder.mkdir()
+    with pytest.raises(ModelError, match="is a folder without model.safetensors"):
+        load_model(folder)
+    (folder / "model.safetensors").write_bytes(weights.read_bytes())
+    (folder / "model.json").write_text(weights.with_suffix(".json").read_text())
+    assert load_model(folder).spec.architecture == "mlp"
