@@ -124,3 +124,37 @@ def test_a_delivered_model_folder_loads_and_an_empty_folder_is_explained(tmp_pat
     (folder / "model.safetensors").write_bytes(weights.read_bytes())
     (folder / "model.json").write_text(weights.with_suffix(".json").read_text())
     assert load_model(folder).spec.architecture == "mlp"
+
+
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        ([("1.0", "a"), ("2.0", "b"), ("3.0", "a")], "class 'b' of target 'y' has a single row"),
+        ([(f"{i}.5", f"{i * 0.37:.3f}") for i in range(300)], "has 300 distinct values in 300 rows: it looks like a quantity"),
+    ],
+)
+def test_degenerate_classification_tables_are_refused(capsys, tmp_path, rows, message):
+    table = tmp_path / "t.csv"
+    table.write_text("x,y\n" + "".join(f"{x},{y}\n" for x, y in rows))
+    code, _, err = run_cli(
+        capsys,
+        "unlearn",
+        "--data",
+        f"csv:{table}",
+        "--target",
+        "y",
+        "--forget",
+        "class=0",
+        "--methods",
+        "ssd",
+        "--out",
+        tmp_path / "o",
+    )
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_subset_smaller_than_two_per_class_is_refused(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "train", "--data", "digits", "--subset", "1", "--out", tmp_path / "m.safetensors")
+    assert code == 2 and "--subset must be between 20 (two per class, 10 classes)" in err
+    assert not (tmp_path / "m.safetensors").exists()

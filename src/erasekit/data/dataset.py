@@ -341,8 +341,12 @@ class DataSplits:
         from sklearn.model_selection import train_test_split
 
         n = len(self.train)
-        if not 0 < size < n:
-            raise DataError(f"--subset must be between 1 and {n - 1} (the training split has {n} examples), got {size}")
+        smallest = 2 * self.num_classes  # every class at least twice: a forget request and a retain set stay possible
+        if not smallest <= size < n:
+            raise DataError(
+                f"--subset must be between {smallest} (two per class, {self.num_classes} classes) and {n - 1} "
+                f"(the training split has {n} examples), got {size}"
+            )
         labels = self.train.y.numpy()
         try:
             keep, _ = train_test_split(np.arange(n), train_size=size, random_state=seed, stratify=labels)

@@ -112,6 +112,9 @@ def load_mnist(directory: Path | str) -> DataSplits:
     )
 
 
+MAX_CLASSES = 50  # more distinct labels than this, in more than half the rows, is a continuous column
+
+
 def load_csv(path: Path, target: str) -> DataSplits:
     """A numeric table (CSV with a header row, or Parquet); ``target`` holds the class labels.
 
@@ -149,6 +152,20 @@ def load_csv(path: Path, target: str) -> DataSplits:
     classes = sorted(set(raw_labels), key=_label_sort_key)
     if len(classes) < 2:
         raise DataError(f"target '{target}' has a single class ('{classes[0]}'); classification needs at least two")
+    counts = {c: 0 for c in classes}
+    for label in raw_labels:
+        counts[label] += 1
+    if len(classes) > MAX_CLASSES and len(classes) > len(raw_labels) // 2:
+        raise DataError(
+            f"target '{target}' has {len(classes)} distinct values in {len(raw_labels)} rows: it looks like a quantity, "
+            "not class labels; unlearning here needs a classification target"
+        )
+    lonely = [c for c in classes if counts[c] < 2]
+    if lonely:
+        raise DataError(
+            f"class '{lonely[0]}' of target '{target}' has a single row; every class needs at least two "
+            "(one to train on, one to test) — drop or merge it"
+        )
     index = {c: i for i, c in enumerate(classes)}
     y = np.array([index[v] for v in raw_labels], dtype=np.int64)
     train_rows, test_rows = _stratified_split(y)
