@@ -47,7 +47,9 @@ class ForgetSpec:
                 raise ForgetSetError(f"forget indices must be integers, got {values[:3].tolist()} …") from None
             fractional = ~np.isfinite(numbers) | (np.mod(numbers, 1) != 0)
             if fractional.any():
-                raise ForgetSetError(f"forget index {values[fractional][0].item()!r} is not a whole number; give integer positions")
+                raise ForgetSetError(
+                    f"forget index {values[fractional][0].item()!r} is not a whole number; give integer positions"
+                )
         return cls(kind="indices", index_list=tuple(int(i) for i in values))
 
     def describe(self) -> str:
