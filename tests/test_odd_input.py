@@ -158,3 +158,53 @@ def test_a_subset_smaller_than_two_per_class_is_refused(capsys, tmp_path):
     code, _, err = run_cli(capsys, "train", "--data", "digits", "--subset", "1", "--out", tmp_path / "m.safetensors")
     assert code == 2 and "--subset must be between 20 (two per class, 10 classes)" in err
     assert not (tmp_path / "m.safetensors").exists()
+
+
+@pytest.fixture(scope="module")
+def small_sisa_model(tmp_path_factory):
+    from erasekit.cli import main
+
+    directory = tmp_path_factory.mktemp("sisa") / "m"
+    args = [
+        "sisa",
+        "train",
+        "--data",
+        "digits",
+        "--shards",
+        "2",
+        "--slices",
+        "1",
+        "--epochs",
+        "1",
+        "--workers",
+        "1",
+        "--out",
+        str(directory),
+    ]
+    assert main(args) == 0
+    return directory
+
+
+def test_a_mistyped_ledger_url_on_a_read_command_creates_nothing(capsys, tmp_path, small_sisa_model):
+    typo = tmp_path / "typo.sqlite"
+    code, _, err = run_cli(capsys, "requests", "list", "--model-dir", small_sisa_model, "--db", f"sqlite:///{typo}")
+    assert code == 2 and "no ledger database at" in err and len(err.strip().splitlines()) == 1
+    assert not typo.exists(), "opening a ledger for an existing model must never create one"
+    assert run_cli(capsys, "requests", "list", "--model-dir", small_sisa_model)[0] == 0  # positive control
+
+
+def test_sisa_status_exits_1_when_a_checkpoint_is_corrupted(capsys, tmp_path, small_sisa_model):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(small_sisa_model, copy)
+    code, out, _ = run_cli(capsys, "sisa", "status", "--model-dir", copy, "--json")
+    assert code == 0 and json.loads(out)["corrupted_checkpoints"] == []  # positive control: healthy → 0
+    checkpoint = next(p for p in sorted(copy.rglob("*.safetensors")) if "assignment" not in p.name)
+    payload = bytearray(checkpoint.read_bytes())
+    payload[len(payload) // 2] ^= 0x01
+    checkpoint.write_bytes(bytes(payload))
+    code, out, _ = run_cli(capsys, "sisa", "status", "--model-dir", copy, "--json")
+    assert code == 1 and len(json.loads(out)["corrupted_checkpoints"]) == 1
+    code, out, _ = run_cli(capsys, "sisa", "status", "--model-dir", copy)
+    assert code == 1 and "corrupted checkpoint" in out

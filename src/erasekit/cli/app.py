@@ -57,7 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     args = [a for a in args if a != "--debug"] or ["--help"]  # --debug may stand anywhere
     try:
         with progress.session():
-            app.main(args=args, prog_name="erasekit", standalone_mode=False)
+            # outside standalone mode click returns a command's Exit code instead of raising it
+            returned = app.main(args=args, prog_name="erasekit", standalone_mode=False)
+        if isinstance(returned, int) and not isinstance(returned, bool) and returned != 0:
+            return returned
     except ErasekitError as exc:
         if debug:
             raise

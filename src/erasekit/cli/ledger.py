@@ -161,7 +161,7 @@ def sisa_train(
 @_db_option
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 def sisa_status(model_dir, db, as_json) -> None:
-    """Current version, pending requests and checkpoint integrity."""
+    """Current version, pending requests and checkpoint integrity; exits 1 when a checkpoint is corrupted (for monitoring)."""
     with _open(model_dir, db) as sharded:
         current = sharded.current_version()
         counts = sharded.ledger.count_requests(sharded.model_id)
@@ -180,6 +180,8 @@ def sisa_status(model_dir, db, as_json) -> None:
         }
     if as_json:
         write_json(status)
+        if corrupt:
+            raise click.exceptions.Exit(1)
         return
     out.print(
         f"model {status['model_id']} on {status['data']}: {status['shards']} shards × {status['slices']} slices "
@@ -189,8 +191,8 @@ def sisa_status(model_dir, db, as_json) -> None:
     out.print("requests: " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"))
     if corrupt:
         out.print(f"[red]{len(corrupt)} corrupted checkpoint(s)[/red]: run `erasekit sisa repair --model-dir {model_dir}`")
-    else:
-        out.print("every checkpoint of the current version passes its hash check")
+        raise click.exceptions.Exit(1)
+    out.print("every checkpoint of the current version passes its hash check")
 
 
 @sisa.command("repair")

@@ -260,7 +260,11 @@ class Ledger:
         self.url = url
 
     @classmethod
-    def open(cls, url: str) -> Ledger:
+    def open(cls, url: str, create: bool = True) -> Ledger:
+        """Connect (and bring the schema to the head revision). ``create=False``: the ledger must already exist —
+        a mistyped SQLite path is an error, never a new empty ledger file."""
+        if not create:
+            _require_existing(url)
         engine = _engine(url)
         try:
             if schema_revision(engine) != cls.HEAD:
@@ -613,3 +617,14 @@ class Ledger:
                 select(RequestRow.status, func.count()).where(RequestRow.model_id == model_id).group_by(RequestRow.status)
             ).all()
         return {status: int(n) for status, n in rows}
+
+
+def _require_existing(url: str) -> None:
+    """Refuse a SQLite URL whose file does not exist (other databases report a missing database themselves)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return  # _engine reports a malformed URL
+    database = parsed.database
+    if parsed.get_backend_name() == "sqlite" and database not in (None, "", ":memory:") and not Path(database).is_file():
+        raise LedgerError(f"no ledger database at {database}; check --db (it must name the ledger this model was trained with)")

@@ -236,7 +236,7 @@ class ShardedModel:
             raise LedgerError(
                 f"no ledger at {directory.root / DEFAULT_DB_FILE}; if the model was trained with --db URL, pass the same --db"
             )
-        ledger = Ledger.open(db or directory.default_db_url)
+        ledger = Ledger.open(db or directory.default_db_url, create=False)  # an existing model's ledger exists
         try:
             model = cls(directory, ledger, splits, manifest)
             ledger.model(model.model_id)
