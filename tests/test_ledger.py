@@ -533,6 +533,9 @@ def test_bad_output_directory_and_model_directory(local_dir, tmp_path, capsys):
 
 def test_bad_database_without_this_model(local_dir, tmp_path, capsys):
     other = f"sqlite:///{tmp_path / 'other.sqlite'}"
+    assert "no ledger database at" in _fails(capsys, "requests", "list", "--model-dir", local_dir, "--db", other)
+    assert not (tmp_path / "other.sqlite").exists(), "a mistyped --db must not create a ledger"
+    Ledger.open(other).close()  # an existing ledger that never saw this model
     assert "has no record of model" in _fails(capsys, "requests", "list", "--model-dir", local_dir, "--db", other)
     (local_dir / "ledger.sqlite").unlink()
     assert "no ledger at" in _fails(capsys, "requests", "list", "--model-dir", local_dir)
