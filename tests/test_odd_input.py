@@ -208,3 +208,39 @@ def test_sisa_status_exits_1_when_a_checkpoint_is_corrupted(capsys, tmp_path, sm
     assert code == 1 and len(json.loads(out)["corrupted_checkpoints"]) == 1
     code, out, _ = run_cli(capsys, "sisa", "status", "--model-dir", copy)
     assert code == 1 and "corrupted checkpoint" in out
+
+
+def test_after_subset_an_unsampled_row_is_named_as_such_and_the_range_is_the_datas(capsys, tmp_path):
+    ids = tmp_path / "ids.txt"
+    ids.write_text("1\n2\n3\n4\n5\n6\n7\n8\n")
+    code, _, err = run_cli(
+        capsys,
+        "unlearn",
+        "--data",
+        "digits",
+        "--subset",
+        "50",
+        "--forget",
+        f"indices={ids}",
+        "--methods",
+        "ssd",
+        "--out",
+        tmp_path / "o",
+    )
+    assert code == 2 and "is not among the 50 training rows that --subset kept (of 1437)" in err
+    ids.write_text("5000\n")
+    code, _, err = run_cli(
+        capsys,
+        "unlearn",
+        "--data",
+        "digits",
+        "--subset",
+        "50",
+        "--forget",
+        f"indices={ids}",
+        "--methods",
+        "ssd",
+        "--out",
+        tmp_path / "o",
+    )
+    assert code == 2 and "the data has rows 0..1796" in err, "the data's range, not the subset's"

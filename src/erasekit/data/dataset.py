@@ -301,6 +301,8 @@ class DataSplits:
     test_rows: np.ndarray
     class_names: tuple[str, ...]
     preprocessing: str
+    # with --subset: how many rows the training split had before sampling (None: the whole split is used)
+    subset_of: int | None = None
 
     @property
     def num_classes(self) -> int:
@@ -331,8 +333,13 @@ class DataSplits:
                 raise ForgetSetError(
                     f"row {row} is in the held-out test split, not in the training data; only training rows can be forgotten"
                 )
+            elif self.subset_of is not None and 0 <= row < self.subset_of + len(self.test_rows):
+                raise ForgetSetError(
+                    f"row {row} is not among the {len(self.train_rows)} training rows that --subset kept (of "
+                    f"{self.subset_of}); only rows the model was trained on can be forgotten"
+                )
             else:
-                total = len(self.train_rows) + len(self.test_rows)
+                total = (self.subset_of or len(self.train_rows)) + len(self.test_rows)
                 raise ForgetSetError(f"forget index {row} is out of range: the data has rows 0..{total - 1}")
         return out
 
@@ -361,6 +368,7 @@ class DataSplits:
             test_rows=self.test_rows,
             class_names=self.class_names,
             preprocessing=f"{self.preprocessing}; stratified training subset of {size} (seed {seed})",
+            subset_of=self.subset_of or n,
         )
 
     @classmethod
