@@ -244,3 +244,27 @@ def test_after_subset_an_unsampled_row_is_named_as_such_and_the_range_is_the_dat
         tmp_path / "o",
     )
     assert code == 2 and "the data has rows 0..1796" in err, "the data's range, not the subset's"
+
+
+def test_bulk_requests_are_recorded_in_one_transaction_or_not_at_all(capsys, tmp_path, small_sisa_model):
+    import shutil
+
+    copy = tmp_path / "bulk"
+    shutil.copytree(small_sisa_model, copy)
+    good = tmp_path / "requests.txt"
+    good.write_text("0 1 | GDPR #1\n# a comment line\n2, 3\n4\n")
+    code, out, err = run_cli(
+        capsys, "requests", "add", "--model-dir", copy, "--requests-file", good, "--reason", "batch", "--json"
+    )
+    assert code == 0, err
+    recorded = json.loads(out)
+    assert [r["example_ids"] for r in recorded] == [[0, 1], [2, 3], [4]]
+    assert [r["reason"] for r in recorded] == ["GDPR #1", "batch", "batch"]
+    bad = tmp_path / "bad.txt"
+    bad.write_text("5 6\n999999\n")  # the second request names a row this model never trained on
+    code, _, err = run_cli(capsys, "requests", "add", "--model-dir", copy, "--requests-file", bad)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    code, out, _ = run_cli(capsys, "requests", "list", "--model-dir", copy, "--json")
+    assert len(json.loads(out)) == 3, "nothing of the failed batch was recorded"
+    code, _, err = run_cli(capsys, "requests", "add", "--model-dir", copy, "--requests-file", good, "--id", "3")
+    assert code == 2 and "not both" in err

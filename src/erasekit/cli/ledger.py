@@ -229,14 +229,35 @@ def requests() -> None:
     default=None,
     help="File of example ids (whitespace or comma separated; # comments).",
 )
+@click.option(
+    "--requests-file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Many requests at once, one per line: ids separated by spaces or commas, then optionally '| reason'. One transaction.",
+)
 @click.option("--reason", default="", help="Why (recorded in the ledger), e.g. 'GDPR art. 17 request #4411'.")
 @_db_option
-@click.option("--json", "as_json", is_flag=True, help="Print the recorded request as JSON.")
-def requests_add(model_dir, ids, ids_file, reason, db, as_json) -> None:
-    """Record a deletion request (status: received). Nothing is retrained until `requests process`."""
+@click.option("--json", "as_json", is_flag=True, help="Print the recorded request(s) as JSON.")
+def requests_add(model_dir, ids, ids_file, requests_file, reason, db, as_json) -> None:
+    """Record a deletion request (status: received), or many with --requests-file. Nothing is retrained until `requests process`."""
     from erasekit.core.errors import LedgerError
-    from erasekit.data.forget import read_index_file
+    from erasekit.data.forget import read_index_file, read_request_file
 
+    if requests_file is not None:
+        if ids or ids_file is not None:
+            raise LedgerError("give either --requests-file (many requests) or --id/--ids (one request), not both")
+        batch = read_request_file(requests_file)
+        batch = [(example_ids, line_reason or reason) for example_ids, line_reason in batch]
+        with _open(model_dir, db) as sharded:
+            recorded = sharded.add_requests(batch)
+        if as_json:
+            write_json([r.to_dict() for r in recorded])
+            return
+        out.print(
+            f"{len(recorded)} requests received (ids {recorded[0].id}..{recorded[-1].id}, "
+            f"{sum(len(r.example_ids) for r in recorded)} examples); run `erasekit requests process --model-dir {model_dir}`"
+        )
+        return
     example_ids = list(ids)
     if ids_file is not None:
         example_ids += [int(i) for i in read_index_file(ids_file)]

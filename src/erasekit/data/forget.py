@@ -126,22 +126,52 @@ class ForgetSpec:
         return chosen.astype(np.int64)
 
 
-def read_index_file(path: Path) -> np.ndarray:
-    """Integers separated by whitespace or commas; ``#`` starts a comment."""
+def read_request_file(path: Path) -> list[tuple[list[int], str]]:
+    """One deletion request per line: ids separated by spaces or commas, optionally ``| reason``.
+
+    ``#`` before any ``|`` starts a comment (a line starting with ``#`` is skipped); after ``|`` it is part of the reason.
+    """
+    text = _read_text(path)
+    batch: list[tuple[list[int], str]] = []
+    for line_number, line in enumerate(text.splitlines(), start=1):
+        if line.lstrip().startswith("#"):
+            continue
+        ids_text, _, reason = line.partition("|")  # a reason may contain '#' ("request #4411"); ids may not
+        tokens = ids_text.split("#", 1)[0].replace(",", " ").split()
+        if not tokens:
+            if reason.strip():
+                raise ForgetSetError(f"{path}:{line_number}: a request names no example ids")
+            continue
+        batch.append(([_index(path, line_number, token) for token in tokens], reason.strip()))
+    if not batch:
+        raise ForgetSetError(f"{path} holds no requests; write one per line: ids separated by spaces, then '| reason'")
+    return batch
+
+
+def _read_text(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ForgetSetError(f"cannot read forget index file {path}: {exc.strerror}") from None
+        raise ForgetSetError(f"cannot read {path}: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise ForgetSetError(f"{path} is not a text file of integer indices (it is not UTF-8 text)") from None
+
+
+def _index(path: Path, line_number: int, token: str) -> int:
+    try:
+        value = int(token)
+    except ValueError:
+        raise ForgetSetError(f"{path}:{line_number}: '{token}' is not an integer index") from None
+    if not 0 <= value < 2**63:
+        raise ForgetSetError(f"{path}:{line_number}: index {token} is out of range (indices are row numbers ≥ 0)")
+    return value
+
+
+def read_index_file(path: Path) -> np.ndarray:
+    """Integers separated by whitespace or commas; ``#`` starts a comment."""
+    text = _read_text(path)
     tokens = []
     for line_number, line in enumerate(text.splitlines(), start=1):
         for token in line.split("#", 1)[0].replace(",", " ").split():
-            try:
-                value = int(token)
-            except ValueError:
-                raise ForgetSetError(f"{path}:{line_number}: '{token}' is not an integer index") from None
-            if not 0 <= value < 2**63:
-                raise ForgetSetError(f"{path}:{line_number}: index {token} is out of range (indices are row numbers ≥ 0)")
-            tokens.append(value)
+            tokens.append(_index(path, line_number, token))
     return np.asarray(tokens, dtype=np.int64)

@@ -389,6 +389,21 @@ class Ledger:
             session.add(row)
         return DeletionRequest._from_row(row)
 
+    def add_requests(self, model_id: str, batch: Sequence[tuple[Iterable[int], str]]) -> list[DeletionRequest]:
+        """Record many requests in one transaction: all of them or none."""
+        rows = []
+        for example_ids, reason in batch:
+            ids = sorted({int(i) for i in example_ids})
+            if not ids:
+                raise LedgerError("every deletion request needs at least one example id")
+            rows.append(RequestRow(model_id=model_id, example_ids=ids, reason=reason, status="received", received_at=utcnow()))
+        if not rows:
+            raise LedgerError("no deletion requests to record")
+        self.model(model_id)
+        with self._session() as session, session.begin():
+            session.add_all(rows)
+        return [DeletionRequest._from_row(row) for row in rows]
+
     def requests(self, model_id: str, status: str | None = None) -> list[DeletionRequest]:
         if status is not None and status not in STATUSES:
             raise LedgerError(f"unknown status '{status}'; use one of {', '.join(STATUSES)}")

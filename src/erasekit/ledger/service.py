@@ -287,6 +287,12 @@ class ShardedModel:
         self.assignment.positions_of(example_ids)
         return self.ledger.add_request(self.model_id, example_ids, reason)
 
+    def add_requests(self, batch: Sequence[tuple[Sequence[int], str]]) -> list[DeletionRequest]:
+        """Record many requests at once (one transaction); every id must be a training example of this model."""
+        for example_ids, _ in batch:
+            self.assignment.positions_of(example_ids)
+        return self.ledger.add_requests(self.model_id, batch)
+
     def requests(self, status: str | None = None) -> list[DeletionRequest]:
         return self.ledger.requests(self.model_id, status)
 
