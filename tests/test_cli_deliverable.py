@@ -109,3 +109,26 @@ def test_train_with_bf16_autocast_on_cpu(capsys, tmp_path):
     assert "(cpu)" in out
     saved = load_model(tmp_path / "m.safetensors")
     assert next(saved.model.parameters()).dtype == torch.float32, "autocast keeps fp32 master weights"
+
+
+def test_chained_deletions_retrain_without_every_earlier_request(capsys, tmp_path, model_file, digits):
+    first_rows = [int(digits.train_rows[i]) for i in (3, 9, 27)]
+    second_rows = [int(digits.train_rows[i]) for i in (40, 41)]
+    (tmp_path / "first.txt").write_text(" ".join(map(str, first_rows)))
+    (tmp_path / "second.txt").write_text(" ".join(map(str, second_rows)))
+    common = ["--data", "digits", "--methods", "retrain"]
+    code, _, err = run(capsys, "unlearn", *common, "--model", model_file, "--forget", f"indices={tmp_path / 'first.txt'}",
+                       "--out", tmp_path / "r1", "--save-model", tmp_path / "d1")  # fmt: skip
+    assert code == 0, err
+    code, out, err = run(capsys, "unlearn", *common, "--model", tmp_path / "d1", "--forget", f"indices={tmp_path / 'second.txt'}",
+                         "--out", tmp_path / "r2", "--save-model", tmp_path / "d2", "--json")  # fmt: skip
+    assert code == 0, err
+    report = json.loads(out)
+    scenario = report["scenarios"][0]["scenario"]
+    assert scenario["data"]["n_train"] == len(digits.train) - 3, "the first request's rows are gone from the second's world"
+    assert report["receipt"]["forgotten"]["ids"] == sorted(second_rows), "a receipt lists its own request"
+    sidecar = json.loads((tmp_path / "d2" / "model.json").read_text())
+    assert sidecar["unlearned"]["forgotten_rows"] == sorted(first_rows + second_rows), "the sidecar carries every request"
+    code, _, err = run(capsys, "unlearn", *common, "--model", tmp_path / "d2", "--forget", f"indices={tmp_path / 'first.txt'}",
+                       "--out", tmp_path / "r3")  # fmt: skip
+    assert code == 2 and f"row {min(first_rows)} was already forgotten by this model" in err

@@ -196,7 +196,19 @@ def unlearn(
     kept: dict[str, object] = {}
     params = parse_param_overrides(list(param), method_names)
     splits = load_splits(data, target, subset)
-    original = _original(model, splits, make_recipe(epochs, batch_size, lr))
+    data_sha = splits.sha256()  # of the data as given: what a delivered model's sidecar is checked against
+    original, already_forgotten = _original(model, splits, make_recipe(epochs, batch_size, lr))
+    if already_forgotten:
+        # a delivered model forgot these rows before: they are gone from its world, and from the retrain reference
+        from erasekit.data import ForgetSpec
+
+        requested = ForgetSpec.parse(forget)
+        again = sorted(set(requested.index_list) & set(already_forgotten)) if requested.kind == "indices" else []
+        if again:
+            raise ErasekitError(
+                f"row {again[0]} was already forgotten by this model (its sidecar lists {len(already_forgotten)} forgotten rows)"
+            )
+        splits = splits.without_train_rows(already_forgotten, "forgotten by earlier requests")
     spec = _forget_spec(forget, splits)
     spec.resolve(splits.train.y.numpy(), splits.num_classes)  # fail fast, before any training
     config = ExperimentConfig(
@@ -223,8 +235,9 @@ def unlearn(
         from dataclasses import replace
 
         receipt = _deliver(
-            report, kept, save_dir, out_dir, splits, spec, config, request_id, started_at, data_label(data, subset)
-        )
+            report, kept, save_dir, out_dir, splits, spec, config, request_id, started_at, data_label(data, subset),
+            data_sha, already_forgotten,
+        )  # fmt: skip
         report = replace(report, receipt=receipt)
     paths = write_report(report, out_dir)
     if as_json:
@@ -247,7 +260,10 @@ def _keep(kept: dict, method: str, row: str, seed: int, network) -> None:
         kept["model"], kept["row"] = network, row
 
 
-def _deliver(report, kept, save_dir: Path, out_dir: Path, splits, spec, config, request_id, started_at: str, data_spec: str):
+def _deliver(
+    report, kept, save_dir: Path, out_dir: Path, splits, spec, config, request_id, started_at: str, data_spec: str,
+    data_sha: str, earlier=(),
+):  # fmt: skip
     """Write the new model, its sidecar and the deletion receipt together (all or nothing); return the receipt."""
     import hashlib
     import json
@@ -273,11 +289,11 @@ def _deliver(report, kept, save_dir: Path, out_dir: Path, splits, spec, config, 
             "from_weights_sha256": original_sha,
             "forgotten_ids_sha256": forgotten.ids_sha256,
             "receipt": "receipt.json",
+            # every request so far: a later request on this model retrains without all of them
+            "forgotten_rows": sorted(set(earlier) | set(forgotten.ids)),
         }
     }
-    files = model_files(
-        model, weights, config.original.spec, config.original.recipe, data_spec, splits.sha256(), 0, metrics, extra
-    )
+    files = model_files(model, weights, config.original.spec, config.original.recipe, data_spec, data_sha, 0, metrics, extra)
     receipt = make_receipt(
         request_id=request_id or str(uuid.uuid4()),
         forgotten=forgotten,
@@ -285,7 +301,7 @@ def _deliver(report, kept, save_dir: Path, out_dir: Path, splits, spec, config, 
         params=row.params,
         seed=0,
         data_spec=data_spec,
-        data_sha256=splits.sha256(),
+        data_sha256=data_sha,
         original_weights_sha256=original_sha,
         new_weights_sha256=sha256_state(model),
         new_weights_file=weights.name,
@@ -303,6 +319,7 @@ def _deliver(report, kept, save_dir: Path, out_dir: Path, splits, spec, config, 
 
 
 def _original(model: str, splits, recipe):
+    """The original to unlearn from, and the rows it has already forgotten (a model delivered by --save-model)."""
     from erasekit.core.errors import ModelError
     from erasekit.models import ARCHITECTURES, ModelSpec
     from erasekit.pipelines.unlearning import OriginalModel
@@ -310,7 +327,7 @@ def _original(model: str, splits, recipe):
     from erasekit.unlearn import check_output_size
 
     if model in ARCHITECTURES:
-        return OriginalModel(ModelSpec(model, splits.input_shape, splits.num_classes), recipe)  # type: ignore[arg-type]
+        return OriginalModel(ModelSpec(model, splits.input_shape, splits.num_classes), recipe), ()  # type: ignore[arg-type]
     path = Path(model)
     if path.suffix != ".safetensors" and not path.exists():
         raise ModelError(f"--model '{model}' is neither a model file nor one of {', '.join(ARCHITECTURES)}")
@@ -321,7 +338,7 @@ def _original(model: str, splits, recipe):
             "pass the same --data (and --subset) it was trained on, so retraining is a valid reference"
         )
     check_output_size(saved.model, splits.train, splits.num_classes)
-    return OriginalModel(saved.spec, saved.recipe, pretrained=saved.model)
+    return OriginalModel(saved.spec, saved.recipe, pretrained=saved.model), saved.forgotten_rows
 
 
 def print_summary(report) -> None:

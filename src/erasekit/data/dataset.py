@@ -343,6 +343,21 @@ class DataSplits:
                 raise ForgetSetError(f"forget index {row} is out of range: the data has rows 0..{total - 1}")
         return out
 
+    def without_train_rows(self, rows, why: str) -> DataSplits:
+        """The same splits without the training examples whose source row is in ``rows`` (rows not present are ignored)."""
+        drop = np.isin(self.train_rows, np.asarray(list(rows), dtype=np.int64))
+        keep = np.flatnonzero(~drop)
+        return DataSplits(
+            name=self.name,
+            train=self.train.subset(keep),
+            test=self.test,
+            train_rows=self.train_rows[keep],
+            test_rows=self.test_rows,
+            class_names=self.class_names,
+            preprocessing=f"{self.preprocessing}; without {int(drop.sum())} training rows ({why})",
+            subset_of=self.subset_of,
+        )
+
     def subsample_train(self, size: int, seed: int = 0) -> DataSplits:
         """Keep a stratified random ``size`` of the training split (test split unchanged)."""
         from sklearn.model_selection import train_test_split

@@ -45,6 +45,8 @@ class SavedModel:
     data_sha256: str
     seed: int
     weights_sha256: str
+    # a model delivered by `unlearn --save-model`: the source rows it has forgotten so far (every request)
+    forgotten_rows: tuple[int, ...] = ()
 
 
 def save_model(
@@ -149,4 +151,13 @@ def load_model(path: Path) -> SavedModel:
         data_sha256=sidecar["data"]["sha256"],
         seed=int(sidecar.get("seed", 0)),
         weights_sha256=sha256_state(model),
+        forgotten_rows=_forgotten_rows(sidecar, side),
     )
+
+
+def _forgotten_rows(sidecar: dict, side: Path) -> tuple[int, ...]:
+    unlearned = sidecar.get("unlearned") or {}
+    rows = unlearned.get("forgotten_rows", []) if isinstance(unlearned, dict) else None
+    if not isinstance(rows, list) or not all(isinstance(r, int) and not isinstance(r, bool) and r >= 0 for r in rows):
+        raise ModelError(f"{side} records forgotten rows that are not a list of row numbers; restore the sidecar")
+    return tuple(sorted(set(rows)))
