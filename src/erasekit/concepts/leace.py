@@ -10,7 +10,7 @@ import torch
 
 from erasekit.concepts.base import AffineEraser, ColumnRanges, constant_from_variance, register_eraser, require_samples
 from erasekit.concepts.encoding import ConceptEncoding, as_features, check_pair
-from erasekit.core.errors import MethodError
+from erasekit.core.errors import ConceptError, MethodError
 from erasekit.core.params import POSITIVE, Params
 
 
@@ -65,8 +65,7 @@ class _LeaceFitter:
             require_samples("LEACE", self.n_samples, self.x_dim + 1, f"to estimate a {self.x_dim}×{self.x_dim} covariance")
         else:
             require_samples("leace_orth", self.n_samples, 2, "to estimate a cross-covariance")
-        assert self._fitter is not None  # require_samples saw at least one batch
-        fitted = self._fitter.eraser
+        fitted = self._statistics().eraser
         return AffineEraser(
             self.method, fitted.proj_left, fitted.proj_right, fitted.bias, self.encoding, self._constant_columns()
         )
@@ -74,8 +73,13 @@ class _LeaceFitter:
     def _constant_columns(self) -> torch.Tensor | None:
         if self._ranges is not None:
             return self._ranges.constant()
-        assert self._fitter is not None
-        return constant_from_variance(torch.diagonal(self._fitter.sigma_xx_))  # raw co-moments, before shrinkage
+        return constant_from_variance(torch.diagonal(self._statistics().sigma_xx_))
+
+    def _statistics(self):
+        """The fitted co-moments; created by the first batch."""
+        if self._fitter is None:
+            raise ConceptError("the fitter has seen no data; call update(x, z) with at least one batch first")
+        return self._fitter  # raw co-moments, before shrinkage
 
 
 @register_eraser("leace", LeaceParams)

@@ -53,7 +53,8 @@ class _QuadraticFitter:
             self.x_dim + 1,
             f"per class, to estimate a {self.x_dim}×{self.x_dim} covariance for each class; the smallest class has {smallest}",
         )
-        assert self._fitter is not None  # require_samples saw at least one batch
+        if self._fitter is None:  # require_samples refuses an empty fit first; this guards direct misuse
+            raise ConceptError("the fitter has seen no data; call update(x, z) with at least one batch first")
         fitted = self._fitter.eraser
         return QuadraticConceptEraser("quadratic", fitted.class_means, fitted.global_mean, fitted.ot_maps, self.encoding)
 

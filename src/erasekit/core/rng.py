@@ -15,8 +15,12 @@ import torch
 
 @contextmanager
 def seeded(seed: int) -> Iterator[None]:
-    """Run the block with torch's global generators seeded by ``seed``; restore the caller's state afterwards."""
-    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    """Run the block with torch's global generators seeded by ``seed``; restore the caller's state afterwards.
+
+    Every CUDA device is forked whenever CUDA exists, not only when it is already initialised: the block may
+    move a model to the GPU, and ``manual_seed`` would otherwise leave a seeded CUDA generator behind.
+    """
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         yield
