@@ -12,6 +12,7 @@ import numpy as np
 
 from erasekit.core.errors import DataError, suggest
 from erasekit.data.dataset import DataSplits
+from erasekit.data.plain_tables import MAX_CLASSES_INFERRED
 from erasekit.data.sources import CLASSIFICATION_KINDS, DataSpec
 from erasekit.data.tables import read_table
 
@@ -112,9 +113,6 @@ def load_mnist(directory: Path | str) -> DataSplits:
     )
 
 
-MAX_CLASSES = 50  # more distinct labels than this, in more than half the rows, is a continuous column
-
-
 def load_csv(path: Path, target: str) -> DataSplits:
     """A numeric table (CSV with a header row, or Parquet); ``target`` holds the class labels.
 
@@ -155,7 +153,7 @@ def load_csv(path: Path, target: str) -> DataSplits:
     counts = {c: 0 for c in classes}
     for label in raw_labels:
         counts[label] += 1
-    if len(classes) > MAX_CLASSES and len(classes) > len(raw_labels) // 2:
+    if len(classes) > MAX_CLASSES_INFERRED and len(classes) > len(raw_labels) // 2:  # a quantity, not classes
         raise DataError(
             f"target '{target}' has {len(classes)} distinct values in {len(raw_labels)} rows: it looks like a quantity, "
             "not class labels; unlearning here needs a classification target"

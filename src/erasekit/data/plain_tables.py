@@ -44,8 +44,12 @@ class PlainTable:
         return len(self.columns)
 
 
-def infer_task(values: pd.Series) -> str:
-    """binary / multiclass for labels (strings, or integers with few distinct values), regression otherwise."""
+def infer_task(values) -> str:
+    """binary / multiclass for labels (text, or integers with at most 50 distinct values), regression otherwise.
+
+    The one rule for every selection path (the CLI on a table, and a selector given ``task=None``).
+    """
+    values = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values).ravel())
     if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
         return "binary" if values.nunique() <= 2 else "multiclass"
     numbers = values.to_numpy(dtype=np.float64)

@@ -33,12 +33,13 @@ from erasekit.core.params import check_number
 from erasekit.core.registry import Registry
 from erasekit.core.resources import measure
 from erasekit.data.ctr import FieldTable, table_from_matrix
+from erasekit.data.plain_tables import TASKS as TASKS  # re-exported: the selectors declare their tasks with it
+from erasekit.data.plain_tables import infer_task
 from erasekit.models.ctr import CTRRecipe, CTRSpec
 
 Family = Literal["shallow", "gate", "exact"]
 FAMILY_ORDER = {"shallow": 0, "gate": 1, "exact": 2}
 Task = Literal["binary", "multiclass", "regression"]
-TASKS: tuple[str, ...] = ("binary", "multiclass", "regression")
 CLASSIFICATION = frozenset({"binary", "multiclass"})
 
 # Set by the selection command and pipeline themselves (from --seed), not by --param.
@@ -144,8 +145,8 @@ class RankingSelector(SelectorMixin, BaseEstimator):
 
     ``tasks`` are the targets a method handles (binary, multiclass, regression); fitting
     another kind is a one-line error. Selectors with a ``task`` parameter take it as given
-    (``None``: inferred from ``y`` — a float target with non-integer values is regression,
-    anything else classification); ``task_`` is what was used.
+    (``None``: inferred from ``y`` by :func:`~erasekit.data.plain_tables.infer_task` — text or at
+    most 50 integer values are classes, other numbers a regression); ``task_`` is what was used.
     """
 
     family: ClassVar[Family] = "shallow"
@@ -215,14 +216,6 @@ class RankingSelector(SelectorMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = self._supervised
         return tags
-
-
-def infer_task(y) -> str:
-    """binary | multiclass | regression: a float target with non-integer values is regression."""
-    values = np.asarray(y)
-    if values.dtype.kind == "f" and np.isfinite(values).all() and not np.all(np.mod(values, 1) == 0):
-        return "regression"
-    return "binary" if len(np.unique(values)) <= 2 else "multiclass"
 
 
 def check_target(y, task: str) -> None:
@@ -303,7 +296,7 @@ def held_out_split(X: np.ndarray, y: np.ndarray, fraction: float, seed: int):
     if not 0 < fraction < 1:
         raise FieldError(f"validation_fraction must be in (0, 1), got {fraction}")
     classes, counts = np.unique(y, return_counts=True)
-    regression = np.asarray(y).dtype.kind == "f" and not np.all(np.mod(np.asarray(y), 1) == 0)
+    regression = infer_task(y) == "regression"
     stratify = y if not regression and counts.min() >= 2 and len(X) * fraction >= len(classes) else None
     return train_test_split(X, y, test_size=fraction, stratify=stratify, random_state=seed)
 
