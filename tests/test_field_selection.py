@@ -274,17 +274,32 @@ def test_cli_select_on_a_plain_table_judges_the_columns(capsys, tmp_path, numeri
         "--out", out, "--param", "gbdt.n_estimators=50", "--random-draws", "3",
     )  # fmt: skip
     assert code == 0 and "multiclass, 3 classes" in stdout and "random columns (3 draws)" in stdout
-    assert len(stdout.strip().splitlines()) <= 6, "a short summary; the ranking is in the files"
+    assert len(stdout.strip().splitlines()) <= 7, "a short summary; the ranking is in the files"
     document = json.loads((out / "selection.json").read_text())
     assert document["schema"] == "erasekit.table-selection/1" and document["task"] == "multiclass"
     selection = document["selection"]
     assert set(selection["kept"]) == {"x0", "x1", "x2", "x3"} and len(selection["removed"]) == 14
     assert document["at_k"]["score"] > document["random_k"]["mean"] + 0.1, "the informative columns beat random ones"
+    assert document["verdict"] == "better_than_random" and "verdict: better than random" in stdout
     assert document["metric"] == "accuracy" and len(document["random_k"]["scores"]) == 3
     ranking = pd.read_csv(out / "ranking.csv")
     assert list(ranking["column"][:4].sort_values()) == ["x0", "x1", "x2", "x3"] and ranking["kept"].sum() == 4
     reduced = pd.read_csv(out / "reduced.csv")
     assert list(reduced.columns) == selection["kept"] + ["label"] and len(reduced) == 900
+
+
+def test_cli_select_says_when_a_ranking_is_no_better_than_random(capsys, tmp_path):
+    """A target unrelated to every column: whatever the method keeps, it must not read as evidence."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(600, 12)), columns=[f"x{i}" for i in range(12)])
+    frame["label"] = rng.integers(0, 2, 600)
+    frame.to_csv(tmp_path / "noise.csv", index=False)
+    code, stdout, _ = run(
+        capsys, "select", "--data", f"csv:{tmp_path / 'noise.csv'}", "--target", "label", "--method", "gbdt", "--k", "3",
+        "--param", "gbdt.n_estimators=30", "--out", tmp_path / "o", "--json",
+    )  # fmt: skip
+    document = json.loads(stdout)
+    assert code == 0 and document["verdict"] == "no_better_than_random", document["verdict_reason"]
 
 
 def test_cli_select_regression_with_the_mlp_judge(capsys, tmp_path):
@@ -425,3 +440,14 @@ def test_every_method_is_a_selector_that_fits_a_plain_matrix(synthetic, name):
     assert selector.scores_.shape == (X.shape[1],) and np.isfinite(selector.scores_).all()
     assert sorted(selector.ranking_) == list(range(1, X.shape[1] + 1))
     assert selector.transform(X).shape == (len(X), selector.k_)
+
+
+def test_selection_verdict_by_hand():
+    from erasekit.pipelines.table_selection import judge
+    from erasekit.report.selection import RandomBaseline
+
+    draws = RandomBaseline(5, 0.5, 0.1, 3, (0.4, 0.5, 0.6))
+    assert judge(0.71, draws, "accuracy")[0] == "better_than_random"  # above mean + 2 sd = 0.7 and every draw
+    assert judge(0.69, draws, "accuracy")[0] == "no_better_than_random"
+    tight = RandomBaseline(5, 0.5, 0.0, 3, (0.45, 0.5, 0.62))
+    assert judge(0.6, tight, "accuracy")[0] == "no_better_than_random", "a random draw scored higher"

@@ -247,6 +247,8 @@ def _select_plain(
         f"{table.n_columns} · {baseline.mean:.4f} ± {baseline.std:.4f} with {k} random columns ({baseline.draws} draws)",
         highlight=False,
     )
+    colour = "green" if report.verdict == "better_than_random" else "yellow"
+    out.print(f"verdict: [{colour}]{report.verdict.replace('_', ' ')}[/{colour}] — {report.verdict_reason}", highlight=False)
     if not report.selector_complete:
         out.print("[yellow]the method ran out of its time budget: its ranking is the result so far[/yellow]")
     shown = ", ".join(selection.kept[:SHOWN]) + (f", … (+{k - SHOWN} more)" if k > SHOWN else "")

@@ -66,6 +66,21 @@ def random_baseline(table: PlainTable, k: int, kind: str, draws: int, seed: int)
     return RandomBaseline(k, float(np.mean(scores)), float(np.std(scores)), draws, tuple(scores))
 
 
+def judge(at_k: float, baseline: RandomBaseline, metric: str) -> tuple[str, str]:
+    """Better than random only when the kept columns beat every random draw and the draws' mean by 2 standard deviations."""
+    bar = max(baseline.mean + 2 * baseline.std, max(baseline.scores))
+    if at_k > bar:
+        return (
+            "better_than_random",
+            f"{metric} {at_k:.4f} above every random {baseline.columns}-column draw and mean + 2 sd ({bar:.4f})",
+        )
+    return (
+        "no_better_than_random",
+        f"{metric} {at_k:.4f} within the random draws (mean {baseline.mean:.4f} ± {baseline.std:.4f}, best {max(baseline.scores):.4f}): "
+        "the ranking carries no evidence beyond chance",
+    )
+
+
 def rank_columns(table: PlainTable, method: str, selector: RankingSelector | None, seed: int) -> tuple[FieldSelection, bool]:
     """Fit ``method`` on the training rows; every column ranked (k = all of them)."""
     info = selector_info(method)
@@ -128,19 +143,25 @@ def run_table_selection(
         ranked.method, ranked.params, int(k), kept, ranked.ranking[k:], ranked.scores, ranked.ranking,
         ranked.seconds, ranked.peak_memory_mb, seed, ranked.extra,
     )  # fmt: skip
+    metric = "r2" if table.task == "regression" else "accuracy"
+    at_k = HeldOutScore(int(k), held_out_score(table, [index[name] for name in kept], downstream, seed))
+    baseline = random_baseline(table, int(k), downstream, random_draws, seed)
+    verdict, reason = judge(at_k.score, baseline, metric)
     return TableSelectionReport(
         data=data_label,
         target=table.target,
         task=table.task,
         classes=table.classes,
-        metric="r2" if table.task == "regression" else "accuracy",
+        metric=metric,
         downstream=downstream,
         n_train=len(table.y_train),
         n_test=len(table.y_test),
         selection=selection,
-        at_k=HeldOutScore(int(k), held_out_score(table, [index[name] for name in kept], downstream, seed)),
+        at_k=at_k,
         all_columns=HeldOutScore(table.n_columns, held_out_score(table, range(table.n_columns), downstream, seed)),
-        random_k=random_baseline(table, int(k), downstream, random_draws, seed),
+        random_k=baseline,
+        verdict=verdict,
+        verdict_reason=reason,
         selector_complete=complete,
         data_sha256=table.data_sha256,
         provenance=Provenance.collect(seeds=(seed,), data_sha256=table.data_sha256, command=command),

@@ -151,6 +151,9 @@ class TableSelectionReport:
     at_k: HeldOutScore
     all_columns: HeldOutScore
     random_k: RandomBaseline
+    # better_than_random | no_better_than_random: read against the random draws' spread (the noise floor)
+    verdict: str
+    verdict_reason: str
     selector_complete: bool  # False when a budgeted method stopped early (its ranking is the result so far)
     data_sha256: str
     provenance: Provenance
