@@ -391,3 +391,22 @@ class DictOutputByName(nn.Module):
 
     def forward(self, pixels):
         return self.inner(pixels)
+
+
+def test_the_experiment_runs_where_a_pretrained_original_is(digits, digits_spec, trained_mlp):
+    from erasekit.pipelines.unlearning import ExperimentConfig, OriginalModel, _original_model, run_device
+
+    meta = copy.deepcopy(trained_mlp).to("meta")
+    config = ExperimentConfig(
+        data=digits,
+        data_spec="digits",
+        original=OriginalModel(digits_spec, QUICK_RECIPE, pretrained=meta),
+        scenarios=(),
+        methods=(),
+    )
+    assert run_device(config).type == "meta" and _original_model(config, 0, "") is meta, "not moved behind the user's back"
+    import dataclasses
+
+    assert run_device(dataclasses.replace(config, device="cpu")).type == "cpu"
+    built = dataclasses.replace(config, original=OriginalModel(digits_spec, QUICK_RECIPE))
+    assert run_device(built).type == "cpu"

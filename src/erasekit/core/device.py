@@ -76,14 +76,6 @@ def model_device(model: nn.Module) -> torch.device:
     return next(iter(devices))
 
 
-def model_float_dtype(model: nn.Module) -> torch.dtype | None:
-    """The floating dtype of the model's first floating parameter (None for a model with none)."""
-    for tensor in model.parameters():
-        if tensor.is_floating_point():
-            return tensor.dtype
-    return None
-
-
 def move(value: Any, device: torch.device, float_dtype: torch.dtype | None = None) -> Any:
     """``value`` (a tensor, or dicts/lists/tuples of them) on ``device``; floating tensors cast to ``float_dtype``.
 
@@ -111,18 +103,6 @@ def autocast(device: torch.device, precision: str) -> Iterator[None]:
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
     with torch.autocast(device_type=device.type if device.type != "meta" else "cpu", dtype=dtype):
         yield
-
-
-def peak_gpu_memory_mb(device: torch.device) -> float | None:
-    """Peak CUDA memory allocated since the last reset, MiB (None off CUDA)."""
-    if device.type != "cuda":
-        return None
-    return torch.cuda.max_memory_allocated(device) / 2**20
-
-
-def reset_gpu_peak(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
 
 
 def describe_mismatch(exc: BaseException) -> str | None:

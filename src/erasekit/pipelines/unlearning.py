@@ -27,7 +27,7 @@ from erasekit.audit.unlearning import (
 )
 from erasekit.audit.verdicts import MethodEvidence, VerdictRules, judge
 from erasekit.core import progress
-from erasekit.core.device import resolve_device
+from erasekit.core.device import model_device, resolve_device
 from erasekit.core.provenance import Provenance, sha256_arrays
 from erasekit.core.resources import measure
 from erasekit.data.dataset import DataSplits, subset
@@ -91,7 +91,9 @@ class ExperimentConfig:
     tune: int = 0
     compare_untuned: bool = False  # with tune: also run each method with its given parameters, as "NAME" next to "NAME+tuned"
     per_example_sample: int = 500  # retain and test examples whose per-example divergence (KLOM) is measured
-    device: str = "cpu"  # where models are trained and unlearned (auto | cpu | cuda | cuda:N | mps)
+    # where models are trained and unlearned (auto | cpu | cuda | cuda:N | mps); None: a pretrained original stays
+    # where it is (and everything follows it), a model trained here is trained on the CPU
+    device: str | None = None
     # called with (scenario name, row name, seed, model) for every model a row produces: how a caller keeps one
     on_model: Callable[[str, str, int, nn.Module], None] | None = None
     precision: str = "fp32"  # fp32 | bf16 | fp16 (autocast of every forward)
@@ -171,16 +173,23 @@ def run_experiment(config: ExperimentConfig) -> Report:
     )
     return Report(
         scenarios=reports,
-        provenance=Provenance.collect(
-            seeds=seeds, data_sha256=data_sha, command=config.command, device=str(resolve_device(config.device))
-        ),
+        provenance=Provenance.collect(seeds=seeds, data_sha256=data_sha, command=config.command, device=str(run_device(config))),
     )
 
 
-def _original_model(config: ExperimentConfig, seed: int, data_sha: str) -> nn.Module:
-    device = resolve_device(config.device)
+def run_device(config: ExperimentConfig):
+    """The device of this run: the one asked for, else the pretrained original's, else the CPU."""
+    if config.device is not None:
+        return resolve_device(config.device)
     if config.original.pretrained is not None:
-        return config.original.pretrained.to(device)
+        return model_device(config.original.pretrained)
+    return resolve_device("cpu")
+
+
+def _original_model(config: ExperimentConfig, seed: int, data_sha: str) -> nn.Module:
+    device = run_device(config)
+    if config.original.pretrained is not None:
+        return config.original.pretrained if config.device is None else config.original.pretrained.to(device)
     spec, recipe, data = config.original.spec, config.original.recipe, config.data
 
     def fit() -> nn.Module:
@@ -380,7 +389,7 @@ def _scenario_report(config, scenario, runs, forget_sizes, original_scores, seed
                 command=config.command,
                 before=[o.original_sha for o in outcomes],
                 after=[o.weights_sha for o in outcomes],
-                device=str(resolve_device(config.device)),
+                device=str(run_device(config)),
             ),
         )
 
