@@ -110,6 +110,8 @@ def test_a_saved_feature_remover_applies_to_new_rows(tmp_path):
     loaded = load_remover(tmp_path / "remover.safetensors")
     assert np.allclose(loaded.transform(new), remover.transform(new))
     assert list(loaded.get_feature_names_out()) == list(remover.get_feature_names_out())
+    kept_before = new[["proxy", "skill", "noise"]].to_numpy()
+    assert probe_accuracy(kept_before, new["group"].to_numpy()) > 0.9, "positive control: the kept columns leak the group"
     assert probe_accuracy(remover.transform(new), new["group"].to_numpy()) < 0.6
     (tmp_path / "bad.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(ConceptError, match="not a safetensors file"):
@@ -131,6 +133,10 @@ def test_erase_writes_a_remover_and_apply_uses_it_on_new_rows(capsys, tmp_path):
     assert code == 0 and "300 rows" in out
     applied = pd.read_csv(tmp_path / "applied" / "erased.csv")
     assert list(applied.columns) == list(fitted.columns) and len(applied) == 300
-    assert probe_accuracy(applied.drop(columns="y").to_numpy(), frame["group"][900:].to_numpy()) < 0.65
+    new_rows = frame[900:]
+    assert (
+        probe_accuracy(new_rows[["proxy", "skill", "noise"]].to_numpy(), new_rows["group"].to_numpy()) > 0.9
+    )  # positive control
+    assert probe_accuracy(applied.drop(columns="y").to_numpy(), new_rows["group"].to_numpy()) < 0.65
     code = main(["erase", "--apply", str(tmp_path / "fit" / "remover.safetensors"), "--out", str(tmp_path / "x")])
     assert code == 2 and "--apply needs either" in capsys.readouterr().err and not (tmp_path / "x").exists()
