@@ -43,6 +43,13 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 KS = (10, 20, 50, 100)
 METHODS = ("gbdt", "permutation", "l1", "mrmr", "quickselection")
 SUPERVISED = ("gbdt", "permutation", "l1", "mrmr", "removal")
+# the same QuickSelection with one setting changed: the masked dense network (speed and memory), the paper's 100
+# epochs, and min–max scaling (for pixels); variants of one method count once in the madelon target
+QUICKSELECTION_VARIANTS = {
+    "quickselection (dense)": {"dense": True},
+    "quickselection (100 epochs)": {"epochs": 100},
+    "quickselection (min–max)": {"scaling": "minmax"},
+}
 RANDOM_DRAWS = 5
 REMOVAL_BUDGET_SECONDS = 600.0
 
@@ -163,20 +170,21 @@ def run_table(name: str, table: PlainTable, methods: tuple[str, ...], quick: boo
         extra = {key: float(v) for key, v in getattr(selector, "extra_", {}).items() if not key.startswith("seconds_at")}
         result.methods.append(MethodResult(method, cost.seconds, cost.peak_memory_mb, scores, order[:20].tolist(), extra))
         print(f"   {method:16s} {cost.seconds:7.1f} s  " + "  ".join(f"k={k}: {s:.4f}" for k, s in scores.items()), flush=True)
-        if method == "quickselection" and name == "mnist pixels":
-            dense, dense_cost = rank(table, method, dense=True, **params)
-            dense_order = np.argsort(dense.ranking_, kind="stable")
-            dense_scores = {k: held_out_score(table, dense_order[:k], "gbdt", 0) for k in ks}
-            result.methods.append(
-                MethodResult(
-                    "quickselection (dense)",
-                    dense_cost.seconds,
-                    dense_cost.peak_memory_mb,
-                    dense_scores,
-                    dense_order[:20].tolist(),
+        if method == "quickselection":
+            for variant, changes in QUICKSELECTION_VARIANTS.items():
+                if variant == "quickselection (dense)" and name != "mnist pixels":
+                    continue  # the speed and memory comparison the paper makes, on the widest table
+                other, other_cost = rank(table, method, **{**params, **changes})
+                other_order = np.argsort(other.ranking_, kind="stable")
+                other_scores = {k: held_out_score(table, other_order[:k], "gbdt", 0) for k in ks}
+                result.methods.append(
+                    MethodResult(variant, other_cost.seconds, other_cost.peak_memory_mb, other_scores, other_order[:20].tolist())
                 )
-            )
-            print(f"   {'quickselection (dense)':16s} {dense_cost.seconds:7.1f} s", flush=True)
+                print(
+                    f"   {variant:16s} {other_cost.seconds:7.1f} s  "
+                    + "  ".join(f"k={k}: {v:.4f}" for k, v in other_scores.items()),
+                    flush=True,
+                )
     return result
 
 
@@ -217,7 +225,8 @@ def targets(results: list[TableResult]) -> list[str]:
         lines.append(
             f"- madelon-style: methods with ≥ 18 of the 20 relevant columns in their top 20 and accuracy at k = 20 within "
             f"2 points of the 20 relevant columns ({madelon.relevant_score:.4f}): {', '.join(good) or 'none'} — "
-            f"{'**met**' if len(good) >= 4 else '**not met**'} (needs 4). Found: {found}."
+            f"{'**met**' if len({g.split(' (')[0] for g in good}) >= 4 else '**not met**'} (needs 4 methods; variants of one "
+            f"method count once). Found: {found}."
         )
         removal = next((m for m in madelon.methods if m.method == "removal"), None)
         if "removal" in madelon.refusals:
