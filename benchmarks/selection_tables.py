@@ -41,8 +41,8 @@ from erasekit.pipelines.table_selection import held_out_score, random_baseline
 RESULTS = Path(__file__).resolve().parent / "results"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 KS = (10, 20, 50, 100)
-METHODS = ("gbdt", "permutation", "l1", "mrmr", "quickselection")
-SUPERVISED = ("gbdt", "permutation", "l1", "mrmr", "removal")
+METHODS = ("gbdt", "random_forest", "permutation", "l1", "mrmr", "univariate", "quickselection")
+SUPERVISED = ("gbdt", "random_forest", "permutation", "l1", "mrmr", "univariate", "removal")
 # the same QuickSelection with one setting changed: the masked dense network (speed and memory), the paper's 100
 # epochs, and min–max scaling (for pixels); variants of one method count once in the madelon target
 QUICKSELECTION_VARIANTS = {

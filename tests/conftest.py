@@ -83,3 +83,27 @@ def model_file(tmp_path_factory, trained_mlp, digits_spec, digits):
     path = tmp_path_factory.mktemp("model") / "digits.safetensors"
     save_model(trained_mlp, path, digits_spec, QUICK_RECIPE, "digits", digits.sha256(), seed=0)
     return path
+
+
+POSTGRES_ENV = "ERASEKIT_TEST_POSTGRES_URL"
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A PostgreSQL URL for the ledger tests: ``$ERASEKIT_TEST_POSTGRES_URL`` if set, else a private
+    server started here from the installed binaries; skipped, with the reason, where neither works."""
+    from erasekit.ledger.scratch_postgres import PostgresUnavailable, scratch_postgres
+
+    url = os.environ.get(POSTGRES_ENV)
+    if url:
+        yield url
+        return
+    try:
+        server = scratch_postgres()  # under /tmp: the server user must be able to reach it
+        url = server.__enter__()
+    except PostgresUnavailable as exc:
+        pytest.skip(f"{POSTGRES_ENV} is not set and {exc}")
+    try:
+        yield url
+    finally:
+        server.__exit__(None, None, None)

@@ -207,7 +207,7 @@ def test_model_and_sidecar_are_written_together_or_not_at_all(tmp_path, monkeypa
     assert not [p for p in tmp_path.iterdir() if STAGING_MARK in p.name]
 
 
-def test_cli_erase_with_a_full_disk_exits_2_and_writes_nothing(capsys, tmp_path, monkeypatch):
+def test_cli_erase_with_a_full_disk_exits_75_and_writes_nothing(capsys, tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
     z = rng.integers(0, 2, 300)
     x = rng.normal(size=(300, 4)) + z[:, None]
@@ -236,7 +236,7 @@ def test_cli_erase_with_a_full_disk_exits_2_and_writes_nothing(capsys, tmp_path,
         "--out",
         out,
     )
-    assert code == 2 and "No space left on device" in err and len(err.strip().splitlines()) == 1
+    assert code == 75 and "No space left on device" in err and len(err.strip().splitlines()) == 1
     assert not out.exists() and not [p for p in tmp_path.iterdir() if STAGING_MARK in p.name]
 
 

@@ -100,6 +100,8 @@ def test_ranker_registry_names_and_errors():
         "lpfs",
         "shark",
         "sfs",
+        "random_forest",
+        "univariate",
     } == set(available_selectors())
     with pytest.raises(MethodError, match="did you mean 'optfs'"):
         selector_info("optf")

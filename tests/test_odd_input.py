@@ -268,3 +268,43 @@ def test_bulk_requests_are_recorded_in_one_transaction_or_not_at_all(capsys, tmp
     assert len(json.loads(out)) == 3, "nothing of the failed batch was recorded"
     code, _, err = run_cli(capsys, "requests", "add", "--model-dir", copy, "--requests-file", good, "--id", "3")
     assert code == 2 and "not both" in err
+
+
+def test_a_field_longer_than_the_csv_modules_limit(capsys, tmp_path):
+    import csv
+
+    huge = "x" * (csv.field_size_limit() + 10)
+    adult = tmp_path / "adult"
+    adult.mkdir()
+    row = "39, State-gov, 77516, Bachelors, 13, Never-married, Adm-clerical, Not-in-family, White, Male, 2174, 0, 40, United-States, <=50K\n"
+    rich = row.replace("<=50K", ">50K")
+    (adult / "adult.data").write_text((row + rich) * 15 + row.replace("State-gov", huge))
+    (adult / "adult.test").write_text("|1x3 Cross validator\n" + (row + rich).replace("50K\n", "50K.\n") * 5)
+    code, _, err = run_cli(capsys, "select", "--data", f"adult:{adult}", "--method", "gbdt", "--k", "2", "--out", tmp_path / "o")
+    assert code == 0, err  # read whole: the long value is one more (rare) category of workclass
+    # a plain csv: table reads such a field (pandas' own parser has no such limit) and names the column
+    table = tmp_path / "t.csv"
+    table.write_text("x,y\n" + "".join(f"{i},{i % 2}\n" for i in range(40)) + f"{huge},1\n")
+    code, _, err = run_cli(
+        capsys, "select", "--data", f"csv:{table}", "--target", "y", "--method", "gbdt", "--k", "1", "--out", tmp_path / "o2"
+    )
+    assert code == 2 and "column 'x' is not numeric" in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "o2").exists()
+
+
+def test_a_label_outside_the_declared_classes_is_refused(trained_mlp, digits):
+    from erasekit.core.errors import DataError
+    from erasekit.unlearn import UnlearningTask
+
+    task = UnlearningTask.create(trained_mlp, digits.train, forget=[0, 1], num_classes=10)
+    assert task.num_classes == 10  # positive control: the digits' labels are 0..9
+    with pytest.raises(DataError, match=r"outside the declared 9 classes 0..8 \(e.g. 9\)"):
+        UnlearningTask.create(trained_mlp, digits.train, forget=[0, 1], num_classes=9)
+
+
+def test_sisa_train_checks_that_out_can_be_written_before_any_work(capsys, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    code, _, err = run_cli(capsys, "sisa", "train", "--data", "digits", "--shards", "2", "--out", blocker / "model")
+    assert code == 2 and "is not writable" in err and len(err.strip().splitlines()) == 1, err
+    assert blocker.read_text() == "not a folder" and not list(tmp_path.glob(".*staging*"))

@@ -19,7 +19,9 @@ from erasekit.features import (
     MRMRSelector,
     PermutationSelector,
     QuickSelection,
+    RandomForestSelector,
     RemovalSelector,
+    UnivariateSelector,
 )
 from erasekit.features.base import ranking_from_scores
 from erasekit.features.quickselection import _SparseLayer
@@ -31,6 +33,9 @@ SMALL = [
     MRMRSelector(),
     QuickSelection(hidden=16, epochs=2, batch_size=16),
     RemovalSelector(),
+    RandomForestSelector(n_estimators=10),
+    UnivariateSelector(),
+    UnivariateSelector(relevance="mi"),
 ]
 
 
@@ -51,7 +56,15 @@ def informative():
 
 @pytest.mark.parametrize(
     "selector",
-    [PermutationSelector(k=6), GBDTSelector(k=6, n_estimators=100), L1Selector(k=6), MRMRSelector(k=6), RemovalSelector(k=6)],
+    [
+        PermutationSelector(k=6),
+        GBDTSelector(k=6, n_estimators=100),
+        L1Selector(k=6),
+        MRMRSelector(k=6),
+        RemovalSelector(k=6),
+        RandomForestSelector(k=6, n_estimators=100),
+        UnivariateSelector(k=6),
+    ],
     ids=lambda s: type(s).__name__,
 )
 def test_supervised_selectors_find_the_informative_columns(informative, selector):
@@ -163,7 +176,14 @@ def test_supervised_selectors_beat_random_columns_on_a_wide_multiclass_table():
     rng = np.random.default_rng(0)
     random_k = np.mean([accuracy(rng.choice(300, 20, replace=False)) for _ in range(5)])
     assert random_k < 0.3, "positive control: random columns carry little"
-    for selector in (MRMRSelector(k=20), MRMRSelector(k=20, scheme="quotient"), GBDTSelector(k=20), L1Selector(k=20, n_path=8)):
+    for selector in (
+        MRMRSelector(k=20),
+        MRMRSelector(k=20, scheme="quotient"),
+        GBDTSelector(k=20),
+        L1Selector(k=20, n_path=8),
+        RandomForestSelector(k=20, n_estimators=100),
+        UnivariateSelector(k=20),
+    ):
         chosen = np.flatnonzero(selector.fit(X[:800], y[:800]).get_support())
         assert accuracy(chosen) > random_k + 0.2, type(selector).__name__
 
@@ -172,7 +192,14 @@ def test_regression_targets_and_the_methods_that_refuse_them():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(400, 8))
     y = 3 * X[:, 2] - 2 * X[:, 5] + 0.1 * rng.normal(size=400)
-    for selector in (MRMRSelector(k=2), GBDTSelector(k=2, n_estimators=50), L1Selector(k=2), PermutationSelector(k=2)):
+    for selector in (
+        MRMRSelector(k=2),
+        GBDTSelector(k=2, n_estimators=50),
+        L1Selector(k=2),
+        PermutationSelector(k=2),
+        RandomForestSelector(k=2, n_estimators=50),
+        UnivariateSelector(k=2),
+    ):
         selector.fit(X, y)
         assert selector.task_ == "regression" and set(np.flatnonzero(selector.get_support())) == {2, 5}, type(selector).__name__
     integral = np.round(y)  # integer-valued but continuous: say so with task=
@@ -181,6 +208,39 @@ def test_regression_targets_and_the_methods_that_refuse_them():
 
     with pytest.raises(FieldError, match="cannot rank features for a regression target; methods that can: gbdt, l1"):
         OptFSSelector(k=2).fit(X, y)
+
+
+def test_forest_and_univariate_keep_every_copy_of_a_relevant_column_where_mrmr_keeps_one():
+    """Madelon-style: 5 informative columns, 15 linear combinations of them, 80 noise columns."""
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(800, 100, n_informative=5, n_redundant=15, shuffle=False, random_state=0)
+
+    def relevant_in_top_20(selector):
+        return int((np.flatnonzero(selector.fit(X, y).get_support()) < 20).sum())
+
+    # positive control: mRMR's redundancy penalty skips copies, so the same count can come out low
+    assert relevant_in_top_20(MRMRSelector(k=20)) <= 16
+    assert relevant_in_top_20(RandomForestSelector(k=20, n_estimators=100)) >= 19
+    assert relevant_in_top_20(UnivariateSelector(k=20)) >= 17
+
+
+def test_univariate_scores_are_scikit_learns_f_statistic_and_forest_scores_sum_to_one(informative):
+    from sklearn.feature_selection import f_classif
+
+    X, y = informative
+    assert np.allclose(UnivariateSelector().fit(X, y).scores_, f_classif(X, y)[0])
+    forest = RandomForestSelector(n_estimators=30).fit(X, y)
+    assert forest.scores_.sum() == pytest.approx(1.0) and len(forest.estimator_.estimators_) == 30
+    assert forest.scores_[:6].min() > forest.scores_[6:].max()  # orientation: informative columns score higher
+    # a column that matters only through its magnitude: F (linear) misses it, mutual information finds it
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2000, 5))
+    y = (np.abs(X[:, 3]) > 0.7).astype(int)
+    assert UnivariateSelector(k=1).fit(X, y).ranking_[3] > 1
+    assert UnivariateSelector(k=1, relevance="mi").fit(X, y).ranking_[3] == 1
+    constant = RandomForestSelector(k=1, n_estimators=25).fit(np.ones((10, 3)), [0, 1] * 5)
+    assert (constant.scores_ == 0).all()
 
 
 def test_a_constant_regression_target_is_refused():

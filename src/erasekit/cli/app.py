@@ -47,10 +47,15 @@ def app(debug: bool) -> None:
     """erasekit — remove training data, concepts and features from models, and prove it against the exact reference."""
 
 
+EXIT_TEMPORARY_FAILURE = 75  # sysexits.h EX_TEMPFAIL: run again once the environment is fixed
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the app, turning user errors into one line and exit code 2."""
+    """Entry point: run the app, turning user errors into one line and exit code 2 (75 when the
+    disk is full or not writable: nothing was wrong with the input)."""
     from erasekit.core import progress
     from erasekit.core.errors import ErasekitError
+    from erasekit.core.io import storage_fault
 
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
@@ -61,9 +66,13 @@ def main(argv: list[str] | None = None) -> int:
             returned = app.main(args=args, prog_name="erasekit", standalone_mode=False)
         if isinstance(returned, int) and not isinstance(returned, bool) and returned != 0:
             return returned
-    except ErasekitError as exc:
-        if debug:
+    except (ErasekitError, OSError) as exc:
+        fault = storage_fault(exc)
+        if debug or (fault is None and not isinstance(exc, ErasekitError)):
             raise
+        if fault is not None:  # the disk or its permissions, not the input: the same command works once fixed
+            print(f"erasekit: error: {fault}", file=sys.stderr)
+            return EXIT_TEMPORARY_FAILURE
         print(f"erasekit: error: {exc}", file=sys.stderr)
         return 2
     except click.exceptions.UsageError as exc:

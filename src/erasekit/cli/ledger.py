@@ -125,10 +125,12 @@ def sisa_train(
 
     --epochs is E of the equivalent single model; each slice stage trains ⌈2E/(R+1)⌉ epochs.
     """
+    from erasekit.core.io import check_writable_dir
     from erasekit.ledger import DataSource, ShardConfig, train_sisa
     from erasekit.models import ModelSpec
 
     check_architecture(model)
+    check_writable_dir(out_dir)  # before loading any data
     execution = _execution(backend, workers, ray_address)
     recipe = make_recipe(epochs, batch_size, lr)
     splits = load_splits(data, target, subset)
@@ -334,18 +336,56 @@ def requests_list(model_dir, status, db, as_json) -> None:
     default=600.0,
     help="Lock lease; a worker that stops renewing it (crashed on another host) loses it after this long.",
 )
+@click.option(
+    "--fault-retries",
+    type=click.IntRange(min=0),
+    default=2,
+    help="When the disk is full or not writable, retry the batch this many times before giving up (requests stay pending).",
+)
+@click.option(
+    "--backoff",
+    "backoff_seconds",
+    type=click.FloatRange(min=0),
+    default=5.0,
+    help="Seconds before the first retry after a disk fault; doubles each time.",
+)
 @click.option("--data", default=None, help="The training data, if it moved since `sisa train` (checked by hash).")
 @click.option("--target", default=None, help="Label column of csv:/parquet: data.")
 @click.option("--subset", type=click.IntRange(min=1), default=None, help=SUBSET_HELP)
 @_execution_options
 @click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
 def requests_process(
-    model_dir, db, limit, wait_seconds, lease_seconds, data, target, subset, backend, workers, ray_address, as_json
+    model_dir,
+    db,
+    limit,
+    wait_seconds,
+    lease_seconds,
+    fault_retries,
+    backoff_seconds,
+    data,
+    target,
+    subset,
+    backend,
+    workers,
+    ray_address,
+    as_json,
 ) -> None:
-    """Apply pending requests: retrain only the affected shards, commit a new version, mark them done."""
+    """Apply pending requests: retrain only the affected shards, commit a new version, mark them done.
+
+    A full or unwritable disk never fails a request: the batch is retried (--fault-retries,
+    --backoff) and, if the fault persists, left pending with one line on stderr and exit code 75;
+    the next run resumes it.
+    """
     execution = _execution(backend, workers, ray_address)
     with _open(model_dir, db, data, target, subset) as sharded:
-        outcome = sharded.process(execution, limit=limit, lease_seconds=lease_seconds, wait_seconds=wait_seconds)
+        outcome = sharded.process(
+            execution,
+            limit=limit,
+            lease_seconds=lease_seconds,
+            wait_seconds=wait_seconds,
+            fault_retries=fault_retries,
+            backoff_seconds=backoff_seconds,
+        )
         current = sharded.current_version().version
     if as_json:
         write_json(

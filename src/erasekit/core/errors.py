@@ -38,6 +38,16 @@ class OutputError(ErasekitError):
     """An output location cannot be written."""
 
 
+class StorageFault(OutputError):
+    """The environment refused a read or write that should work: the disk is full, a quota is
+    exceeded, a path is read-only or not permitted. Nothing is wrong with the input; the same
+    command succeeds once the fault is fixed. ``errno`` is the operating system's code, if known."""
+
+    def __init__(self, message: str, errno: int | None = None):
+        super().__init__(message)
+        self.errno = errno
+
+
 class LedgerError(ErasekitError):
     """The ledger database cannot be reached or used, or a request cannot be recorded."""
 

@@ -8,6 +8,7 @@ left by a killed run is removed by the next run that writes to the same place.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
@@ -15,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from erasekit.core.errors import OutputError
+from erasekit.core.errors import OutputError, StorageFault
 
 STAGING_MARK = ".erasekit-staging-"
 
@@ -26,7 +27,7 @@ def _umask() -> int:
     return current
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:
@@ -39,14 +40,30 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+# errors of the environment rather than of the input: they go away once space is freed or
+# permissions are fixed, so work that meets them is left to be resumed, never marked failed
+TRANSIENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EIO, errno.EFBIG})
+
+
 def _cannot_write(path: Path, exc: OSError) -> OutputError:
-    return OutputError(f"cannot write {path}: {exc.strerror or exc}; free some space or choose a writable location")
+    return StorageFault(f"cannot write {path}: {exc.strerror or exc}; free some space or choose a writable location", exc.errno)
+
+
+def storage_fault(exc: BaseException) -> StorageFault | None:
+    """``exc`` as a :class:`StorageFault` if it is one (disk full, read-only, permission denied), else None."""
+    if isinstance(exc, StorageFault):
+        return exc
+    if isinstance(exc, OSError) and exc.errno in TRANSIENT_ERRNOS:
+        where = f" ({exc.filename})" if exc.filename else ""
+        return StorageFault(f"{exc.strerror or exc}{where}", exc.errno)
+    return None
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temp file in the same directory, fsync, then rename."""
     path = Path(path)
     try:
+        new_folder = not path.parent.exists()
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
@@ -58,7 +75,9 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
+        if new_folder:
+            fsync_dir(path.parent.parent)  # the new folder's own entry
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
         raise _cannot_write(path, exc) from None
@@ -114,7 +133,7 @@ def remove_stale_staging(parent: Path, name: str) -> list[Path]:
     return removed
 
 
-def _new_staging(parent: Path, name: str, target: Path) -> Path:
+def new_staging(parent: Path, name: str, target: Path) -> Path:
     """A fresh staging folder for ``parent/name`` (stale ones from killed runs removed first)."""
     remove_stale_staging(parent, name)
     try:
@@ -133,12 +152,12 @@ def staged_files(directory: Path) -> Iterator[Path]:
     """
     directory = Path(directory)
     parent = directory.parent
-    staging = _new_staging(parent, directory.name, directory)
+    staging = new_staging(parent, directory.name, directory)
     try:
         yield staging
         for item in staging.iterdir():
             _fsync_file(item)
-        _fsync_dir(staging)
+        fsync_dir(staging)
         if not directory.exists():
             os.chmod(staging, 0o777 & ~_umask())
             os.rename(staging, directory)
@@ -146,8 +165,8 @@ def staged_files(directory: Path) -> Iterator[Path]:
             for item in sorted(staging.iterdir()):
                 os.replace(item, directory / item.name)
             staging.rmdir()
-        _fsync_dir(directory)
-        _fsync_dir(parent)
+        fsync_dir(directory)
+        fsync_dir(parent)
     except OSError as exc:
         raise _cannot_write(directory, exc) from None
     finally:
@@ -181,7 +200,7 @@ def write_sibling_files(files: Mapping[Path, bytes]) -> None:
         raise OutputError("files written together must share one folder")
     parent = parents.pop()
     first = paths[0]
-    staging = _new_staging(parent, first.name, first)
+    staging = new_staging(parent, first.name, first)
     try:
         for path, payload in files.items():
             staged = staging / Path(path).name
@@ -190,7 +209,7 @@ def write_sibling_files(files: Mapping[Path, bytes]) -> None:
             os.chmod(staged, 0o666 & ~_umask())
         for path in paths:
             os.replace(staging / path.name, path)
-        _fsync_dir(parent)
+        fsync_dir(parent)
     except OSError as exc:
         raise _cannot_write(first, exc) from None
     finally:

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import ClassVar
 
 import numpy as np
-from sklearn.feature_selection import f_classif, f_regression, mutual_info_classif, mutual_info_regression
 from sklearn.utils._param_validation import StrOptions
 
-from erasekit.features.base import TASKS, RankingSelector, register_selector
+from erasekit.features.base import TASKS, RankingSelector, register_selector, univariate_relevance
 
 REDUNDANCY_FLOOR = 1e-3
 
@@ -49,17 +48,7 @@ class MRMRSelector(RankingSelector):
         self.random_state = random_state
 
     def _rank(self, X, y):
-        constant = X.std(axis=0) == 0
-        relevance = np.zeros(X.shape[1])
-        if (~constant).any():
-            regression = self.task_ == "regression"
-            if self.relevance == "f":
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    relevance[~constant] = (f_regression if regression else f_classif)(X[:, ~constant], y)[0]
-            else:
-                estimate = mutual_info_regression if regression else mutual_info_classif
-                relevance[~constant] = estimate(X[:, ~constant], y, random_state=self.random_state)
-        relevance = np.nan_to_num(relevance, nan=0.0, posinf=np.finfo(float).max)
+        relevance = univariate_relevance(X, y, self.task_, self.relevance, self.random_state)
         self.relevance_ = relevance
         with np.errstate(divide="ignore", invalid="ignore"):
             correlation = np.abs(np.nan_to_num(np.corrcoef(X, rowvar=False), nan=0.0)) if X.shape[1] > 1 else np.ones((1, 1))

@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,7 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from erasekit.core.errors import LedgerError
+from erasekit.core.errors import LedgerError, StorageFault
 from erasekit.core.extras import require
 from erasekit.ledger.db import (
     DeletionRow,
@@ -223,12 +224,55 @@ def _engine(url: str) -> Engine:
     return engine
 
 
-def _connect_error(url: str, exc: Exception) -> LedgerError:
+def _error_text(url: str, exc: Exception) -> str:
+    """The driver's first line, with any password in it masked."""
     text = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     password = make_url(url).password if "://" in url else None
-    if password:
-        text = text.replace(str(password), "***")
+    return text.replace(str(password), "***") if password else text
+
+
+class LedgerStorageFault(LedgerError, StorageFault):
+    """The ledger database could not be written because its disk is full, failing or read-only."""
+
+
+# what SQLite and PostgreSQL say when the storage under the database fails, and what it means
+_STORAGE_MESSAGES = (
+    (("database or disk is full", "no space left", "could not extend file", "disk full"), "the disk that holds it is full"),
+    (("disk i/o error",), "the disk that holds it failed a read or write (it may be full or failing)"),
+    (("readonly database", "read-only", "permission denied"), "it is read-only or not permitted"),
+)
+
+
+def _storage_fault(url: str, text: str) -> LedgerStorageFault | None:
+    lowered = text.lower()
+    for needles, meaning in _STORAGE_MESSAGES:
+        if any(n in lowered for n in needles):
+            return LedgerStorageFault(
+                f"the ledger database {redact(url)} could not be written: {text} — {meaning}; fix that (check free "
+                "space with df) and run the command again: the failed step recorded nothing and pending requests stay pending"
+            )
+    return None
+
+
+def _connect_error(url: str, exc: Exception) -> LedgerError:
+    text = _error_text(url, exc)
+    fault = _storage_fault(url, text)
+    if fault is not None:
+        return fault
     return LedgerError(f"cannot reach the ledger database {redact(url)}: {text}; check the URL and that the server is running")
+
+
+def _database_error(url: str, exc: DBAPIError) -> LedgerError:
+    """A one-line error for a failed statement, saying what happened to the database."""
+    text = _error_text(url, exc)
+    fault = _storage_fault(url, text)
+    if fault is not None:
+        return fault
+    if "database is locked" in text.lower():
+        return LedgerError(
+            f"the ledger database {redact(url)} stayed locked by another process for over 60 s; run the command again"
+        )
+    return LedgerError(f"the ledger database {redact(url)} failed: {text}")
 
 
 def migrate(engine: Engine) -> None:
@@ -283,8 +327,14 @@ class Ledger:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _session(self) -> Session:
-        return Session(self.engine, expire_on_commit=False)
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        """A session whose database failures (disk full, read-only, locked) become one-line ledger errors."""
+        try:
+            with Session(self.engine, expire_on_commit=False) as session:
+                yield session
+        except DBAPIError as exc:
+            raise _database_error(self.url, exc) from None
 
     # -- models and versions --------------------------------------------------------------
     def register_model(
@@ -611,6 +661,22 @@ class Ledger:
                 .where(RequestRow.model_id == model_id, RequestRow.id.in_(list(request_ids)), RequestRow.status == "scheduled")
                 .values(status="done", done_at=now, model_version=version)
             )
+
+    def unschedule(self, model_id: str, worker: str, request_ids: Sequence[int], reason: str) -> None:
+        """Put requests this worker scheduled back to received (a transient fault stopped it), with a warning event."""
+        with self._session() as session, session.begin():
+            session.execute(
+                update(RequestRow)
+                .where(
+                    RequestRow.model_id == model_id,
+                    RequestRow.id.in_(list(request_ids)),
+                    RequestRow.status == "scheduled",
+                    RequestRow.worker == worker,
+                )
+                .values(status="received", worker=None, scheduled_at=None)
+            )
+            record = EventRecord("warning", "fault", reason, request_ids=tuple(request_ids))
+            session.add(self._event_row(model_id, record, None))
 
     def fail(self, model_id: str, worker: str, request_ids: Sequence[int], error: str) -> None:
         with self._session() as session, session.begin():

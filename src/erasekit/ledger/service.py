@@ -9,9 +9,9 @@ commit the new version and mark the requests done in one transaction.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,13 +21,15 @@ import numpy as np
 import torch
 
 from erasekit.core import progress
-from erasekit.core.errors import DataError, LedgerError, ModelError, OutputError
+from erasekit.core.errors import DataError, LedgerError, ModelError, OutputError, StorageFault
+from erasekit.core.io import check_writable_dir, fsync_dir, new_staging, storage_fault
 from erasekit.data.dataset import DataSplits
 from erasekit.ledger.ledger import (
     DeletionRequest,
     EventRecord,
     Ledger,
     LedgerEvent,
+    LedgerStorageFault,
     ModelVersion,
     redact,
     worker_identity,
@@ -47,6 +49,8 @@ from erasekit.sisa.sharding import (
 log = logging.getLogger("erasekit.ledger")
 
 DEFAULT_LEASE_SECONDS = 600.0
+DEFAULT_FAULT_RETRIES = 2  # attempts after the first when the disk is full or not writable
+DEFAULT_BACKOFF_SECONDS = 5.0  # wait before the first retry; doubles each time
 
 
 @dataclass(frozen=True)
@@ -168,11 +172,12 @@ def train_sisa(
         raise OutputError(
             f"--out {out} already exists and is not empty; SISA models are never overwritten — pick a new directory"
         )
+    check_writable_dir(out)
     assignment = Assignment.create(splits.train_rows, num_shards, num_slices, config.seed)
-    out.parent.mkdir(parents=True, exist_ok=True)
     if db is not None:
         Ledger.open(db).close()  # fail fast on an unreachable database, before any training
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    # named after this process, so a later run removes it if this one is killed
+    staging = new_staging(out.parent, out.name, out)
     try:
         directory = ModelDirectory(staging)
         manifest = directory.new_manifest(source.spec, source.target, source.subset, splits.sha256(), config, assignment)
@@ -198,9 +203,11 @@ def train_sisa(
                 checkpoints,
                 seconds,
             )
+        fsync_dir(staging)
         if out.exists():
             out.rmdir()
         staging.rename(out)
+        fsync_dir(out.parent)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -348,17 +355,29 @@ class ShardedModel:
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
         wait_seconds: float = 0.0,
         repair_only: bool = False,
+        fault_retries: int = DEFAULT_FAULT_RETRIES,
+        backoff_seconds: float = DEFAULT_BACKOFF_SECONDS,
     ) -> ProcessOutcome:
         """Process pending requests in batches of at most ``limit`` until none are left.
 
         If another worker holds the lock, wait up to ``wait_seconds`` for it (0: return at once).
         ``repair_only`` rebuilds corrupted shards without taking any request.
+
+        A fault of the environment (disk full, read-only or unpermitted storage) never fails a
+        request: the batch goes back to pending, and the attempt is repeated up to
+        ``fault_retries`` times after ``backoff_seconds``, doubling each time. If the fault
+        persists, :class:`~erasekit.core.errors.StorageFault` says what happened; the requests
+        stay pending and the next ``process`` resumes them. Any other unexpected error (a bug)
+        marks the batch failed (``requests retry`` puts it back).
         """
+        if fault_retries < 0 or not backoff_seconds >= 0:
+            raise LedgerError(f"fault_retries and backoff_seconds must be ≥ 0, got {fault_retries} and {backoff_seconds}")
         worker = worker_identity()
         start = time.perf_counter()
         versions: list[ModelVersion] = []
         done: list[int] = []
         retrained = 0
+        faults = 0
         counts = self.ledger.count_requests(self.model_id)
         if repair_only or counts.get("received") or counts.get("scheduled"):
             self.data()  # a missing or changed data file is the caller's error: fail before scheduling anything
@@ -373,18 +392,36 @@ class ShardedModel:
                 time.sleep(0.2)
                 continue
             batch: list[DeletionRequest] = []
+            fault: StorageFault | None = None
             try:
                 batch = [] if repair_only else self.ledger.claim(self.model_id, worker, limit)
                 if not batch and not repair_only:
                     break
                 version, shards = self._update(worker, batch, execution, lease_seconds)
             except Exception as exc:
-                # an unexpected failure (disk full, a bug) fails the batch; a lost lock leaves it to the next worker
-                if batch and not isinstance(exc, LedgerError):
-                    self.ledger.fail(self.model_id, worker, [r.id for r in batch], f"{type(exc).__name__}: {exc}")
-                raise
+                fault = storage_fault(exc)
+                if fault is None:
+                    # a bug fails the batch; a lost lock (LedgerError) leaves it to the next worker
+                    if batch and not isinstance(exc, LedgerError):
+                        self.ledger.fail(self.model_id, worker, [r.id for r in batch], f"{type(exc).__name__}: {exc}")
+                    raise
+                self._leave_pending(worker, batch, fault)
             finally:
-                self.ledger.release(self.model_id, worker)
+                self._release(worker)
+            if fault is not None:
+                faults += 1
+                pending = self._pending_text()
+                if faults > fault_retries:
+                    raise StorageFault(
+                        f"{fault} ({faults} attempt(s)); {pending} — run `erasekit requests process` again once it is "
+                        "fixed: nothing was marked failed",
+                        fault.errno,
+                    ) from None
+                delay = backoff_seconds * 2 ** (faults - 1)
+                log.warning("%s; %s, retrying in %.0f s (%d of %d)", fault, pending, delay, faults, fault_retries)
+                time.sleep(delay)
+                continue
+            faults = 0
             done.extend(r.id for r in batch)
             retrained += shards
             if version is not None:
@@ -392,6 +429,26 @@ class ShardedModel:
             if repair_only:
                 break
         return ProcessOutcome(tuple(versions), tuple(done), retrained, False, time.perf_counter() - start)
+
+    def _pending_text(self) -> str:
+        """ "N request(s) pending", or a note that the ledger could not be read either."""
+        try:
+            counts = self.ledger.count_requests(self.model_id)
+        except LedgerError:
+            return "the pending requests are untouched"
+        return f"{counts.get('received', 0) + counts.get('scheduled', 0)} request(s) pending"
+
+    def _leave_pending(self, worker: str, batch: list[DeletionRequest], fault: StorageFault) -> None:
+        """Put the batch back to received; if the ledger itself cannot be written, the batch stays
+        scheduled by this (soon dead) worker, which :meth:`Ledger.claim` also treats as pending."""
+        if not batch:
+            return
+        with contextlib.suppress(LedgerError):
+            self.ledger.unschedule(self.model_id, worker, [r.id for r in batch], f"left pending after a storage fault: {fault}")
+
+    def _release(self, worker: str) -> None:
+        with contextlib.suppress(LedgerStorageFault):  # the lease runs out by itself; the caller reports the fault
+            self.ledger.release(self.model_id, worker)
 
     def repair(self, execution: Execution = Execution()) -> ModelVersion | None:
         """Rebuild every shard with a corrupted or missing checkpoint; returns the new version, if any."""

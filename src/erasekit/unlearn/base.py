@@ -22,7 +22,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from erasekit.core.device import DeviceError, model_device
-from erasekit.core.errors import ErasekitError, MethodError, ModelError
+from erasekit.core.errors import DataError, ErasekitError, MethodError, ModelError
 from erasekit.core.params import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, Params, field_types
 from erasekit.core.provenance import sha256_state
 from erasekit.core.registry import Registry
@@ -122,6 +122,12 @@ class UnlearningTask:
         if len(labels) == 0:
             raise ErasekitError("the training set is empty")
         classes = int(num_classes) if num_classes is not None else int(labels.max()) + 1
+        outside = labels[(labels < 0) | (labels >= classes)]
+        if len(outside):
+            raise DataError(
+                f"{len(outside)} training label(s) are outside the declared {classes} classes 0..{classes - 1} "
+                f"(e.g. {int(outside[0])}); labels must be class indices — fix num_classes or the labels"
+            )
         spec = forget if isinstance(forget, ForgetSpec) else ForgetSpec.indices(forget)
         forget_indices = spec.resolve(labels, classes, seed=seed)
         check_output_size(model, train, classes)
