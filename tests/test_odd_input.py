@@ -308,3 +308,16 @@ def test_sisa_train_checks_that_out_can_be_written_before_any_work(capsys, tmp_p
     code, _, err = run_cli(capsys, "sisa", "train", "--data", "digits", "--shards", "2", "--out", blocker / "model")
     assert code == 2 and "is not writable" in err and len(err.strip().splitlines()) == 1, err
     assert blocker.read_text() == "not a folder" and not list(tmp_path.glob(".*staging*"))
+
+
+def test_an_npy_of_strings_given_as_embeddings(capsys, tmp_path):
+    np.save(tmp_path / "z.npy", np.arange(50) % 2)
+    np.save(tmp_path / "numbers.npy", np.random.default_rng(0).normal(size=(50, 2)))
+    assert run_cli(capsys, "erase", "--embeddings", tmp_path / "numbers.npy", "--concept", tmp_path / "z.npy",
+                   "--probes", "linear", "--n-boot", "20", "--out", tmp_path / "ok")[0] == 0  # positive control  # fmt: skip
+    np.save(tmp_path / "s.npy", np.array([["a", "b"]] * 50))
+    code, _, err = run_cli(
+        capsys, "erase", "--embeddings", tmp_path / "s.npy", "--concept", tmp_path / "z.npy", "--out", tmp_path / "o"
+    )
+    assert code == 2 and "X must hold numbers" in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "o").exists()
