@@ -314,7 +314,7 @@ def test_an_npy_of_strings_given_as_embeddings(capsys, tmp_path):
     np.save(tmp_path / "z.npy", np.arange(50) % 2)
     np.save(tmp_path / "numbers.npy", np.random.default_rng(0).normal(size=(50, 2)))
     assert run_cli(capsys, "erase", "--embeddings", tmp_path / "numbers.npy", "--concept", tmp_path / "z.npy",
-                   "--probes", "linear", "--n-boot", "20", "--out", tmp_path / "ok")[0] == 0  # positive control  # fmt: skip
+                   "--probes", "linear", "--n-boot", "100", "--out", tmp_path / "ok")[0] == 0  # positive control  # fmt: skip
     np.save(tmp_path / "s.npy", np.array([["a", "b"]] * 50))
     code, _, err = run_cli(
         capsys, "erase", "--embeddings", tmp_path / "s.npy", "--concept", tmp_path / "z.npy", "--out", tmp_path / "o"
