@@ -18,7 +18,7 @@ SOURCE = Path(erasekit.__file__).parent
 
 # lowest first; a package may import its own layer and the layers before it
 LAYERS = ["core", "data", "models", "training", "sisa", "methods", "audit", "report", "pipelines", "ledger", "cli"]
-METHOD_PACKAGES = ("unlearn", "concepts", "features")
+METHOD_PACKAGES = ("unlearn", "concepts", "features", "generative")
 FORBIDDEN_FOR_METHODS = ("audit", "report", "pipelines", "ledger", "cli")
 
 
@@ -140,7 +140,10 @@ def test_the_checks_can_fail(tmp_path, monkeypatch):
         test_no_import_cycles()
 
 
-@pytest.mark.parametrize("package, registry", [("unlearn", "METHODS"), ("concepts", "ERASERS"), ("features", "SELECTORS")])
+@pytest.mark.parametrize(
+    "package, registry",
+    [("unlearn", "METHODS"), ("concepts", "ERASERS"), ("features", "SELECTORS"), ("generative", "DIFFUSION_METHODS")],
+)
 def test_every_method_file_registers_itself(package, registry):
     """A new method is one file: the package imports every module in it, and each method module registers a name."""
     module = importlib.import_module(f"erasekit.{package}")

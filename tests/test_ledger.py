@@ -431,12 +431,24 @@ def test_when_a_lease_runs_out_mid_batch_exactly_one_commit_wins(sisa_dir, db_ur
 
 
 def _race_in_child(directory: str, db: str | None, lease_seconds: float) -> None:
+    import time
+
     import torch
 
     from erasekit.core import progress
 
+    import erasekit.ledger.service as service
+
     torch.set_num_threads(1)
     progress.set_enabled(False)
+    real = service.run_jobs
+
+    def slow_jobs(jobs, execution):  # every shard takes ≥ 0.1 s, ten leases: the other worker's 0.2 s poll lands mid-batch
+        for item in real(jobs, execution):
+            time.sleep(0.1)
+            yield item
+
+    service.run_jobs = slow_jobs
     try:
         with ShardedModel.open(Path(directory), db) as model:
             model.process(INLINE, limit=2, lease_seconds=lease_seconds, wait_seconds=60)

@@ -24,6 +24,8 @@ COMMANDS = {
     "sisa": "erasekit.cli.ledger:sisa",
     "requests": "erasekit.cli.ledger:requests",
     "models": "erasekit.cli.ledger:models",
+    "testbed": "erasekit.cli.generative:testbed",
+    "generate": "erasekit.cli.generative:generate",
 }
 
 

@@ -16,9 +16,22 @@ TABLE_HELP = "A table: csv:PATH or parquet:PATH (numeric and categorical columns
 @click.command()
 @click.option("--embeddings", type=click.Path(path_type=Path), default=None, help="Embeddings .npy [n, d] (float).")
 @click.option(
-    "--concept", type=click.Path(path_type=Path), default=None, help="Concept labels .npy [n] (classes) or [n]/[n, m] floats."
+    "--concept",
+    "concepts",
+    multiple=True,
+    help="Embeddings: concept labels .npy [n] (classes) or [n]/[n, m] floats. --diffusion: a concept to erase (repeatable).",
 )
-@click.option("--method", default="leace", help="Eraser for embeddings: leace | leace_orth | inlp | quadratic.")
+@click.option(
+    "--method",
+    default=None,
+    help="Embeddings: leace (default) | leace_orth | inlp | quadratic. --diffusion: uce (default) | esd_x | … or a comma list.",
+)
+@click.option("--diffusion", default=None, help="Erase from a diffusion model: testbed or a testbed folder.")
+@click.option("--preserve", multiple=True, help="--diffusion: a concept whose images must not change (default: every other).")
+@click.option("--param", "params", multiple=True, help="--diffusion: METHOD.NAME=VALUE, e.g. uce.lamb=0.1 (repeatable).")
+@click.option(
+    "--seeds-per-prompt", type=click.IntRange(min=1, max=100), default=5, help="--diffusion: samples per prompt in the audit."
+)
 @click.option("--data", default=None, help=TABLE_HELP)
 @click.option("--target", default=None, help="Main-task label column of the table (utility is measured on it).")
 @click.option("--remove", default=None, help="Comma-separated columns to remove from the table.")
@@ -48,8 +61,12 @@ TABLE_HELP = "A table: csv:PATH or parquet:PATH (numeric and categorical columns
 @json_option
 def erase(
     embeddings,
-    concept,
+    concepts,
     method,
+    diffusion,
+    preserve,
+    params,
+    seeds_per_prompt,
     data,
     target,
     remove,
@@ -63,16 +80,25 @@ def erase(
     device,
     as_json,
 ) -> None:
-    """Erase a concept from embeddings, or remove columns (and their proxies) from a table; audit with probes.
+    """Erase a concept from embeddings, remove columns (and their proxies) from a table, or erase concepts from a
+    diffusion model; audit each against the original.
 
     Writes the fitted eraser (eraser.safetensors) or column remover (remover.safetensors) next to the
-    report; `--apply FILE` later applies it to new rows without refitting.
+    report; `--apply FILE` later applies it to new rows without refitting. With --diffusion, writes the
+    edited model (one folder per method, usable with `erasekit generate --model`) and the report.
     """
     from erasekit.audit.probes import PROBES
     from erasekit.concepts import eraser_info
     from erasekit.core.errors import ErasekitError
     from erasekit.report import to_json, write_report
 
+    if diffusion is not None:
+        _erase_diffusion(diffusion, concepts, method or "uce", preserve, params, seeds_per_prompt, out_dir, as_json)
+        return
+    if len(concepts) > 1:
+        raise ErasekitError("--concept takes one labels file for embeddings (several concepts only with --diffusion)")
+    concept = Path(concepts[0]) if concepts else None
+    method = method or "leace"
     where = resolve_device(device)
     check_out_dir(out_dir)
     if apply_file is not None:
@@ -137,6 +163,39 @@ def erase(
     for note in report.notes:
         out.print(f"[yellow]note:[/yellow] {note}", highlight=False)
     out.print(f"wrote {', '.join(map(str, paths))}")
+
+
+def _erase_diffusion(model, concepts, methods, preserve, params, seeds_per_prompt, out_dir, as_json) -> None:
+    """``erase --diffusion``: every method on the same concepts, one report, one edited model folder per method."""
+    from erasekit.core.errors import ErasekitError
+    from erasekit.generative import DIFFUSION_METHODS
+    from erasekit.models.diffusion_testbed import edited_testbed_files, load_testbed
+    from erasekit.pipelines.diffusion_erasure import concept_request, run_diffusion_erasure
+    from erasekit.report import to_json, write_report
+
+    if not concepts:
+        raise ErasekitError("--diffusion needs --concept NAME (e.g. --concept seven)")
+    names = DIFFUSION_METHODS.parse_list(methods)
+    parsed = DIFFUSION_METHODS.parse_params(list(params), names)
+    concept_request(concepts, preserve)  # unknown or clashing concepts fail before anything loads
+    check_out_dir(out_dir)
+    bed = load_testbed(model)
+    report, edited = run_diffusion_erasure(bed, concepts, names, preserve, parsed, seeds_per_prompt, command=command_line())
+    outputs = {}
+    for name, erased in edited.items():
+        for file, payload in edited_testbed_files(bed, erased.unet, {"method": name, "concepts": list(report.concepts)}).items():
+            outputs[f"{name}/{file}"] = payload
+    paths = write_report(report, out_dir, outputs)
+    if as_json:
+        sys.stdout.write(to_json(report))
+        return
+    for row in report.methods:
+        out.print(
+            f"{row.method}: {row.verdict} — erased digit drawn in {row.erased_accuracy_fit:.0%} (fit) / "
+            f"{row.erased_accuracy_held_out:.0%} (held-out phrasings) of samples; worst other digit "
+            f"{-row.worst_preserved_drop:+.1f} pts; FID ratio {row.fid_ratio:.2f}; {row.seconds:.1f} s"
+        )
+    out.print(f"wrote {paths[0].parent} (report.html, and the edited model in {', '.join(f'{n}/' for n in edited)})")
 
 
 def _apply(apply_file: Path, embeddings, data, out_dir: Path, device) -> None:

@@ -426,6 +426,32 @@ def demo(out_dir: Path, seeds: int, device: str, precision: str) -> None:
         precision=precision,
     )
     report = run_experiment(config)
-    paths = write_report(report, out_dir)
+    diffusion = _demo_diffusion()
+    paths = write_report(report, out_dir, diffusion)
     print_summary(report)
-    out.print(f"wrote {' and '.join(map(str, paths))}")
+    out.print(
+        f"wrote {' and '.join(map(str, paths[:2]))}" + (f" and {out_dir / 'diffusion' / 'report.html'}" if diffusion else "")
+    )
+
+
+def _demo_diffusion() -> dict[str, bytes]:
+    """Erase "seven" from the shipped diffusion testbed with UCE (about 20 s); skipped, saying why, without diffusers."""
+    from erasekit.core.errors import MissingExtraError
+    from erasekit.report import render_report
+
+    try:
+        from erasekit.models.diffusion_testbed import load_testbed
+        from erasekit.pipelines.diffusion_erasure import run_diffusion_erasure
+
+        testbed = load_testbed()
+    except MissingExtraError as exc:
+        out.print(f"[yellow]note:[/yellow] diffusion demo skipped: {exc}", highlight=False)
+        return {}
+    report, _ = run_diffusion_erasure(testbed, ["seven"], ["uce"], seeds_per_prompt=2, attack_seeds=1, command=command_line())
+    row = report.methods[0]
+    out.print(
+        f"diffusion testbed, erase 'seven' with uce: {row.verdict} — drawn in {row.erased_accuracy_fit:.0%} (fit) / "
+        f"{row.erased_accuracy_held_out:.0%} (held-out phrasings) of samples, worst other digit {-row.worst_preserved_drop:+.1f} pts, "
+        f"{row.seconds:.2f} s"
+    )
+    return {f"diffusion/{name}": payload for name, payload in render_report(report).items()}

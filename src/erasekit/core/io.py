@@ -186,6 +186,7 @@ def write_files(directory: Path, files: Mapping[str, bytes]) -> list[Path]:
     with staged_files(directory) as staging:
         for name, payload in files.items():
             try:
+                (staging / name).parent.mkdir(parents=True, exist_ok=True)  # "folder/file" names make sub-folders
                 (staging / name).write_bytes(payload)
             except OSError as exc:
                 raise _cannot_write(directory / name, exc) from None

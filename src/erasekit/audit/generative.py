@@ -1,0 +1,137 @@
+"""Judging a diffusion erasure on the testbed: erasure, preservation and the distance between image sets.
+
+All judges see only images. The digit judge's accuracy on a prompt's samples is the share of
+samples it reads as the prompted digit (higher = the concept is there); FID is the Fréchet
+distance between Gaussian fits of the judge's penultimate features (0 = the same distribution).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from erasekit.data.captions import digit_prompts
+from erasekit.models.diffusion_testbed import Testbed
+
+
+def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """FID between feature sets ``a [n, d]`` and ``b [m, d]``: ‖μa − μb‖² + tr(Σa + Σb − 2(ΣaΣb)^½)."""
+    from scipy import linalg
+
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
+    with warnings.catch_warnings():
+        # ReLU features leave dead dimensions, so the product is often singular; its square root is still fine
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        root = linalg.sqrtm(cov_a @ cov_b)
+        if not np.isfinite(root).all():  # nudge both covariances (the usual FID fix)
+            offset = np.eye(len(cov_a)) * 1e-6
+            root = linalg.sqrtm((cov_a + offset) @ (cov_b + offset))
+    trace = np.trace(cov_a) + np.trace(cov_b) - 2 * np.trace(np.real(root))
+    return float(np.sum((mu_a - mu_b) ** 2) + max(trace, 0.0))
+
+
+@dataclass(frozen=True)
+class DigitSamples:
+    """Samples of one model for every digit: ``images[digit]`` holds fit then held-out phrasings, ``seeds`` each."""
+
+    images: dict[int, torch.Tensor]
+    fit_prompts: int
+    held_out_prompts: int
+    seeds: int
+
+
+def sample_digits(
+    testbed: Testbed, unet: nn.Module, seeds: Sequence[int], fit_templates: int = 6, digits: Sequence[int] = range(10), **options
+) -> DigitSamples:
+    """Every digit's first ``fit_templates`` fit phrasings and both held-out phrasings, one image per seed (the same seeds
+    for every model, so images can be compared pixel for pixel)."""
+    images = {}
+    fit = 0
+    held = 0
+    for digit in digits:
+        fit_prompts = digit_prompts(digit)[:fit_templates]
+        held_prompts = digit_prompts(digit, held_out=True)
+        prompts = [p for p in (*fit_prompts, *held_prompts) for _ in seeds]
+        images[digit] = testbed.sample(prompts, list(seeds) * (len(fit_prompts) + len(held_prompts)), unet=unet, **options)
+        fit, held = len(fit_prompts), len(held_prompts)
+    return DigitSamples(images, fit, held, len(seeds))
+
+
+@dataclass(frozen=True)
+class DigitAccuracy:
+    """Judge accuracy for one digit's prompts (share of samples read as that digit), fit and held-out phrasings."""
+
+    digit: int
+    fit: float
+    held_out: float
+
+
+def digit_accuracy(testbed: Testbed, samples: DigitSamples) -> dict[int, DigitAccuracy]:
+    out = {}
+    split = samples.fit_prompts * samples.seeds
+    for digit, images in samples.images.items():
+        correct = (testbed.judge_digits(images) == digit).float()
+        out[digit] = DigitAccuracy(digit, float(correct[:split].mean()), float(correct[split:].mean()))
+    return out
+
+
+def mark_rate(testbed: Testbed, samples: DigitSamples, digits: Sequence[int] | None = None) -> float:
+    chosen = [samples.images[d] for d in (digits if digits is not None else samples.images)]
+    return float(torch.cat([testbed.has_mark(images).float() for images in chosen]).mean())
+
+
+@torch.no_grad()
+def judge_features(testbed: Testbed, samples: DigitSamples, digits: Sequence[int]) -> np.ndarray:
+    return torch.cat([testbed.digit_judge.features(samples.images[d]) for d in digits]).double().numpy()
+
+
+def pixel_distance(a: DigitSamples, b: DigitSamples, digits: Sequence[int]) -> float:
+    """Mean absolute pixel difference between two models' images at the same prompts and seeds (0 = identical)."""
+    return float(torch.cat([(a.images[d] - b.images[d]).abs().flatten(1).mean(1) for d in digits]).mean())
+
+
+# -- robustness: does the concept come back? ---------------------------------------------------------
+ATTACKS = {
+    "closed_form_embedding": "RECE's closed-form text states that make the edited cross-attention reproduce the original's values for the concept",
+    "sampling_noise": "stochastic DDIM (η = 1) instead of deterministic sampling ('When are concepts erased?', noise probe)",
+    "completion": "the original model runs the first 2 denoising steps, the edited model finishes (diffusion completion probe)",
+}
+
+
+@torch.no_grad()
+def attack_success(testbed: Testbed, unet: nn.Module, digit: int, seeds: Sequence[int]) -> dict[str, float]:
+    """Share of samples the judge reads as the erased ``digit`` under each attack (attack success rate, in [0, 1]).
+
+    Run on the original model the same numbers are the positive control: every attack must find the
+    digit there. Prompts: the digit's fit and held-out phrasings, one sample per seed.
+    """
+    from erasekit.generative.rece import adversarial_states
+
+    prompts = [*digit_prompts(digit), *digit_prompts(digit, held_out=True)]
+    repeated = [p for p in prompts for _ in seeds]
+    all_seeds = list(seeds) * len(prompts)
+
+    def rate(images: torch.Tensor) -> float:
+        return float((testbed.judge_digits(images) == digit).float().mean())
+
+    states = testbed.text_encoder.encode(prompts)
+    rows = states.reshape(-1, states.shape[-1]).double()
+    adversarial = adversarial_states(unet, testbed.unet, rows, reg=0.1).float().reshape(states.shape)
+    context = adversarial.repeat_interleave(len(seeds), dim=0)
+    results = {"closed_form_embedding": rate(testbed.sample(None, all_seeds, unet=unet, context=context))}
+    results["sampling_noise"] = rate(testbed.sample(repeated, all_seeds, unet=unet, eta=1.0))
+    cond = testbed.text_encoder.encode(repeated)
+    uncond = testbed.text_encoder.encode([""]).expand(len(cond), -1, -1)
+    latents = testbed.denoise(
+        testbed.unet, testbed.initial_latents(all_seeds), cond, uncond, testbed.guidance, testbed.steps, last_step=2
+    )
+    latents = testbed.denoise(unet, latents, cond, uncond, testbed.guidance, testbed.steps, first_step=2)
+    results["completion"] = rate(testbed.decode(latents))
+    return results

