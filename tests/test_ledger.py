@@ -435,9 +435,8 @@ def _race_in_child(directory: str, db: str | None, lease_seconds: float) -> None
 
     import torch
 
-    from erasekit.core import progress
-
     import erasekit.ledger.service as service
+    from erasekit.core import progress
 
     torch.set_num_threads(1)
     progress.set_enabled(False)
