@@ -8,6 +8,7 @@ so a crash at any point leaves either the old state or the new one, never half o
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import uuid
@@ -664,21 +665,24 @@ class Ledger:
 
     def unschedule(self, model_id: str, worker: str, request_ids: Sequence[int], reason: str) -> None:
         """Put requests this worker scheduled back to received (a transient fault stopped it), with a warning event."""
-        with self._session() as session, session.begin():
-            session.execute(
-                update(RequestRow)
-                .where(
-                    RequestRow.model_id == model_id,
-                    RequestRow.id.in_(list(request_ids)),
-                    RequestRow.status == "scheduled",
-                    RequestRow.worker == worker,
-                )
-                .values(status="received", worker=None, scheduled_at=None)
-            )
-            record = EventRecord("warning", "fault", reason, request_ids=tuple(request_ids))
-            session.add(self._event_row(model_id, record, None))
+        self._release_batch(
+            model_id,
+            worker,
+            request_ids,
+            EventRecord("warning", "fault", reason),
+            {"status": "received", "worker": None, "scheduled_at": None},
+        )
 
     def fail(self, model_id: str, worker: str, request_ids: Sequence[int], error: str) -> None:
+        """Mark requests this worker scheduled as failed (a bug stopped it); ``requests retry`` puts them back."""
+        self._release_batch(
+            model_id, worker, request_ids, EventRecord("error", "failure", error), {"status": "failed", "error": error}
+        )
+
+    def _release_batch(
+        self, model_id: str, worker: str, request_ids: Sequence[int], record: EventRecord, values: dict[str, Any]
+    ) -> None:
+        """Set ``values`` on the requests ``worker`` still holds as scheduled, and log ``record`` for them, in one transaction."""
         with self._session() as session, session.begin():
             session.execute(
                 update(RequestRow)
@@ -688,9 +692,10 @@ class Ledger:
                     RequestRow.status == "scheduled",
                     RequestRow.worker == worker,
                 )
-                .values(status="failed", error=error)
+                .values(values)
             )
-            session.add(self._event_row(model_id, EventRecord("error", "failure", error, request_ids=tuple(request_ids)), None))
+            record = dataclasses.replace(record, request_ids=tuple(request_ids))
+            session.add(self._event_row(model_id, record, None))
 
     def count_requests(self, model_id: str) -> dict[str, int]:
         with self._session() as session:

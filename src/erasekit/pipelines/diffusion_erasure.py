@@ -9,7 +9,6 @@ from the original as the original is from itself".
 from __future__ import annotations
 
 import base64
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -31,7 +30,7 @@ from erasekit.core.errors import MethodError
 from erasekit.core.provenance import Provenance, sha256_state
 from erasekit.data.captions import DIGIT_WORDS, digit_prompts
 from erasekit.generative import ConceptRequest, ErasedDiffusion, diffusion_method_info, erase_concepts
-from erasekit.models.diffusion_testbed import Testbed
+from erasekit.models.diffusion_testbed import Testbed, image_grid_png
 from erasekit.report.diffusion import DiffusionErasureReport, DiffusionModelInfo, DigitRow, Grid, MethodResult
 
 MAX_ERASED_ACCURACY = 0.05  # the erased digit's prompts: at most 5 % of samples still read as it
@@ -66,15 +65,8 @@ def concept_request(concepts: Sequence[str], preserve: Sequence[str] = ()) -> tu
 
 
 def _strip(images: torch.Tensor) -> str:
-    """A row of images as a base64 PNG (nearest-neighbour ×3)."""
-    from PIL import Image
-
-    row = torch.cat(list(images[:, 0]), dim=1)  # [32, 32·n]
-    array = (row.clamp(0, 1).numpy() * 255).astype(np.uint8)
-    image = Image.fromarray(array).resize((array.shape[1] * 3, array.shape[0] * 3), Image.Resampling.NEAREST)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return base64.b64encode(buffer.getvalue()).decode()
+    """A row of images as a base64 PNG."""
+    return base64.b64encode(image_grid_png(images, len(images))).decode()
 
 
 @dataclass(frozen=True)
