@@ -287,3 +287,14 @@ def test_bad_a_corrupted_testbed_file_is_refused(capsys, tmp_path):
     assert code == 2 and "is corrupted" in err and not (tmp_path / "o").exists()
     code, _, err = run_cli(capsys, "generate", "--model", tmp_path, "--prompt", "seven", "--out", tmp_path / "o")
     assert code == 2 and "is not a diffusion testbed" in err
+
+
+def test_the_verdict_flags_a_method_that_changed_nothing_and_quotes_the_noise_floor():
+    from erasekit.pipelines.diffusion_erasure import verdict
+
+    # a no-op keeps the original's numbers: the digit is still drawn, nothing is lost elsewhere
+    assert verdict(0.97, 1.0, 0.0, 1.0, 7.9)[0] == "not erased"
+    assert verdict(0.0, 0.0, 0.0, 1.0, 7.9)[0] == "erased"
+    label, reason = verdict(0.0, 0.0, 6.7, 0.98, 7.9)
+    assert label == "erased, with collateral damage" and "within 2 standard errors of sampling noise" in reason
+    assert "within" not in verdict(0.0, 0.0, 40.0, 0.98, 7.9)[1].split("noise ±")[1]

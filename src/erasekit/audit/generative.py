@@ -89,7 +89,7 @@ def mark_rate(testbed: Testbed, samples: DigitSamples, digits: Sequence[int] | N
 
 @torch.no_grad()
 def judge_features(testbed: Testbed, samples: DigitSamples, digits: Sequence[int]) -> np.ndarray:
-    return torch.cat([testbed.digit_judge.features(samples.images[d]) for d in digits]).double().numpy()
+    return torch.cat([testbed.digit_judge.features(samples.images[d]) for d in digits]).double().cpu().numpy()
 
 
 def pixel_distance(a: DigitSamples, b: DigitSamples, digits: Sequence[int]) -> float:
@@ -121,14 +121,14 @@ def attack_success(testbed: Testbed, unet: nn.Module, digit: int, seeds: Sequenc
     def rate(images: torch.Tensor) -> float:
         return float((testbed.judge_digits(images) == digit).float().mean())
 
-    states = testbed.text_encoder.encode(prompts)
+    states = testbed.encode(prompts)
     rows = states.reshape(-1, states.shape[-1]).double()
     adversarial = adversarial_states(unet, testbed.unet, rows, reg=0.1).float().reshape(states.shape)
     context = adversarial.repeat_interleave(len(seeds), dim=0)
     results = {"closed_form_embedding": rate(testbed.sample(None, all_seeds, unet=unet, context=context))}
     results["sampling_noise"] = rate(testbed.sample(repeated, all_seeds, unet=unet, eta=1.0))
-    cond = testbed.text_encoder.encode(repeated)
-    uncond = testbed.text_encoder.encode([""]).expand(len(cond), -1, -1)
+    cond = testbed.encode(repeated)
+    uncond = testbed.encode([""]).expand(len(cond), -1, -1)
     latents = testbed.denoise(
         testbed.unet, testbed.initial_latents(all_seeds), cond, uncond, testbed.guidance, testbed.steps, last_step=2
     )

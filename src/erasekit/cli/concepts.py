@@ -56,7 +56,9 @@ TABLE_HELP = "A table: csv:PATH or parquet:PATH (numeric and categorical columns
     help="Apply a saved eraser.safetensors (to --embeddings) or remover.safetensors (to --data rows) instead of fitting.",
 )
 @click.option(
-    "--device", default="auto", help="Where embedding erasers are fitted and applied: auto | cpu | cuda | cuda:N | mps."
+    "--device",
+    default="auto",
+    help="Where embedding erasers are fitted and applied, or the diffusion model runs: auto | cpu | cuda | cuda:N | mps.",
 )
 @json_option
 def erase(
@@ -93,7 +95,7 @@ def erase(
     from erasekit.report import to_json, write_report
 
     if diffusion is not None:
-        _erase_diffusion(diffusion, concepts, method or "uce", preserve, params, seeds_per_prompt, out_dir, as_json)
+        _erase_diffusion(diffusion, concepts, method or "uce", preserve, params, seeds_per_prompt, out_dir, as_json, device)
         return
     if len(concepts) > 1:
         raise ErasekitError("--concept takes one labels file for embeddings (several concepts only with --diffusion)")
@@ -165,7 +167,7 @@ def erase(
     out.print(f"wrote {', '.join(map(str, paths))}")
 
 
-def _erase_diffusion(model, concepts, methods, preserve, params, seeds_per_prompt, out_dir, as_json) -> None:
+def _erase_diffusion(model, concepts, methods, preserve, params, seeds_per_prompt, out_dir, as_json, device) -> None:
     """``erase --diffusion``: every method on the same concepts, one report, one edited model folder per method."""
     from erasekit.core.errors import ErasekitError
     from erasekit.generative import DIFFUSION_METHODS
@@ -179,7 +181,7 @@ def _erase_diffusion(model, concepts, methods, preserve, params, seeds_per_promp
     parsed = DIFFUSION_METHODS.parse_params(list(params), names)
     concept_request(concepts, preserve)  # unknown or clashing concepts fail before anything loads
     check_out_dir(out_dir)
-    bed = load_testbed(model)
+    bed = load_testbed(model, device)
     report, edited = run_diffusion_erasure(bed, concepts, names, preserve, parsed, seeds_per_prompt, command=command_line())
     outputs = {}
     for name, erased in edited.items():

@@ -95,8 +95,9 @@ def testbed_train(data, out_dir, seed, unet_steps, rows) -> None:
 @click.option("--steps", type=click.IntRange(min=1, max=1000), default=None, help="DDIM steps (default: the model's).")
 @click.option("--negative", default="", help="Negative prompt (replaces the empty prompt in guidance).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Folder for grid.png and samples.json.")
+@click.option("--device", default="auto", help="Where the model runs: auto | cpu | cuda | cuda:N | mps.")
 @json_option
-def generate(model, prompts, n, seed, guidance, steps, negative, out_dir, as_json) -> None:
+def generate(model, prompts, n, seed, guidance, steps, negative, out_dir, device, as_json) -> None:
     """Draw images from the testbed (or an edited copy): a PNG grid, one row per prompt, plus what the judges see."""
     from erasekit.core.errors import ModelError
     from erasekit.core.io import write_files
@@ -105,7 +106,7 @@ def generate(model, prompts, n, seed, guidance, steps, negative, out_dir, as_jso
     if guidance is not None and not guidance > 0:
         raise ModelError(f"--guidance must be > 0, got {guidance}")
     check_out_dir(out_dir)
-    bed = load_testbed(model)
+    bed = load_testbed(model, device)
     seeds = [seed + i for i in range(n)]
     images = bed.sample(
         [p for p in prompts for _ in seeds], seeds * len(prompts), guidance=guidance, steps=steps, negative=negative

@@ -16,7 +16,7 @@ from typing import Annotated
 import torch
 import torch.nn.functional as F
 
-from erasekit.core import progress
+from erasekit.core import progress, rng
 from erasekit.core.params import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, Params
 from erasekit.generative.base import ConceptRequest, copy_unet, register_diffusion_method
 from erasekit.models.diffusion_testbed import DiffusionModel
@@ -52,17 +52,17 @@ def _esd(model: DiffusionModel, request: ConceptRequest, params: ESDParams, cros
     unet = copy_unet(model)
     unet.train()
     optimiser = torch.optim.Adam(trainable(unet, cross_attention), lr=params.lr)
-    generator = torch.Generator().manual_seed(params.seed)
+    generator = rng.generator(params.seed)
     scheduler = model.sampling_scheduler()
     scheduler.set_timesteps(model.steps)
     timesteps = scheduler.timesteps
     guidance = params.trajectory_guidance or model.guidance
     prompts = list(request.erase_prompts)
-    uncond = model.text_encoder.encode([""])
+    uncond = model.encode([""])
     with progress.step(label, params.iterations) as advance:
         for _ in range(params.iterations):
             chosen = torch.randint(0, len(prompts), (params.batch_size,), generator=generator)
-            cond = model.text_encoder.encode([prompts[int(i)] for i in chosen])
+            cond = model.encode([prompts[int(i)] for i in chosen])
             empty = uncond.expand(len(cond), -1, -1)
             k = int(torch.randint(0, len(timesteps), (1,), generator=generator))
             seeds = torch.randint(0, 2**31 - 1, (len(cond),), generator=generator).tolist()

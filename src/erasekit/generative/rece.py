@@ -41,8 +41,8 @@ def adversarial_states(unet, original_unet, concept_rows: torch.Tensor, reg: flo
     current = dict(cross_attention_projections(unet))
     original = dict(cross_attention_projections(original_unet))
     d = concept_rows.shape[1]
-    gram = reg * torch.eye(d, dtype=torch.float64)
-    cross = torch.zeros(d, d, dtype=torch.float64)
+    gram = reg * torch.eye(d, dtype=torch.float64, device=concept_rows.device)
+    cross = torch.zeros(d, d, dtype=torch.float64, device=concept_rows.device)
     for name, linear in current.items():
         w, w0 = linear.weight.double(), original[name].weight.double()
         gram += w.T @ w

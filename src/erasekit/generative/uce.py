@@ -37,7 +37,7 @@ class UCEParams(Params):
 
 def token_states(model: DiffusionModel, prompts) -> torch.Tensor:
     """All token states of ``prompts``, flattened to rows ``[n·L, d]``, in float64."""
-    states = model.text_encoder.encode(list(prompts))
+    states = model.encode(list(prompts))
     return states.reshape(-1, states.shape[-1]).double()
 
 
@@ -58,7 +58,7 @@ def closed_form_edit(
     anchor = w if anchor is None else anchor.double()
     d = w.shape[1]
     left = lamb * anchor + erase_scale * erase_values.T @ erase_keys
-    right = lamb * torch.eye(d, dtype=torch.float64) + erase_scale * erase_keys.T @ erase_keys
+    right = lamb * torch.eye(d, dtype=torch.float64, device=w.device) + erase_scale * erase_keys.T @ erase_keys
     if len(preserve_keys):
         left = left + preserve_scale * (anchor @ preserve_keys.T) @ preserve_keys
         right = right + preserve_scale * preserve_keys.T @ preserve_keys
@@ -68,7 +68,7 @@ def closed_form_edit(
 
 def guide_states(model: DiffusionModel, request: ConceptRequest) -> torch.Tensor:
     """The guide prompt's token states repeated for every erased prompt (aligned by position)."""
-    guide = model.text_encoder.encode([request.guide_prompt])
+    guide = model.encode([request.guide_prompt])
     return guide.expand(len(request.erase_prompts), -1, -1).reshape(-1, guide.shape[-1]).double()
 
 

@@ -27,6 +27,7 @@ from torch import nn
 from erasekit.core.errors import ModelError
 from erasekit.core.extras import require
 from erasekit.core.provenance import sha256_file
+from erasekit.core.rng import generator
 
 WEIGHTS = Path(__file__).with_name("testbed_weights")
 TOKENS = 16  # every prompt is padded (or cut) to 16 tokens, like SD's fixed 77
@@ -167,6 +168,15 @@ class DiffusionModel:
         if not self.guidance > 0:
             raise ModelError(f"guidance must be > 0, got {self.guidance}")
 
+    @property
+    def device(self) -> torch.device:
+        """Where the UNet is; sampling, text states and erasure edits follow it."""
+        return next(self.unet.parameters()).device
+
+    def encode(self, prompts: Sequence[str]) -> torch.Tensor:
+        """The prompts' token states, on the UNet's device."""
+        return self.text_encoder.encode(list(prompts)).to(self.device)
+
     def sampling_scheduler(self):
         diffusers = require("diffusers", "diffusion models")
         return diffusers.DDIMScheduler.from_config(self.scheduler_config)
@@ -175,21 +185,22 @@ class DiffusionModel:
         """One fixed noise latent per seed (the same seed gives the same start for every model)."""
         config: Any = self.unet.config
         shape = (int(config.in_channels), int(config.sample_size), int(config.sample_size))
-        return torch.stack([torch.randn(shape, generator=torch.Generator().manual_seed(int(s))) for s in seeds])
+        # drawn on the CPU so a seed gives the same start on every device, then moved to the model
+        return torch.stack([torch.randn(shape, generator=generator(int(s))) for s in seeds]).to(self.device)
 
     def denoise(
         self, unet, latents, cond, uncond, guidance: float, steps: int, eta: float = 0.0, first_step: int = 0, last_step=None
     ):
         """DDIM with classifier-free guidance from step ``first_step`` to ``last_step`` (None: the end) of ``steps``;
         with ``eta`` > 0 the added noise is seeded, so runs repeat exactly."""
-        generator = torch.Generator().manual_seed(1234) if eta > 0 else None
+        noise = generator(1234) if eta > 0 else None
         scheduler = self.sampling_scheduler()
         scheduler.set_timesteps(steps)
         context = torch.cat([uncond, cond])
         for t in scheduler.timesteps[first_step:last_step]:
             eps = unet(torch.cat([latents, latents]), t, encoder_hidden_states=context).sample
             eps_uncond, eps_cond = eps.chunk(2)
-            step = scheduler.step(eps_uncond + guidance * (eps_cond - eps_uncond), t, latents, eta=eta, generator=generator)
+            step = scheduler.step(eps_uncond + guidance * (eps_cond - eps_uncond), t, latents, eta=eta, generator=noise)
             latents = step.prev_sample
         return latents
 
@@ -211,11 +222,11 @@ class DiffusionModel:
         guidance = self.guidance if guidance is None else float(guidance)
         if not guidance > 0:
             raise ModelError(f"guidance must be > 0, got {guidance}")
-        cond_all = self.text_encoder.encode(list(prompts or [])) if context is None else context
+        cond_all = self.encode(prompts or []) if context is None else context.to(self.device)
         if len(seeds) != len(cond_all):
             raise ModelError(f"give one seed per prompt: {len(seeds)} seeds for {len(cond_all)} prompts")
         unet = unet if unet is not None else self.unet
-        uncond = self.text_encoder.encode([negative])
+        uncond = self.encode([negative])
         out = []
         for start in range(0, len(seeds), batch_size):
             cond = cond_all[start : start + batch_size]
@@ -268,7 +279,7 @@ def image_grid_png(images: torch.Tensor, columns: int, scale: int = 3) -> bytes:
     rows = [torch.cat(list(images[i : i + columns, 0]), dim=1) for i in range(0, len(images), columns)]
     width = max(r.shape[1] for r in rows)
     grid = torch.cat([torch.nn.functional.pad(r, (0, width - r.shape[1])) for r in rows], dim=0)
-    array = (grid.clamp(0, 1).numpy() * 255).astype(np.uint8)
+    array = (grid.clamp(0, 1).cpu().numpy() * 255).astype(np.uint8)
     picture = Image.fromarray(array).resize((array.shape[1] * scale, array.shape[0] * scale), Image.Resampling.NEAREST)
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG")
@@ -305,10 +316,13 @@ def load_manifest(folder: Path) -> dict:
     return manifest
 
 
-def load_testbed(path: str | Path | None = None, device: str = "cpu") -> Testbed:
+def load_testbed(path: str | Path | None = None, device: str = "auto") -> Testbed:
     """The shipped testbed (``path=None`` or ``"testbed"``) or one trained by ``erasekit testbed train --out DIR``."""
     from safetensors.torch import load_file
 
+    from erasekit.core.device import resolve_device
+
+    device = str(resolve_device(device))  # "auto": a GPU when there is one
     folder = WEIGHTS if path in (None, "testbed") else Path(path)
     if path in (None, "testbed") and not (folder / MANIFEST).is_file():
         raise ModelError(

@@ -80,7 +80,12 @@ def _judge(testbed: Testbed, unet, seeds: Sequence[int]) -> _Judged:
     return _Judged(samples, digit_accuracy(testbed, samples))
 
 
-def verdict(erased_fit: float, erased_held_out: float, worst_drop: float, fid_ratio: float) -> tuple[str, str]:
+def verdict(
+    erased_fit: float, erased_held_out: float, worst_drop: float, fid_ratio: float, noise_points: float = 0.0
+) -> tuple[str, str]:
+    """ "erased", "erased, with collateral damage" or "not erased", with the reason; a method that changed nothing
+    keeps the original's accuracy on the erased digit and is "not erased". ``noise_points`` (one digit's standard
+    error) is quoted beside a drop it could explain."""
     if max(erased_fit, erased_held_out) > MAX_ERASED_ACCURACY:
         return "not erased", (
             f"the judge still reads the erased digit in {max(erased_fit, erased_held_out):.0%} of its samples "
@@ -88,7 +93,10 @@ def verdict(erased_fit: float, erased_held_out: float, worst_drop: float, fid_ra
         )
     damaged = []
     if worst_drop > MAX_PRESERVED_DROP:
-        damaged.append(f"another digit lost {worst_drop:.1f} points (at most {MAX_PRESERVED_DROP:g})")
+        within = " — within 2 standard errors of sampling noise" if worst_drop <= 2 * noise_points else ""
+        damaged.append(
+            f"another digit lost {worst_drop:.1f} points (at most {MAX_PRESERVED_DROP:g}; noise ±{noise_points:.1f}{within})"
+        )
     if fid_ratio > MAX_FID_RATIO:
         damaged.append(f"the other digits' FID is {fid_ratio:.2f}× the original's sampling noise (at most {MAX_FID_RATIO:g}×)")
     if damaged:
@@ -113,6 +121,8 @@ def run_diffusion_erasure(
     params = params or {}
     seeds = list(range(seeds_per_prompt))
     reference_seeds = [10_000 + s for s in seeds]
+    samples_per_digit = (len(digit_prompts(0)) + len(digit_prompts(0, held_out=True))) * seeds_per_prompt
+    noise_points = 100 * (0.25 / samples_per_digit) ** 0.5
     original = _judge(testbed, testbed.unet, seeds)
     for digit in digits:
         row = original.accuracy[digit]
@@ -155,7 +165,7 @@ def run_diffusion_erasure(
         worst = max((r.original - r.after) * 100 for r in rows if not r.erased) if others else 0.0
         fid = frechet_distance(judge_features(testbed, after.samples, others), reference_features)
         ratio = fid / fid_baseline if fid_baseline > 0 else float("inf")
-        label, reason = verdict(erased_fit, erased_held, worst, ratio)
+        label, reason = verdict(erased_fit, erased_held, worst, ratio, noise_points)
         grids = []
         per = original.samples.seeds
         for d in (*digits, *(others[:2])):
@@ -202,6 +212,7 @@ def run_diffusion_erasure(
         original_attack_success=original_attacks,
         attacks=dict(ATTACKS),
         fid_baseline=fid_baseline,
+        accuracy_noise_points=noise_points,
         thresholds={
             "max_erased_accuracy": MAX_ERASED_ACCURACY,
             "max_preserved_drop_points": MAX_PRESERVED_DROP,

@@ -84,6 +84,7 @@ class DiffusionErasureReport:
     original_attack_success: dict[str, float]  # the positive control: every attack finds the digit in the original
     attacks: dict[str, str]  # attack → what it does
     fid_baseline: float  # the original at evaluation seeds vs the original at other seeds (sampling noise)
+    accuracy_noise_points: float  # worst-case binomial standard error of one digit's accuracy, in points (the noise floor)
     thresholds: dict[str, float]
     methods: tuple[MethodResult, ...]
     provenance: Provenance

@@ -24,11 +24,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from erasekit.core import progress
+from erasekit.core import progress, rng
 from erasekit.core.errors import ModelError
 from erasekit.core.extras import require
 from erasekit.core.io import write_files
 from erasekit.core.provenance import library_versions
+from erasekit.core.rng import seeded
 from erasekit.data.captions import FIT_TEMPLATES, HELD_OUT_TEMPLATES, STYLES, caption_index, digit_prompts, training_captions
 from erasekit.models.diffusion_testbed import (
     MANIFEST,
@@ -188,8 +189,8 @@ def _accuracy(model, images, targets, binary=False) -> float:
 
 def train_unet(latents, caption_ids, states, config: TestbedConfig, generator: torch.Generator):
     diffusers = require("diffusers", "the diffusion testbed")
-    torch.manual_seed(config.seed)
-    unet = build_unet(unet_config(config, states.shape[-1]))
+    with seeded(config.seed):  # the UNet's initial weights, without touching the caller's random state
+        unet = build_unet(unet_config(config, states.shape[-1]))
     ema = copy.deepcopy(unet).requires_grad_(False)
     scheduler = diffusers.DDPMScheduler(num_train_timesteps=1000)
     optimiser = torch.optim.AdamW(unet.parameters(), lr=config.lr, weight_decay=0.01)
@@ -254,14 +255,19 @@ def mnist_sha256(directory: Path) -> str:
 
 
 def train_testbed(mnist_dir: Path, out: Path, config: TestbedConfig = TestbedConfig()) -> dict:
-    """Train every part, measure the quality bar, and write the testbed folder (all files or none); returns the manifest."""
+    """Train every part, measure the quality bar, and write the testbed folder (all files or none); returns the manifest.
+    The caller's global random state is left as it was."""
+    with seeded(config.seed):  # module initialisers draw from torch's global generator
+        return _train_testbed(mnist_dir, out, config)
+
+
+def _train_testbed(mnist_dir: Path, out: Path, config: TestbedConfig) -> dict:
     from safetensors.torch import save
 
     from erasekit.data.loaders import load_mnist
 
     started = time.perf_counter()
-    generator = torch.Generator().manual_seed(config.seed)
-    torch.manual_seed(config.seed)
+    generator = rng.generator(config.seed)
     splits = load_mnist(mnist_dir)
     train_x, train_y = torch.as_tensor(splits.train.x), torch.as_tensor(splits.train.y)
     if config.train_rows:
