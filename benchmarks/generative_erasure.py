@@ -10,6 +10,13 @@ and the seconds. Targets (issue 14):
 - three digits at once: the same bars for the closed-form methods;
 - every method's attack success rate reported; at least one keeps it ≤ 20 %;
 - UCE/RECE under 5 s on 2 CPU cores; ESD under 15 minutes.
+
+SPM's transfer claim is checked too: the adapter that erased "seven" from the shipped testbed is
+applied to a second testbed trained by the same script with seed 1. The exact reference for
+erasing "seven" — the UNet retrained without any seven (``erasekit testbed reference``, trained on
+first use into ``benchmarks/.cache/testbed-without-seven``, about 15 min) — is judged beside the
+methods (trained on first use into
+``benchmarks/.cache/testbed-seed1``, about 35 min on 2 cores; ``--transfer-testbed DIR`` uses another).
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ from erasekit.pipelines.diffusion_erasure import run_diffusion_erasure
 from erasekit.report import render_report, to_json
 
 RESULTS = Path(__file__).parent / "results"
+TRANSFER_TESTBED = Path(__file__).parent / ".cache" / "testbed-seed1"
+REFERENCE_TESTBED = Path(__file__).parent / ".cache" / "testbed-without-seven"
 SCENARIOS = (
     ("one digit (seven)", ("seven",), None),
     ("three digits (one, three, seven)", ("one", "three", "seven"), "closed_form"),
@@ -44,26 +53,36 @@ def main() -> None:
     parser.add_argument("--attack-seeds", type=int, default=5)
     parser.add_argument("--methods", default="all")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--transfer-testbed", type=Path, default=TRANSFER_TESTBED)
+    parser.add_argument("--no-transfer", action="store_true", help="skip SPM's transfer check")
+    parser.add_argument("--reference-testbed", type=Path, default=REFERENCE_TESTBED)
     args = parser.parse_args()
     testbed = load_testbed()
     quality = testbed.manifest["quality"]["chosen"]
     methods = DIFFUSION_METHODS.parse_list(args.methods)
     started = time.perf_counter()
     reports = []
+    reference = exact_reference(testbed, args.reference_testbed)
     for title, concepts, only in SCENARIOS:
         chosen = [m for m in methods if only is None or DIFFUSION_METHODS.get(m).closed_form]
-        report, _ = run_diffusion_erasure(
+        report, edited = run_diffusion_erasure(
             testbed,
             concepts,
             chosen,
             seeds_per_prompt=args.seeds_per_prompt,
             attack_seeds=args.attack_seeds,
             command="benchmarks/generative_erasure.py",
+            reference=reference if concepts == ("seven",) else None,
         )
         reports.append((title, report))
+        if len(concepts) == 1 and "spm" in edited:
+            spm_adapter = edited["spm"].unet
         for row in report.methods:
             print(f"{title}: {row.method} {row.verdict} fit {row.erased_accuracy_fit:.3f} held-out {row.erased_accuracy_held_out:.3f} "
                   f"worst drop {row.worst_preserved_drop:.1f} FID× {row.fid_ratio:.2f} ASR {row.attack_success} {row.seconds:.1f} s")  # fmt: skip
+    transfer_lines = []
+    if not args.no_transfer and "spm" in methods:
+        transfer_lines = spm_transfer(spm_adapter, args.transfer_testbed, args.seeds_per_prompt)
     minutes = (time.perf_counter() - started) / 60
     load = os.getloadavg()[0]
     lines = [
@@ -100,15 +119,23 @@ def main() -> None:
             "",
             "| method | verdict | erased, fit | erased, held-out | worst other digit | FID ratio | |Δpixel| | "
             + " | ".join(n.replace("_", " ") for n in attack_names)
-            + " | seconds |",
-            "|---|---|---:|---:|---:|---:|---:|" + "---:|" * len(attack_names) + "---:|",
+            + " | seconds | peak memory |",
+            "|---|---|---:|---:|---:|---:|---:|" + "---:|" * len(attack_names) + "---:|---:|",
         ]
+        if report.reference is not None:
+            r = report.reference
+            lines.append(
+                f"| retrained without seven (exact reference) | — | {r.erased_accuracy_fit:.1%} | {r.erased_accuracy_held_out:.1%} | "
+                f"{-r.worst_preserved_drop:+.1f} pts | {r.fid_ratio:.2f} | — | "
+                + " | ".join(f"{r.attack_success[n]:.0%}" for n in attack_names)
+                + f" | {r.training_seconds:.0f} (training) | — |"
+            )
         for row in report.methods:
             lines.append(
                 f"| {row.method} | {row.verdict} | {row.erased_accuracy_fit:.1%} | {row.erased_accuracy_held_out:.1%} | "
                 f"{-row.worst_preserved_drop:+.1f} pts | {row.fid_ratio:.2f} | {row.pixel_distance:.3f} | "
                 + " | ".join(f"{row.attack_success[n]:.0%}" for n in attack_names)
-                + f" | {row.seconds:.1f} |"
+                + f" | {row.seconds:.1f} | {row.peak_memory_mb:.0f} MB |"
             )
         lines.append("")
         good = [r.method for r in report.methods if passes(r)]
@@ -125,6 +152,7 @@ def main() -> None:
             targets.append(
                 f"- {title}: {row.method} took {row.seconds:.1f} s (limit {limit:g} s) — **{'met' if row.seconds <= limit else 'not met'}**"
             )
+    lines += transfer_lines
     lines[lines.index("## The testbed (from its manifest)") : lines.index("## The testbed (from its manifest)")] = [
         "## Targets",
         "",
@@ -142,6 +170,53 @@ def main() -> None:
         files[f"generative_erasure_{index + 1}.html"] = render_report(report)["report.html"]
     write_files(args.out, files)
     print("\n".join(lines))
+
+
+def exact_reference(testbed, folder: Path):
+    """The shipped testbed's UNet retrained without sevens (cached in ``folder``)."""
+    from erasekit.training.diffusion_testbed import TestbedConfig, retrain_without_digits
+
+    if not (folder / "manifest.json").is_file():
+        print(f"retraining the UNet without sevens into {folder} (about 15 min)")
+        config = TestbedConfig.from_manifest(testbed.manifest)
+        retrain_without_digits(testbed, shared_data() / "mnist", (7,), folder, config)
+    return load_testbed(folder)
+
+
+def shared_data() -> Path:
+    return Path(os.environ.get("ERASEKIT_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+def spm_transfer(adapter, folder: Path, seeds_per_prompt: int) -> list[str]:
+    """The "seven" adapter trained on the shipped testbed, applied to a testbed trained with seed 1."""
+    from erasekit.audit.generative import digit_accuracy, sample_digits
+    from erasekit.generative.spm import apply_adapter
+    from erasekit.training.diffusion_testbed import TestbedConfig, train_testbed
+
+    if not (folder / "manifest.json").is_file():
+        print(f"training the seed-1 testbed into {folder} (about 20 min)")
+        train_testbed(shared_data() / "mnist", folder, TestbedConfig(seed=1))
+    other = load_testbed(folder)
+    moved = apply_adapter(other, adapter.adapter_state(), adapter.rank, list(adapter.transport_prompts))
+    seeds = list(range(seeds_per_prompt))
+    before = digit_accuracy(other, sample_digits(other, other.unet, seeds))
+    after = digit_accuracy(other, sample_digits(other, moved, seeds))
+    drops = [(before[d].fit + before[d].held_out - after[d].fit - after[d].held_out) * 50 for d in range(10) if d != 7]
+    lines = [
+        '## SPM transfer: the shipped testbed\'s "seven" adapter on a testbed trained with seed 1',
+        "",
+        f"Seed-1 testbed: held-out accuracy {other.manifest['quality']['chosen']['mean_held_out_accuracy']:.1%} "
+        f"(worst digit {other.manifest['quality']['chosen']['min_held_out_accuracy']:.1%}). Same adapter file, no retraining.",
+        "",
+        "| digit | seed-1 original, fit / held-out | with the transferred adapter, fit / held-out |",
+        "|---|---:|---:|",
+    ]
+    for d in range(10):
+        lines.append(
+            f"| {d}{' (erased)' if d == 7 else ''} | {before[d].fit:.0%} / {before[d].held_out:.0%} | {after[d].fit:.0%} / {after[d].held_out:.0%} |"
+        )
+    lines += ["", f"Worst other-digit drop: {max(drops):+.1f} pts (mean of fit and held-out).", ""]
+    return lines
 
 
 if __name__ == "__main__":

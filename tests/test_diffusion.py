@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import run_cli
+from conftest import require_shared, run_cli
 from erasekit.core.errors import MethodError, ModelError
 from erasekit.generative import ConceptRequest, available_diffusion_methods, diffusion_method_info, erase_concepts
 from erasekit.generative.base import cross_attention_projections
 from erasekit.generative.uce import closed_form_edit
 from erasekit.models.diffusion_testbed import DiffusionModel, build_unet
 
-FAST = {"esd_x": {"iterations": 3}, "esd_u": {"iterations": 3}}
+FAST = {"esd_x": {"iterations": 3}, "esd_u": {"iterations": 3}, "spm": {"iterations": 3}, "realera": {"lora_iterations": 3}}
 
 
 class RandomTokenEncoder:
@@ -119,6 +119,13 @@ def test_every_method_runs_on_a_stable_diffusion_shaped_unet_and_edits_a_copy(me
     info = diffusion_method_info(method)
     erased = erase_concepts(model, request, method, info.params_type(**FAST.get(method, {})))
     assert all(torch.equal(v, model.unet.state_dict()[k]) for k, v in original.items()), "the original must not change"
+    if method == "safree":  # inference-time: no weight changes, the prompt's states are filtered instead
+        assert erased.changed_values == 0
+        x, t, states = torch.randn(1, 4, 8, 8), torch.tensor(999), model.encode(["a photo of a cat"])
+        filtered, _, _ = erased.unet.filter(states)
+        assert not torch.equal(filtered, states), "the concept's own prompt is filtered"
+        assert erased.unet(x, t, encoder_hidden_states=states).sample.shape == x.shape
+        return
     assert erased.edited_parameters and erased.changed_values > 0
     in_attn2 = [".attn2." in name for name in erased.edited_parameters]
     if method in ("uce", "esd_x"):
@@ -191,7 +198,7 @@ def test_the_shipped_testbed_matches_its_manifest_and_draws_the_prompted_digits(
     assert torch.equal(again, testbed.sample(prompts[:2], [5, 5])), "the same seed gives the same image"
 
 
-@pytest.mark.parametrize("method", ["uce", "rece", "esd_x", "esd_u"])
+@pytest.mark.parametrize("method", ["uce", "rece", "esd_x", "esd_u", "realera", "spm"])
 def test_each_method_stops_the_testbed_drawing_seven_and_the_original_still_does(testbed, seven_prompts, method):
     from erasekit.pipelines.diffusion_erasure import concept_request
 
@@ -298,3 +305,302 @@ def test_the_verdict_flags_a_method_that_changed_nothing_and_quotes_the_noise_fl
     label, reason = verdict(0.0, 0.0, 6.7, 0.98, 7.9)
     assert label == "erased, with collateral damage" and "within 2 standard errors of sampling noise" in reason
     assert "within" not in verdict(0.0, 0.0, 40.0, 0.98, 7.9)[1].split("noise ±")[1]
+
+
+# -- SPM: the adapter, facilitated transport, saving and transfer ---------------------------------------
+def test_spm_transport_strength_is_one_on_the_concept_and_lower_elsewhere():
+    from erasekit.generative.spm import SPMParams
+
+    model = sd_shaped_model()
+    request = ConceptRequest(("cat",), ("a photo of a cat",), ())
+    erased = erase_concepts(model, request, "spm", SPMParams(iterations=2))
+    states = model.encode(["a photo of a cat", "a photo of a dog", "zebra zebra zebra"])
+    gamma = erased.unet.strength(states)
+    assert gamma[0] == pytest.approx(1.0) and gamma[1] < 1.0 and gamma[2] < gamma[1]
+    # by hand: the cosine of the flattened states, clipped at 0
+    flat = torch.nn.functional.normalize(states.flatten(1), dim=1)
+    assert float(gamma[1]) == pytest.approx(max(0.0, float(flat[1] @ flat[0])), abs=1e-4)
+    plain = erase_concepts(model, request, "spm", SPMParams(iterations=2, transport=False))
+    assert torch.equal(plain.unet.strength(states), torch.ones(3))
+
+
+def test_spm_adapter_at_strength_one_equals_its_fused_unet_and_at_zero_the_original():
+    from erasekit.generative.spm import SPMParams
+
+    model = sd_shaped_model()
+    request = ConceptRequest(("cat",), ("a photo of a cat",), ())
+    adapter = erase_concepts(model, request, "spm", SPMParams(iterations=5, lr=1e-2, transport=False)).unet
+    x, t, states = torch.randn(2, 4, 8, 8), torch.tensor(500), model.encode(["a photo of a cat", "a dog"])
+    with torch.no_grad():
+        applied = adapter(x, t, encoder_hidden_states=states).sample
+        assert torch.allclose(applied, adapter.merged()(x, t, encoder_hidden_states=states).sample, atol=1e-5)
+        assert not torch.allclose(applied, model.unet(x, t, encoder_hidden_states=states).sample, atol=1e-5)
+        adapter.unet.set_adapters(["spm"], weights=[0.0])
+        off = adapter.unet(x, t, encoder_hidden_states=states).sample
+        adapter.unet.set_adapters(["spm"], weights=[1.0])
+    assert torch.allclose(off, model.unet(x, t, encoder_hidden_states=states).sample, atol=1e-6)
+
+
+def test_an_spm_adapter_transfers_to_another_unet_of_the_same_shape_and_refuses_another_shape():
+    from erasekit.generative.spm import SPMParams, apply_adapter
+
+    model = sd_shaped_model()
+    request = ConceptRequest(("cat",), ("a photo of a cat",), ())
+    adapter = erase_concepts(model, request, "spm", SPMParams(iterations=2)).unet
+    torch.manual_seed(1)
+    other = DiffusionModel(
+        unet=build_unet(dict(model.unet.config)), text_encoder=RandomTokenEncoder(), scheduler_config={}, guidance=3.0, steps=4
+    )
+    moved = apply_adapter(other, adapter.adapter_state(), adapter.rank, ["a photo of a cat"])
+    assert all(torch.equal(a, b) for a, b in zip(moved.adapter_state().values(), adapter.adapter_state().values()))
+    wider = DiffusionModel(
+        unet=build_unet({**dict(model.unet.config), "block_out_channels": [64, 64]}),
+        text_encoder=RandomTokenEncoder(),
+        scheduler_config={},
+        guidance=3.0,
+        steps=4,
+    )
+    with pytest.raises(MethodError, match="the adapter does not fit this UNet"):
+        apply_adapter(wider, adapter.adapter_state(), adapter.rank, None)
+
+
+def test_an_spm_erased_testbed_folder_reloads_with_its_adapter(testbed, tmp_path):
+    from erasekit.generative.base import AdapterUNet
+    from erasekit.generative.spm import SPMParams
+    from erasekit.models.diffusion_testbed import edited_testbed_files, load_testbed
+    from erasekit.pipelines.diffusion_erasure import concept_request
+
+    request, _ = concept_request(["seven"])
+    erased = erase_concepts(testbed, request, "spm", SPMParams(iterations=3))
+    folder = tmp_path / "spm"
+    folder.mkdir()
+    for name, payload in edited_testbed_files(testbed, erased.unet, {"method": "spm"}).items():
+        (folder / name).write_bytes(payload)
+    assert (folder / "adapter.safetensors").is_file()
+    loaded = load_testbed(folder)
+    assert isinstance(loaded.unet, AdapterUNet) and loaded.unet.transport_prompts == request.erase_prompts
+    prompts = ["a handwritten seven", "a handwritten two"]
+    assert torch.allclose(loaded.latents(prompts, [0, 1]), testbed.latents(prompts, [0, 1], unet=erased.unet), atol=1e-5)
+
+
+# -- SAFREE: the text-state filter, by hand -------------------------------------------------------------
+def test_safree_flags_the_token_that_carries_the_concept_and_projects_it_out():
+    from erasekit.generative.safree import GuardedUNet, SAFREEParams, projector
+
+    # concept subspace = e₀; tokens e₀ (the concept), e₁, e₂, e₃. Leave-one-out means: m₀ = (0, ⅓, ⅓, ⅓), so
+    # d₀ = ‖(I − P_C) m₀‖ = 0.577; m₁ = (⅓, 0, ⅓, ⅓) → d₁ = 0.471 (likewise d₂, d₃). Token 0: 0.577 ≥ 1.01 × 0.471 → trigger;
+    # token 1: 0.471 < 1.01 × mean(0.577, 0.471, 0.471) → kept. The m_i span R⁴, so P_M = I and e₀ → (I − P_C) e₀ = 0.
+    states = torch.eye(4).unsqueeze(0)
+    stand_in = torch.nn.Identity()
+    stand_in.config = {}
+    guard = GuardedUNet(stand_in, projector(torch.eye(4)[:, :1]).float(), torch.zeros(4, 4), SAFREEParams())
+    filtered, triggers, steps = guard.filter(states)
+    assert triggers.tolist() == [[True, False, False, False]]
+    assert torch.allclose(filtered[0, 0], torch.zeros(4), atol=1e-6) and torch.equal(filtered[0, 1:], states[0, 1:])
+    # β = 1 − mean cos = 1 − (0 + 1 + 1 + 1)/4 = 0.25 → t' = round(10 σ(5 (2.5 − 5.333))) = 0 steps
+    assert steps.tolist() == [0.0]
+    _, no_triggers, _ = guard.filter(torch.zeros(1, 4, 4))  # the empty prompt is never filtered
+    assert not no_triggers.any()
+
+
+def test_safree_filters_sevens_prompts_for_more_steps_than_other_digits(testbed):
+    from erasekit.data.captions import digit_prompts
+    from erasekit.pipelines.diffusion_erasure import concept_request
+
+    request, _ = concept_request(["seven"])
+    guard = erase_concepts(testbed, request, "safree").unet
+    _, _, seven_steps = guard.filter(testbed.encode(digit_prompts(7)))
+    _, _, other_steps = guard.filter(testbed.encode([p for d in (1, 3, 9) for p in digit_prompts(d)]))
+    assert float(seven_steps.mean()) >= 3 and float(seven_steps.mean()) > 2 * float(other_steps.mean())
+
+
+# -- RealEra: the mined neighbourhood --------------------------------------------------------------------
+def test_realera_neighbours_lie_at_the_asked_cosines():
+    from erasekit.generative.realera import perturb
+
+    states = torch.randn(3, 8, 16, dtype=torch.float64)
+    moved = perturb(states, 0.85, 0.95, torch.Generator().manual_seed(0))
+    cosine = torch.nn.functional.cosine_similarity(states, moved, dim=-1)
+    assert float(cosine.min()) >= 0.85 - 1e-9 and float(cosine.max()) <= 0.95 + 1e-9
+    assert float(cosine.std()) > 0.01  # drawn across the range, not one value
+
+
+def test_bad_realera_beyond_samples_must_lie_outside_the_neighbourhood():
+    from erasekit.generative.realera import RealEraParams
+
+    with pytest.raises(MethodError, match="below neighbour_cosine_low"):
+        RealEraParams(beyond_cosine_high=0.9)
+
+
+# -- the UnlearnDiffAtk-style token attack ---------------------------------------------------------------
+def test_simplex_projection_by_hand():
+    from erasekit.audit.token_attack import project_to_simplex
+
+    z = torch.tensor([[0.5, 0.9, -1.0], [1.0, 0.0, 0.0], [0.2, 0.2, 0.2]])
+    # by hand: row 0 → threshold 0.2 → (0.3, 0.7, 0); row 1 is already on the simplex; row 2 rises by 0.4/3 to 1/3 each
+    expected = torch.tensor([[0.3, 0.7, 0.0], [1.0, 0.0, 0.0], [1 / 3, 1 / 3, 1 / 3]])
+    assert torch.allclose(project_to_simplex(z), expected, atol=1e-6)
+
+
+def test_the_token_attack_encodes_a_prefix_exactly_like_the_text_encoder(testbed):
+    from erasekit.audit.token_attack import PrefixedPrompts
+
+    tokenizer = testbed.text_encoder.tokenizer
+    prefix = tokenizer(["a handwritten"], add_special_tokens=False, return_tensors="pt")["input_ids"]
+    prompts = PrefixedPrompts(testbed.text_encoder, ["seven"], prefix_tokens=prefix.shape[1])
+    one_hot = torch.nn.functional.one_hot(prefix, prompts.table.shape[0]).float()
+    with torch.no_grad():
+        states = prompts.states(one_hot, torch.tensor([0]))
+    assert torch.allclose(states, testbed.text_encoder.encode(["a handwritten seven"]), atol=1e-4)
+
+
+class LiteralPromptBlock(torch.nn.Module):
+    """A shallow "erasure": the original UNet, except that the exact token states of ``blocked`` are replaced by the
+    empty prompt's. Any other wording of the concept still draws it, so a working attack must get it back."""
+
+    def __init__(self, testbed, blocked):
+        super().__init__()
+        self.unet, self.config = testbed.unet, testbed.unet.config
+        self.blocked, self.empty = testbed.encode(blocked), testbed.encode([""])[0]
+
+    def forward(self, sample, timestep, encoder_hidden_states, **kwargs):
+        states = encoder_hidden_states.clone()
+        for row in range(len(states)):
+            if any(torch.allclose(states[row], b, atol=1e-5) for b in self.blocked):
+                states[row] = self.empty
+        return self.unet(sample, timestep, encoder_hidden_states=states, **kwargs)
+
+
+def test_the_token_attack_finds_a_concept_that_was_only_hidden_behind_its_literal_prompt(testbed):
+    from erasekit.audit.token_attack import TokenAttackSettings, token_attack
+
+    quick = TokenAttackSettings(timesteps=(500, 300), iterations=3)
+    prompts = ["a handwritten seven"]
+    seeds = [0, 1, 2, 3]
+    assert token_attack(testbed, testbed.unet, 7, prompts, seeds, quick) == 1.0  # the original: found without attacking
+    shallow = LiteralPromptBlock(testbed, prompts)
+    plain = testbed.judge_digits(testbed.sample(prompts * 4, seeds, unet=shallow)) == 7
+    assert float(plain.float().mean()) <= 0.25, "the literal prompt no longer draws a seven"
+    assert token_attack(testbed, shallow, 7, prompts, seeds, quick) >= 0.5, "a prefix brings the seven back"
+
+
+def test_a_method_that_edits_the_original_in_place_is_caught():
+    from erasekit.generative import DIFFUSION_METHODS, register_diffusion_method
+    from erasekit.generative.uce import UCEParams
+
+    @register_diffusion_method("_in_place", UCEParams)
+    def in_place(model, request, params):
+        for _, linear in cross_attention_projections(model.unet):
+            linear.weight.data.mul_(0.5)
+        return model.unet
+
+    try:
+        model = sd_shaped_model()
+        with pytest.raises(RuntimeError, match="changed the original UNet"):
+            erase_concepts(model, ConceptRequest(("cat",), ("a cat",)), "_in_place")
+        assert erase_concepts(sd_shaped_model(), ConceptRequest(("cat",), ("a cat",)), "uce").changed_values > 0
+    finally:
+        DIFFUSION_METHODS._records.pop("_in_place")
+
+
+def test_a_safree_guarded_testbed_folder_reloads_with_its_guard(testbed, tmp_path):
+    from erasekit.generative.safree import GuardedUNet
+    from erasekit.models.diffusion_testbed import edited_testbed_files, load_testbed
+    from erasekit.pipelines.diffusion_erasure import concept_request
+
+    request, _ = concept_request(["seven"])
+    erased = erase_concepts(testbed, request, "safree")
+    folder = tmp_path / "safree"
+    folder.mkdir()
+    for name, payload in edited_testbed_files(testbed, erased.unet, {"method": "safree", "concepts": ["seven"]}).items():
+        (folder / name).write_bytes(payload)
+    loaded = load_testbed(folder)
+    assert isinstance(loaded.unet, GuardedUNet)
+    prompts = ["a handwritten seven", "a handwritten two"]
+    assert torch.allclose(loaded.latents(prompts, [0, 1]), testbed.latents(prompts, [0, 1], unet=erased.unet), atol=1e-5)
+
+
+# -- training the testbed ---------------------------------------------------------------------------------
+def test_a_quick_testbed_training_run_writes_a_loadable_testbed_with_its_manifest(tmp_path):
+    from erasekit.core.provenance import sha256_file
+    from erasekit.models.diffusion_testbed import load_testbed
+    from erasekit.training.diffusion_testbed import TestbedConfig, train_testbed
+
+    mnist = require_shared("mnist")
+    config = TestbedConfig(
+        train_rows=600, unet_steps=4, judge_epochs=1, guidance_sweep=(1.5,), sweep_seeds=1, eval_seeds=1, sampling_steps=2
+    )
+    manifest = train_testbed(mnist, tmp_path / "bed", config)
+    assert manifest["scheduler"]["clip_sample"] is False, "latents are not in [-1, 1]: the sampler must not clip them"
+    assert len(manifest["latent_mean"]) == len(manifest["latent_std"]) == 4
+    for name, digest in manifest["sha256"].items():
+        assert sha256_file(tmp_path / "bed" / name) == digest
+    bed = load_testbed(tmp_path / "bed")
+    assert bed.sample(["seven"], [0]).shape == (1, 1, 32, 32)
+    # the diffusion latents of the training images are standardised per channel
+    from erasekit.data.loaders import load_mnist
+
+    images = torch.nn.functional.pad(torch.as_tensor(load_mnist(mnist).train.x[:600]), (2, 2, 2, 2))
+    latents = bed.encode_images(images)
+    # (raw channel means here are far from zero; the plain test images differ a little from the styled training set)
+    assert latents.mean(dim=(0, 2, 3)).abs().max() < 0.5 and (latents.std(dim=(0, 2, 3)) - 1).abs().max() < 0.5
+
+
+def test_bad_testbed_train_into_a_folder_that_is_not_empty(capsys, tmp_path):
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "keep.txt").write_text("x")
+    code, _, err = run_cli(capsys, "testbed", "train", "--data", "mnist:/nowhere", "--out", tmp_path / "full")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert (tmp_path / "full" / "keep.txt").read_text() == "x"
+
+
+# -- the exact reference: the UNet retrained without the digit ---------------------------------------------
+@pytest.fixture(scope="module")
+def quick_reference(testbed, tmp_path_factory):
+    from erasekit.models.diffusion_testbed import load_testbed
+    from erasekit.training.diffusion_testbed import TestbedConfig, retrain_without_digits
+
+    mnist = require_shared("mnist")
+    folder = tmp_path_factory.mktemp("ref") / "without-seven"
+    manifest = retrain_without_digits(testbed, mnist, (7,), folder, TestbedConfig(train_rows=500, unet_steps=3, sweep_seeds=1))
+    return manifest, load_testbed(folder)
+
+
+def test_the_reference_is_retrained_without_the_digit_and_shares_the_judges(testbed, quick_reference):
+    from erasekit.data.loaders import load_mnist
+
+    manifest, reference = quick_reference
+    labels = load_mnist(require_shared("mnist")).train.y[:500]
+    assert manifest["reference"]["without_digits"] == [7]
+    assert manifest["reference"]["training_images"] == int((labels != 7).sum()) < 500
+    for name in ("autoencoder.safetensors", "digit_judge.safetensors", "mark_detector.safetensors"):
+        assert manifest["sha256"][name] == testbed.manifest["sha256"][name]
+    assert manifest["sha256"]["unet.safetensors"] != testbed.manifest["sha256"]["unet.safetensors"]
+
+
+def test_the_report_places_the_reference_beside_the_methods(testbed, quick_reference):
+    from erasekit.pipelines.diffusion_erasure import run_diffusion_erasure
+    from erasekit.report import render_report
+
+    _, reference = quick_reference
+    report, _ = run_diffusion_erasure(
+        testbed, ["seven"], ["uce"], seeds_per_prompt=1, attack_seeds=1, token_attack=None, reference=reference
+    )
+    assert report.reference is not None and set(report.reference.attack_success) == set(report.attacks)
+    assert len(report.reference.digits) == 10 and report.reference.training_images > 0
+    assert "exact reference" in render_report(report)["report.html"].decode()
+
+
+def test_bad_a_reference_retrained_without_another_digit(capsys, tmp_path, quick_reference):
+    _, reference = quick_reference
+    code, _, err = run_cli(
+        capsys, "erase", "--diffusion", "testbed", "--concept", "three", "--reference", reference.source, "--out", tmp_path / "o"
+    )
+    assert code == 2 and "was retrained without digits [7], not [3]" in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "o").exists()
+
+
+def test_bad_testbed_reference_without_an_unknown_digit(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "testbed", "reference", "--without", "banana", "--out", tmp_path / "o")
+    assert code == 2 and "concept 'banana' never occurs" in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "o").exists()

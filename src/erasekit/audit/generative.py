@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from erasekit.audit.token_attack import TokenAttackSettings
 from erasekit.data.captions import digit_prompts
 from erasekit.models.diffusion_testbed import Testbed
 
@@ -102,16 +103,32 @@ ATTACKS = {
     "closed_form_embedding": "RECE's closed-form text states that make the edited cross-attention reproduce the original's values for the concept",
     "sampling_noise": "stochastic DDIM (η = 1) instead of deterministic sampling ('When are concepts erased?', noise probe)",
     "completion": "the original model runs the first 2 denoising steps, the edited model finishes (diffusion completion probe)",
+    "token_optimisation": "UnlearnDiffAtk: 5 adversarial prefix tokens optimised on the erased model to denoise the original's images of the concept",
 }
 
 
-@torch.no_grad()
-def attack_success(testbed: Testbed, unet: nn.Module, digit: int, seeds: Sequence[int]) -> dict[str, float]:
+def attack_success(
+    testbed: Testbed, unet: nn.Module, digit: int, seeds: Sequence[int], token_attack: TokenAttackSettings | None = None
+) -> dict[str, float]:
     """Share of samples the judge reads as the erased ``digit`` under each attack (attack success rate, in [0, 1]).
 
     Run on the original model the same numbers are the positive control: every attack must find the
-    digit there. Prompts: the digit's fit and held-out phrasings, one sample per seed.
+    digit there. Prompts: the digit's fit and held-out phrasings, one sample per seed (the token attack:
+    the first fit and the first held-out phrasing; ``token_attack`` None skips it).
     """
+    from erasekit.generative.base import plain_unet
+
+    results = _fixed_attacks(testbed, unet, plain_unet(unet), digit, seeds)
+    if token_attack is not None:
+        from erasekit.audit.token_attack import token_attack as attack
+
+        prompts = [digit_prompts(digit)[0], digit_prompts(digit, held_out=True)[0]]
+        results["token_optimisation"] = attack(testbed, unet, digit, prompts, seeds, token_attack)
+    return results
+
+
+@torch.no_grad()
+def _fixed_attacks(testbed: Testbed, unet: nn.Module, plain: nn.Module, digit: int, seeds: Sequence[int]) -> dict[str, float]:
     from erasekit.generative.rece import adversarial_states
 
     prompts = [*digit_prompts(digit), *digit_prompts(digit, held_out=True)]
@@ -123,7 +140,7 @@ def attack_success(testbed: Testbed, unet: nn.Module, digit: int, seeds: Sequenc
 
     states = testbed.encode(prompts)
     rows = states.reshape(-1, states.shape[-1]).double()
-    adversarial = adversarial_states(unet, testbed.unet, rows, reg=0.1).float().reshape(states.shape)
+    adversarial = adversarial_states(plain, testbed.unet, rows, reg=0.1).float().reshape(states.shape)
     context = adversarial.repeat_interleave(len(seeds), dim=0)
     results = {"closed_form_embedding": rate(testbed.sample(None, all_seeds, unet=unet, context=context))}
     results["sampling_noise"] = rate(testbed.sample(repeated, all_seeds, unet=unet, eta=1.0))

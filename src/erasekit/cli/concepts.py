@@ -32,6 +32,18 @@ TABLE_HELP = "A table: csv:PATH or parquet:PATH (numeric and categorical columns
 @click.option(
     "--seeds-per-prompt", type=click.IntRange(min=1, max=100), default=5, help="--diffusion: samples per prompt in the audit."
 )
+@click.option(
+    "--token-attack/--no-token-attack",
+    default=True,
+    help="--diffusion: also run the UnlearnDiffAtk-style token-optimisation attack (about 20 s per method and concept on 2 CPU cores).",
+)
+@click.option(
+    "--reference",
+    "reference_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="--diffusion: a testbed retrained without the erased digits (`erasekit testbed reference`), judged beside the methods.",
+)
 @click.option("--data", default=None, help=TABLE_HELP)
 @click.option("--target", default=None, help="Main-task label column of the table (utility is measured on it).")
 @click.option("--remove", default=None, help="Comma-separated columns to remove from the table.")
@@ -69,6 +81,8 @@ def erase(
     preserve,
     params,
     seeds_per_prompt,
+    token_attack,
+    reference_dir,
     data,
     target,
     remove,
@@ -95,7 +109,19 @@ def erase(
     from erasekit.report import to_json, write_report
 
     if diffusion is not None:
-        _erase_diffusion(diffusion, concepts, method or "uce", preserve, params, seeds_per_prompt, out_dir, as_json, device)
+        _erase_diffusion(
+            diffusion,
+            concepts,
+            method or "uce",
+            preserve,
+            params,
+            seeds_per_prompt,
+            token_attack,
+            reference_dir,
+            out_dir,
+            as_json,
+            device,
+        )
         return
     if len(concepts) > 1:
         raise ErasekitError("--concept takes one labels file for embeddings (several concepts only with --diffusion)")
@@ -167,7 +193,9 @@ def erase(
     out.print(f"wrote {', '.join(map(str, paths))}")
 
 
-def _erase_diffusion(model, concepts, methods, preserve, params, seeds_per_prompt, out_dir, as_json, device) -> None:
+def _erase_diffusion(
+    model, concepts, methods, preserve, params, seeds_per_prompt, token_attack, reference_dir, out_dir, as_json, device
+) -> None:
     """``erase --diffusion``: every method on the same concepts, one report, one edited model folder per method."""
     from erasekit.core.errors import ErasekitError
     from erasekit.generative import DIFFUSION_METHODS
@@ -182,7 +210,20 @@ def _erase_diffusion(model, concepts, methods, preserve, params, seeds_per_promp
     concept_request(concepts, preserve)  # unknown or clashing concepts fail before anything loads
     check_out_dir(out_dir)
     bed = load_testbed(model, device)
-    report, edited = run_diffusion_erasure(bed, concepts, names, preserve, parsed, seeds_per_prompt, command=command_line())
+    reference = load_testbed(reference_dir, device) if reference_dir is not None else None
+    from erasekit.audit.token_attack import TokenAttackSettings
+
+    report, edited = run_diffusion_erasure(
+        bed,
+        concepts,
+        names,
+        preserve,
+        parsed,
+        seeds_per_prompt,
+        command=command_line(),
+        token_attack=TokenAttackSettings() if token_attack else None,
+        reference=reference,
+    )
     outputs = {}
     for name, erased in edited.items():
         for file, payload in edited_testbed_files(bed, erased.unet, {"method": name, "concepts": list(report.concepts)}).items():

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from erasekit.core import progress, rng
 from erasekit.core.params import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, Params
-from erasekit.generative.base import ConceptRequest, copy_unet, register_diffusion_method
+from erasekit.generative.base import ConceptRequest, copy_unet, register_diffusion_method, training_states
 from erasekit.models.diffusion_testbed import DiffusionModel
 
 
@@ -53,9 +53,6 @@ def _esd(model: DiffusionModel, request: ConceptRequest, params: ESDParams, cros
     unet.train()
     optimiser = torch.optim.Adam(trainable(unet, cross_attention), lr=params.lr)
     generator = rng.generator(params.seed)
-    scheduler = model.sampling_scheduler()
-    scheduler.set_timesteps(model.steps)
-    timesteps = scheduler.timesteps
     guidance = params.trajectory_guidance or model.guidance
     prompts = list(request.erase_prompts)
     uncond = model.encode([""])
@@ -64,11 +61,8 @@ def _esd(model: DiffusionModel, request: ConceptRequest, params: ESDParams, cros
             chosen = torch.randint(0, len(prompts), (params.batch_size,), generator=generator)
             cond = model.encode([prompts[int(i)] for i in chosen])
             empty = uncond.expand(len(cond), -1, -1)
-            k = int(torch.randint(0, len(timesteps), (1,), generator=generator))
-            seeds = torch.randint(0, 2**31 - 1, (len(cond),), generator=generator).tolist()
             with torch.no_grad():
-                x_t = model.denoise(frozen, model.initial_latents(seeds), cond, empty, guidance, model.steps, last_step=k)
-                t = timesteps[k]
+                x_t, t = training_states(model, frozen, cond, guidance, generator)
                 eps_uncond = frozen(x_t, t, encoder_hidden_states=empty).sample
                 eps_cond = frozen(x_t, t, encoder_hidden_states=cond).sample
                 target = eps_uncond - params.negative_guidance * (eps_cond - eps_uncond)

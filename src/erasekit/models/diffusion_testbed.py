@@ -14,6 +14,7 @@ hash, weight hashes, measured quality); ``erasekit testbed train`` reproduces th
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Sequence
@@ -32,12 +33,15 @@ from erasekit.core.rng import generator
 WEIGHTS = Path(__file__).with_name("testbed_weights")
 TOKENS = 16  # every prompt is padded (or cut) to 16 tokens, like SD's fixed 77
 MANIFEST = "manifest.json"
+ADAPTER_FILE = "adapter.safetensors"  # an SPM adapter saved beside the original UNet
 COMPONENTS = ("autoencoder", "digit_judge", "mark_detector")
 
 
 class LatentAutoencoder(nn.Module):
     """32×32×1 pixels ↔ 8×8×``latent_channels`` latents (two stride-2 stages each way), Stable Diffusion's VAE at toy scale
-    without the KL term; latents are divided by their training-set standard deviation before diffusion (``latent_scale``)."""
+    without the KL term; diffusion runs on latents standardised per channel with their training-set mean and standard
+    deviation (``latent_mean`` / ``latent_std``): raw channel means sit several deviations from zero, which would waste the
+    noise schedule on a constant offset."""
 
     def __init__(self, latent_channels: int = 4, width: int = 64):
         super().__init__()
@@ -242,7 +246,8 @@ class Testbed(DiffusionModel):
     autoencoder: LatentAutoencoder
     digit_judge: DigitJudge
     mark_detector: MarkDetector
-    latent_scale: float
+    latent_mean: torch.Tensor  # [channels]: diffusion latents are (encoded - latent_mean) / latent_std
+    latent_std: torch.Tensor
     manifest: dict = field(default_factory=dict)
     source: str = "testbed"
 
@@ -252,7 +257,15 @@ class Testbed(DiffusionModel):
         return self.decode(self.latents(prompts, seeds, **options))
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        return self.autoencoder.decode(latents / self.latent_scale).clamp(0, 1)
+        """Diffusion latents → images in [0, 1]."""
+        raw = latents * self.latent_std.to(latents).view(1, -1, 1, 1) + self.latent_mean.to(latents).view(1, -1, 1, 1)
+        return self.autoencoder.decode(raw).clamp(0, 1)
+
+    @torch.no_grad()
+    def encode_images(self, images: torch.Tensor) -> torch.Tensor:
+        """Images ``[n, 1, 32, 32]`` → diffusion latents (what the UNet was trained on)."""
+        raw = self.autoencoder.encode(images.to(self.device))
+        return (raw - self.latent_mean.to(raw).view(1, -1, 1, 1)) / self.latent_std.to(raw).view(1, -1, 1, 1)
 
     @torch.no_grad()
     def judge_digits(self, images: torch.Tensor) -> torch.Tensor:
@@ -292,11 +305,25 @@ def edited_testbed_files(testbed: Testbed, unet: nn.Module, erased: dict) -> dic
 
     from safetensors.torch import save
 
+    from erasekit.generative.base import AdapterUNet, plain_unet
+
     folder = Path(testbed.source if testbed.source != "testbed" else WEIGHTS)
     files = {f"{name}.safetensors": (folder / f"{name}.safetensors").read_bytes() for name in COMPONENTS}
-    files["unet.safetensors"] = save({k: v.detach().contiguous() for k, v in unet.state_dict().items()})
+    erased = {**erased, "from_unet_sha256": testbed.manifest.get("sha256", {}).get("unet.safetensors", "")}
+    from erasekit.generative.safree import GuardedUNet
+
+    if isinstance(unet, GuardedUNet):  # no weights changed: the original UNet, and the guard rebuilt on load
+        unet_state = unet.unet.state_dict()
+        erased["guard"] = {"method": "safree", "params": dataclasses.asdict(unet.params), "prompts": list(unet.prompts)}
+    elif isinstance(unet, AdapterUNet):  # the original UNet plus the adapter file, applied again on load
+        unet_state = plain_unet(testbed.unet).state_dict()
+        files[ADAPTER_FILE] = save(unet.adapter_state())
+        erased["adapter"] = {"file": ADAPTER_FILE, "rank": unet.rank, "transport_prompts": list(unet.transport_prompts)}
+    else:
+        unet_state = unet.state_dict()
+    files["unet.safetensors"] = save({k: v.detach().contiguous() for k, v in unet_state.items()})
     manifest = dict(testbed.manifest)
-    manifest["erased"] = {**erased, "from_unet_sha256": testbed.manifest.get("sha256", {}).get("unet.safetensors", "")}
+    manifest["erased"] = erased
     manifest["sha256"] = {name: hashlib.sha256(payload).hexdigest() for name, payload in files.items()}
     files[MANIFEST] = (json.dumps(manifest, indent=2) + "\n").encode()
     return files
@@ -314,6 +341,18 @@ def load_manifest(folder: Path) -> dict:
     if not isinstance(manifest, dict) or manifest.get("format") != "erasekit.diffusion-testbed/1":
         raise ModelError(f"{manifest_path} is not a diffusion-testbed manifest (format erasekit.diffusion-testbed/1)")
     return manifest
+
+
+def latent_statistics(manifest: dict) -> dict[str, torch.Tensor]:
+    """Per-channel ``latent_mean`` / ``latent_std`` from a manifest; a manifest with one global ``latent_scale`` (no shift)
+    is read as mean 0 and std 1/scale in every channel."""
+    if "latent_mean" in manifest:
+        return {
+            "latent_mean": torch.tensor(manifest["latent_mean"], dtype=torch.float32),
+            "latent_std": torch.tensor(manifest["latent_std"], dtype=torch.float32),
+        }
+    channels = int(manifest["autoencoder"].get("latent_channels", 4))
+    return {"latent_mean": torch.zeros(channels), "latent_std": torch.full((channels,), 1.0 / float(manifest["latent_scale"]))}
 
 
 def load_testbed(path: str | Path | None = None, device: str = "auto") -> Testbed:
@@ -352,7 +391,7 @@ def load_testbed(path: str | Path | None = None, device: str = "auto") -> Testbe
     except Exception as exc:
         raise ModelError(f"testbed file {folder / 'unet.safetensors'} cannot be loaded: {str(exc).splitlines()[0]}") from None
     unet.eval().requires_grad_(False).to(device)
-    return Testbed(
+    testbed = Testbed(
         unet=unet,
         text_encoder=TextEncoder(device),
         scheduler_config=manifest["scheduler"],
@@ -361,7 +400,24 @@ def load_testbed(path: str | Path | None = None, device: str = "auto") -> Testbe
         autoencoder=parts["autoencoder"],  # type: ignore[arg-type]
         digit_judge=parts["digit_judge"],  # type: ignore[arg-type]
         mark_detector=parts["mark_detector"],  # type: ignore[arg-type]
-        latent_scale=float(manifest["latent_scale"]),
+        **latent_statistics(manifest),
         manifest=manifest,
         source="testbed" if path in (None, "testbed") else str(folder),
     )
+    guard = manifest.get("erased", {}).get("guard")
+    if guard:  # a SAFREE-guarded testbed: the original UNet behind its text-state filter
+        from erasekit.generative.base import ConceptRequest
+        from erasekit.generative.safree import SAFREEParams, safree
+
+        request = ConceptRequest(tuple(manifest["erased"].get("concepts", ["concept"])), tuple(guard["prompts"]))
+        testbed.unet = safree(testbed, request, SAFREEParams(**guard["params"]))
+    adapter = manifest.get("erased", {}).get("adapter")
+    if adapter:  # an SPM-erased testbed: the original UNet with its adapter and facilitated transport
+        from erasekit.generative.spm import apply_adapter
+
+        try:
+            state = load_file(folder / adapter["file"])
+        except Exception as exc:
+            raise ModelError(f"testbed file {folder / adapter['file']} cannot be loaded: {str(exc).splitlines()[0]}") from None
+        testbed.unet = apply_adapter(testbed, state, int(adapter["rank"]), list(adapter.get("transport_prompts") or []))
+    return testbed

@@ -26,12 +26,20 @@ from erasekit.audit.generative import (
     pixel_distance,
     sample_digits,
 )
+from erasekit.audit.token_attack import TokenAttackSettings
 from erasekit.core.errors import MethodError
 from erasekit.core.provenance import Provenance, sha256_state
 from erasekit.data.captions import DIGIT_WORDS, digit_prompts
 from erasekit.generative import ConceptRequest, ErasedDiffusion, diffusion_method_info, erase_concepts
 from erasekit.models.diffusion_testbed import Testbed, image_grid_png
-from erasekit.report.diffusion import DiffusionErasureReport, DiffusionModelInfo, DigitRow, Grid, MethodResult
+from erasekit.report.diffusion import (
+    DiffusionErasureReport,
+    DiffusionModelInfo,
+    DigitRow,
+    Grid,
+    MethodResult,
+    ReferenceResult,
+)
 
 MAX_ERASED_ACCURACY = 0.05  # the erased digit's prompts: at most 5 % of samples still read as it
 MAX_PRESERVED_DROP = 3.0  # points: every other digit keeps its accuracy within 3 points
@@ -113,9 +121,25 @@ def run_diffusion_erasure(
     seeds_per_prompt: int = 5,
     command: str = "",
     attack_seeds: int = 3,
+    token_attack: TokenAttackSettings | None = TokenAttackSettings(),
+    reference: Testbed | None = None,
 ) -> tuple[DiffusionErasureReport, dict[str, ErasedDiffusion]]:
-    """Erase ``concepts`` with each method; returns the report and the edited models by method."""
+    """Erase ``concepts`` with each method; returns the report and the edited models by method. ``reference``: the
+    testbed retrained without the erased digits (``retrain_without_digits``), judged beside the methods."""
     request, digits = concept_request(concepts, preserve)
+    if reference is not None:
+        left_out = tuple(sorted(reference.manifest.get("reference", {}).get("without_digits", [])))
+        if left_out != tuple(sorted(digits)):
+            raise MethodError(
+                f"the reference testbed {reference.source} was retrained without digits {list(left_out)}, not "
+                f"{sorted(digits)}: retrain one without exactly the erased digits"
+            )
+        shared = ("autoencoder.safetensors", "digit_judge.safetensors")
+        if any(reference.manifest.get("sha256", {}).get(n) != testbed.manifest.get("sha256", {}).get(n) for n in shared):
+            raise MethodError(
+                f"the reference testbed {reference.source} was retrained from another testbed (its autoencoder or judge "
+                "differs); retrain it from this one with `erasekit testbed reference --model ...`"
+            )
     for method in methods:
         diffusion_method_info(method)  # unknown names fail before any sampling
     params = params or {}
@@ -135,12 +159,12 @@ def run_diffusion_erasure(
     attack_seed_list = [20_000 + s for s in range(attack_seeds)]
 
     def attacked(unet) -> dict[str, float]:
-        per_digit = [attack_success(testbed, unet, d, attack_seed_list) for d in digits]
-        return {name: float(np.mean([r[name] for r in per_digit])) for name in ATTACKS}
+        per_digit = [attack_success(testbed, unet, d, attack_seed_list, token_attack) for d in digits]
+        return {name: float(np.mean([r[name] for r in per_digit])) for name in ATTACKS if name in per_digit[0]}
 
     original_attacks = attacked(testbed.unet)
-    reference = sample_digits(testbed, testbed.unet, reference_seeds, digits=others)
-    reference_features = judge_features(testbed, reference, others)
+    other_seed_samples = sample_digits(testbed, testbed.unet, reference_seeds, digits=others)
+    reference_features = judge_features(testbed, other_seed_samples, others)
     fid_baseline = frechet_distance(judge_features(testbed, original.samples, others), reference_features)
     results = []
     edited_models = {}
@@ -178,6 +202,7 @@ def run_diffusion_erasure(
                 method=method,
                 params=erased.params,
                 seconds=erased.seconds,
+                peak_memory_mb=erased.peak_memory_mb,
                 edited_tensors=len(erased.edited_parameters),
                 changed_values=erased.changed_values,
                 digits=rows,
@@ -193,6 +218,25 @@ def run_diffusion_erasure(
                 reason=reason,
                 grids=tuple(grids),
             )
+        )
+    reference_result = None
+    if reference is not None:
+        judged = _judge(testbed, reference.unet, seeds)
+        rows = tuple(
+            DigitRow(d, DIGIT_WORDS[d], d in digits, original.accuracy[d].fit, original.accuracy[d].held_out, judged.accuracy[d].fit, judged.accuracy[d].held_out)
+            for d in range(10)
+        )  # fmt: skip
+        fid = frechet_distance(judge_features(testbed, judged.samples, others), reference_features)
+        reference_result = ReferenceResult(
+            source=reference.source,
+            training_images=int(reference.manifest["reference"].get("training_images", 0)),
+            training_seconds=float(reference.manifest.get("seconds", {}).get("total_s", float("nan"))),
+            digits=rows,
+            erased_accuracy_fit=float(np.mean([judged.accuracy[d].fit for d in digits])),
+            erased_accuracy_held_out=float(np.mean([judged.accuracy[d].held_out for d in digits])),
+            worst_preserved_drop=max((r.original - r.after) * 100 for r in rows if not r.erased) if others else 0.0,
+            fid_ratio=fid / fid_baseline if fid_baseline > 0 else float("inf"),
+            attack_success=attacked(reference.unet),
         )
     info = DiffusionModelInfo(
         source=testbed.source,
@@ -210,7 +254,7 @@ def run_diffusion_erasure(
         seeds_per_prompt=seeds_per_prompt,
         original_mark_rate=mark_rate(testbed, original.samples),
         original_attack_success=original_attacks,
-        attacks=dict(ATTACKS),
+        attacks={name: text for name, text in ATTACKS.items() if name in original_attacks},
         fid_baseline=fid_baseline,
         accuracy_noise_points=noise_points,
         thresholds={
@@ -220,5 +264,6 @@ def run_diffusion_erasure(
         },
         methods=tuple(results),
         provenance=Provenance.collect(seeds=seeds, command=command),
+        reference=reference_result,
     )
     return report, edited_models

@@ -47,6 +47,7 @@ class MethodResult:
     method: str
     params: Any
     seconds: float
+    peak_memory_mb: float  # during the erasure, above the level at its start
     edited_tensors: int
     changed_values: int
     digits: tuple[DigitRow, ...]
@@ -61,6 +62,22 @@ class MethodResult:
     verdict: str
     reason: str
     grids: tuple[Grid, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReferenceResult:
+    """The exact reference: the UNet retrained from scratch without the erased digits' images (same recipe, same
+    autoencoder and judges), judged on the same prompts and seeds as every method."""
+
+    source: str
+    training_images: int
+    training_seconds: float
+    digits: tuple[DigitRow, ...]
+    erased_accuracy_fit: float
+    erased_accuracy_held_out: float
+    worst_preserved_drop: float
+    fid_ratio: float
+    attack_success: dict[str, float]
 
 
 @dataclass(frozen=True)
@@ -88,6 +105,7 @@ class DiffusionErasureReport:
     thresholds: dict[str, float]
     methods: tuple[MethodResult, ...]
     provenance: Provenance
+    reference: ReferenceResult | None = None
     notes: tuple[str, ...] = ()
     schema: str = SCHEMA
     template: ClassVar[str] = "diffusion.html"

@@ -4,7 +4,7 @@ Steps, all seeded: (1) build the training images — 28×28 digits, a random sha
 (thick, thin, slanted: named in the caption), a random share carrying the implicit mark (a 4×4
 checkerboard in a random corner, never named), padded to 32×32; (2) the latent autoencoder;
 (3) the judges — a digit classifier and a mark detector — on real images; (4) the UNet, an
-ε-predicting DDPM on the scaled latents with caption dropout for classifier-free guidance and an
+ε-predicting DDPM on the per-channel standardised latents with caption dropout for classifier-free guidance and an
 EMA copy of its weights; (5) a guidance sweep on held-out phrasings that picks the default and
 measures the quality bar. Everything is written at once with a manifest of hashes and numbers.
 """
@@ -32,7 +32,9 @@ from erasekit.core.provenance import library_versions
 from erasekit.core.rng import seeded
 from erasekit.data.captions import FIT_TEMPLATES, HELD_OUT_TEMPLATES, STYLES, caption_index, digit_prompts, training_captions
 from erasekit.models.diffusion_testbed import (
+    COMPONENTS,
     MANIFEST,
+    WEIGHTS,
     DigitJudge,
     LatentAutoencoder,
     MarkDetector,
@@ -55,19 +57,29 @@ class TestbedConfig:
     mark_rate: float = 0.2  # share of training images that carry the never-captioned mark
     style_rate: float = 0.3  # share restyled (thick / thin / slanted, equally often)
     autoencoder_epochs: int = 2
-    judge_epochs: int = 4
-    unet_steps: int = 3300
+    decoder_noise: float = 0.1  # latent perturbation while training the decoder, in per-channel standard deviations
+    judge_epochs: int = 6
+    unet_steps: int = 1800
     batch_size: int = 128
     lr: float = 1e-3
     warmup_steps: int = 200
     ema_decay: float = 0.999
     caption_dropout: float = 0.1
+    beta_schedule: str = (
+        "scaled_linear"  # Stable Diffusion's; the linear schedule of pixel-space DDPM drowns small latents in noise
+    )
     block_out_channels: tuple[int, ...] = (64, 128, 128)
     layers_per_block: int = 1
     guidance_sweep: tuple[float, ...] = (1.5, 2.0, 3.0, 4.0, 5.0)
     sampling_steps: int = 25
     sweep_seeds: int = 5  # samples per digit and held-out phrasing for each guidance in the sweep
     eval_seeds: int = 20  # samples per digit and phrasing in the final measurement at the chosen guidance
+
+    @classmethod
+    def from_manifest(cls, manifest: dict) -> TestbedConfig:
+        """The recipe a testbed was trained with (fields its manifest lacks keep today's defaults)."""
+        stored = {k: v for k, v in manifest.get("config", {}).items() if k in cls.__dataclass_fields__}
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in stored.items()})
 
 
 def unet_config(config: TestbedConfig, cross_attention_dim: int) -> dict:
@@ -139,15 +151,22 @@ def _batches(n: int, batch_size: int, generator: torch.Generator):
         yield order[start : start + batch_size]
 
 
-def train_autoencoder(images: torch.Tensor, config: TestbedConfig, generator: torch.Generator) -> tuple[LatentAutoencoder, float]:
+def train_autoencoder(
+    images: torch.Tensor, config: TestbedConfig, generator: torch.Generator
+) -> tuple[LatentAutoencoder, torch.Tensor, torch.Tensor]:
+    """The autoencoder and its latents' per-channel mean and standard deviation on the training images."""
     model = LatentAutoencoder()
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
     steps = config.autoencoder_epochs * math.ceil(len(images) / config.batch_size)
     with progress.step("autoencoder", steps) as advance:
         for _ in range(config.autoencoder_epochs):
             for idx in _batches(len(images), config.batch_size, generator):
+                latents = model.encode(images[idx])
+                # the decoder also sees slightly perturbed latents, so that a sampler's small latent errors decode to digits
+                spread = latents.detach().std(dim=(0, 2, 3), keepdim=True)
+                noisy = latents + config.decoder_noise * spread * torch.randn(latents.shape, generator=generator)
                 # binary cross-entropy on logits: with MSE through the sigmoid the decoder stalls at a blank image
-                loss = F.binary_cross_entropy_with_logits(model.decoder(model.encode(images[idx])), images[idx])
+                loss = F.binary_cross_entropy_with_logits(model.decoder(noisy), images[idx])
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()
@@ -155,12 +174,14 @@ def train_autoencoder(images: torch.Tensor, config: TestbedConfig, generator: to
     model.eval().requires_grad_(False)
     with torch.no_grad():
         latents = torch.cat([model.encode(images[i : i + 2048]) for i in range(0, len(images), 2048)])
-    return model, float(1.0 / latents.std())
+    return model, latents.mean(dim=(0, 2, 3)), latents.std(dim=(0, 2, 3))
 
 
 def train_classifier(model: torch.nn.Module, images, targets, epochs: int, batch_size: int, generator, name: str, binary=False):
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
     steps = epochs * math.ceil(len(images) / batch_size)
+    # cosine decay to zero: the last epochs settle instead of bouncing around the optimum
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: 0.5 * (1 + math.cos(math.pi * step / steps)))
     with progress.step(name, steps) as advance:
         for _ in range(epochs):
             for idx in _batches(len(images), batch_size, generator):
@@ -173,6 +194,7 @@ def train_classifier(model: torch.nn.Module, images, targets, epochs: int, batch
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()
+                schedule.step()
                 advance(1)
     return model.eval().requires_grad_(False)
 
@@ -192,7 +214,8 @@ def train_unet(latents, caption_ids, states, config: TestbedConfig, generator: t
     with seeded(config.seed):  # the UNet's initial weights, without touching the caller's random state
         unet = build_unet(unet_config(config, states.shape[-1]))
     ema = copy.deepcopy(unet).requires_grad_(False)
-    scheduler = diffusers.DDPMScheduler(num_train_timesteps=1000)
+    # latents are not confined to [-1, 1] like pixels: clipping the predicted x₀ there would distort every sample
+    scheduler = diffusers.DDPMScheduler(num_train_timesteps=1000, beta_schedule=config.beta_schedule, clip_sample=False)
     optimiser = torch.optim.AdamW(unet.parameters(), lr=config.lr, weight_decay=0.01)
 
     def rate(step: int) -> float:  # linear warm-up, then cosine decay to a tenth
@@ -205,7 +228,7 @@ def train_unet(latents, caption_ids, states, config: TestbedConfig, generator: t
     empty = len(states) - 1  # the "" caption is last
     losses = []
     with progress.step("unet", config.unet_steps) as advance:
-        for _ in range(config.unet_steps):
+        for step in range(config.unet_steps):
             idx = torch.randint(0, len(latents), (config.batch_size,), generator=generator)
             ids = caption_ids[idx].clone()
             ids[torch.rand(len(idx), generator=generator) < config.caption_dropout] = empty
@@ -220,8 +243,11 @@ def train_unet(latents, caption_ids, states, config: TestbedConfig, generator: t
             optimiser.step()
             schedule.step()
             with torch.no_grad():
+                # EMA warm-up: early on the average follows the weights closely, else the random initial
+                # weights would keep a share of 0.999^steps in the final model
+                decay = min(config.ema_decay, (1 + step) / (10 + step))
                 for e, p in zip(ema.parameters(), unet.parameters()):
-                    e.lerp_(p, 1 - config.ema_decay)
+                    e.lerp_(p, 1 - decay)
             losses.append(float(loss.detach()))
             advance(1)
     return ema.eval(), scheduler.config, losses
@@ -277,7 +303,7 @@ def _train_testbed(mnist_dir: Path, out: Path, config: TestbedConfig) -> dict:
     timings: dict[str, float] = {}
 
     t0 = time.perf_counter()
-    autoencoder, latent_scale = train_autoencoder(data.images, config, generator)
+    autoencoder, latent_mean, latent_std = train_autoencoder(data.images, config, generator)
     test_plain = F.pad(test_x, (2, 2, 2, 2))
     with torch.no_grad():
         reconstruction_mse = float(F.mse_loss(autoencoder(test_plain[:2000]), test_plain[:2000]))
@@ -316,8 +342,9 @@ def _train_testbed(mnist_dir: Path, out: Path, config: TestbedConfig) -> dict:
     states = text_encoder.encode(captions)
     with torch.no_grad():
         latents = (
-            torch.cat([autoencoder.encode(data.images[i : i + 2048]) for i in range(0, len(data.images), 2048)]) * latent_scale
-        )
+            torch.cat([autoencoder.encode(data.images[i : i + 2048]) for i in range(0, len(data.images), 2048)])
+            - latent_mean.view(1, -1, 1, 1)
+        ) / latent_std.view(1, -1, 1, 1)
     templates = torch.randint(0, len(FIT_TEMPLATES), (len(latents),), generator=generator)
     caption_ids = torch.tensor([caption_index(int(d), int(t), int(s)) for d, t, s in zip(data.digits, templates, data.styles)])
     unet, scheduler_config, losses = train_unet(latents, caption_ids, states, config, generator)
@@ -333,7 +360,8 @@ def _train_testbed(mnist_dir: Path, out: Path, config: TestbedConfig) -> dict:
         autoencoder=autoencoder,
         digit_judge=judge,
         mark_detector=detector,
-        latent_scale=latent_scale,
+        latent_mean=latent_mean,
+        latent_std=latent_std,
     )
     sweep = [measure_quality(testbed, g, config.sweep_seeds, config.sampling_steps, fit=False) for g in config.guidance_sweep]
     chosen = max(sweep, key=lambda r: (r["min_held_out_accuracy"], r["mean_held_out_accuracy"]))["guidance"]
@@ -368,7 +396,8 @@ def _train_testbed(mnist_dir: Path, out: Path, config: TestbedConfig) -> dict:
         "autoencoder": {"latent_channels": 4, "width": 64},
         "unet": unet_config(config, states.shape[-1]),
         "scheduler": dict(scheduler_config),
-        "latent_scale": latent_scale,
+        "latent_mean": latent_mean.tolist(),
+        "latent_std": latent_std.tolist(),
         "guidance": best["guidance"],
         "sampling_steps": config.sampling_steps,
         "quality": {"chosen": best, "sweep": sweep, "autoencoder_test_mse": reconstruction_mse, **judges},
@@ -378,6 +407,76 @@ def _train_testbed(mnist_dir: Path, out: Path, config: TestbedConfig) -> dict:
         "versions": library_versions(),
         "sha256": {name: hashlib.sha256(payload).hexdigest() for name, payload in files.items()},
     }
+    files[MANIFEST] = (json.dumps(manifest, indent=2) + "\n").encode()
+    write_files(out, files)
+    return manifest
+
+
+def retrain_without_digits(testbed: Testbed, mnist_dir: Path, digits: tuple[int, ...], out: Path, config: TestbedConfig) -> dict:
+    """The exact reference for erasing ``digits``: the testbed's UNet retrained from scratch by the same recipe on the
+    same latents minus every image of those digits; the autoencoder and the judges are the testbed's own, so the
+    reference is judged exactly like the original. Writes a testbed folder; returns its manifest."""
+    with seeded(config.seed):
+        return _retrain_without_digits(testbed, mnist_dir, digits, out, config)
+
+
+def _retrain_without_digits(testbed, mnist_dir, digits, out, config) -> dict:
+    import hashlib
+
+    from safetensors.torch import save
+
+    from erasekit.data.loaders import load_mnist
+
+    if not digits or not all(0 <= d <= 9 for d in digits):
+        raise ModelError(f"give the digits to leave out (0–9), got {digits}")
+    started = time.perf_counter()
+    generator = rng.generator(config.seed)
+    splits = load_mnist(mnist_dir)
+    train_x, train_y = torch.as_tensor(splits.train.x), torch.as_tensor(splits.train.y)
+    if config.train_rows:
+        train_x, train_y = train_x[: config.train_rows], train_y[: config.train_rows]
+    data = build_images(train_x, train_y, config, generator)
+    keep = ~torch.isin(data.digits, torch.tensor(digits))
+    with torch.no_grad():
+        latents = torch.cat([testbed.encode_images(data.images[i : i + 2048]).cpu() for i in range(0, len(keep), 2048)])[keep]
+    templates = torch.randint(0, len(FIT_TEMPLATES), (len(keep),), generator=generator)[keep]
+    caption_ids = torch.tensor(
+        [caption_index(int(d), int(t), int(s)) for d, t, s in zip(data.digits[keep], templates, data.styles[keep])]
+    )
+    states = testbed.text_encoder.encode(training_captions()).cpu()
+    unet, scheduler_config, losses = train_unet(latents, caption_ids, states, config, generator)
+    reference = Testbed(
+        unet=unet.to(testbed.device),
+        text_encoder=testbed.text_encoder,
+        scheduler_config=dict(scheduler_config),
+        guidance=testbed.guidance,
+        steps=testbed.steps,
+        autoencoder=testbed.autoencoder,
+        digit_judge=testbed.digit_judge,
+        mark_detector=testbed.mark_detector,
+        latent_mean=testbed.latent_mean,
+        latent_std=testbed.latent_std,
+    )
+    quality = measure_quality(reference, testbed.guidance, config.sweep_seeds, testbed.steps)
+    folder = Path(testbed.source if testbed.source != "testbed" else WEIGHTS)
+    files = {f"{name}.safetensors": (folder / f"{name}.safetensors").read_bytes() for name in COMPONENTS}
+    files["unet.safetensors"] = save({k: v.detach().cpu().contiguous() for k, v in unet.state_dict().items()})
+    manifest = {
+        **testbed.manifest,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "script": "erasekit.training.diffusion_testbed.retrain_without_digits",
+        "reference": {
+            "without_digits": list(digits),
+            "training_images": int(keep.sum()),
+            "from_unet_sha256": testbed.manifest.get("sha256", {}).get("unet.safetensors", ""),
+            "config": asdict(config),
+        },
+        "scheduler": dict(scheduler_config),
+        "quality": {**testbed.manifest.get("quality", {}), "chosen": quality, "sweep": []},
+        "unet_loss": {"first_100": float(np.mean(losses[:100])), "last_100": float(np.mean(losses[-100:]))},
+        "seconds": {"total_s": time.perf_counter() - started},
+    }
+    manifest["sha256"] = {name: hashlib.sha256(payload).hexdigest() for name, payload in files.items()}
     files[MANIFEST] = (json.dumps(manifest, indent=2) + "\n").encode()
     write_files(out, files)
     return manifest
