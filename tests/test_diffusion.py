@@ -221,6 +221,7 @@ def test_the_report_judges_uce_on_seven_against_the_original(testbed):
     row = report.methods[0]
     assert row.erased_accuracy_fit < seven.original_fit and row.erased_accuracy_held_out < seven.original_held_out
     assert report.original_attack_success["completion"] >= 0.5  # the probes find the digit in the original
+    assert report.original_attack_success["token_optimisation"] >= 0.5
     assert set(row.attack_success) == set(report.attacks) and row.fid_ratio > 0
     html = render_report(report)["report.html"].decode()
     assert "erasekit diffusion-erasure report" in html and html.count("data:image/png;base64,") >= 8
@@ -243,6 +244,7 @@ def test_cli_generate_and_erase_write_their_files(capsys, tmp_path):
         "uce",
         "--seeds-per-prompt",
         "1",
+        "--no-token-attack",
         "--out",
         tmp_path / "e",
     )
@@ -250,6 +252,7 @@ def test_cli_generate_and_erase_write_their_files(capsys, tmp_path):
     assert "uce:" in out and (tmp_path / "e" / "report.html").is_file()
     report = json.loads((tmp_path / "e" / "report.json").read_text())
     assert report["schema"] == "erasekit.diffusion-erasure/1" and report["erased_digits"] == [7]
+    assert "token_optimisation" not in report["attacks"] and "completion" in report["attacks"]  # --no-token-attack
     # the edited model is a testbed folder that generate can load
     code, out, err = run_cli(
         capsys, "generate", "--model", tmp_path / "e" / "uce", "--prompt", "seven", "--n", "2", "--out", tmp_path / "g2"

@@ -159,7 +159,7 @@ class AdapterUNet(nn.Module):
     def forward(self, sample, timestep, encoder_hidden_states, **kwargs):
         from diffusers.models.unets.unet_2d_condition import UNet2DConditionOutput
 
-        gamma = self.strength(encoder_hidden_states)
+        gamma = self.strength(encoder_hidden_states.detach())  # a choice of strength, not a path for gradients
         out = torch.empty_like(sample)
         per_sample_t = torch.is_tensor(timestep) and timestep.ndim > 0 and len(timestep) == len(sample)
         try:
