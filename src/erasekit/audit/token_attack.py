@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -55,7 +56,7 @@ def project_to_simplex(z: torch.Tensor) -> torch.Tensor:
 class PrefixedPrompts:
     """Token states of ``[CLS] prefix₁…prefix_k prompt [SEP] [PAD]…`` (16 tokens) with a differentiable prefix."""
 
-    def __init__(self, encoder: TextEncoder, prompts: Sequence[str], prefix_tokens: int):
+    def __init__(self, encoder: Any, prompts: Sequence[str], prefix_tokens: int):
         if not isinstance(encoder, TextEncoder):
             raise ModelError("the token attack needs the testbed's text encoder (it optimises over its vocabulary)")
         self.encoder = encoder

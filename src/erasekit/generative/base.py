@@ -133,6 +133,8 @@ class AdapterUNet(nn.Module):
     ``UNet2DConditionModel``; :meth:`merged` gives a plain UNet with the adapter fused at strength 1.
     """
 
+    concept_states: torch.Tensor | None  # a buffer
+
     def __init__(
         self,
         unet: nn.Module,
@@ -141,7 +143,7 @@ class AdapterUNet(nn.Module):
         transport_prompts: Sequence[str] = (),
     ):
         super().__init__()
-        self.unet = unet
+        self.unet: Any = unet  # a diffusers UNet with peft layers (set_adapters, fuse_lora, peft_config)
         self.adapter_name = adapter_name
         self.transport_prompts = tuple(transport_prompts)  # the prompts behind concept_states (saved with the adapter)
         self.register_buffer("concept_states", None if concept_states is None else concept_states.detach().clone())
@@ -187,7 +189,7 @@ class AdapterUNet(nn.Module):
     @torch.no_grad()
     def merged(self) -> nn.Module:
         """A plain UNet (no peft layers, the original's parameter names) with the adapter fused at strength 1."""
-        plain = copy.deepcopy(self.unet)
+        plain: Any = copy.deepcopy(self.unet)
         plain.set_adapters([self.adapter_name], weights=[1.0])
         plain.fuse_lora(lora_scale=1.0)
         plain.unload_lora()

@@ -55,6 +55,9 @@ def projector(columns: torch.Tensor) -> torch.Tensor:
 class GuardedUNet(nn.Module):
     """The UNet behind SAFREE's text-state filter; called like a ``UNet2DConditionModel``."""
 
+    concept_projector: torch.Tensor  # buffers
+    empty: torch.Tensor
+
     def __init__(self, unet: nn.Module, concept_projector: torch.Tensor, empty: torch.Tensor, params: SAFREEParams, prompts=()):
         super().__init__()
         self.unet = unet

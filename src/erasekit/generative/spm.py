@@ -17,11 +17,10 @@ UNet of the same shape (the paper's transfer claim; see :func:`apply_adapter`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from erasekit.core import progress, rng
 from erasekit.core.errors import MethodError
@@ -59,7 +58,7 @@ class SPMParams(Params):
     seed: int = 0
 
 
-def add_membrane(unet: nn.Module, rank: int) -> nn.Module:
+def add_membrane(unet: Any, rank: int) -> Any:
     """Attach the rank-``rank`` membrane (peft LoRA, α = rank, U = 0) to ``unet`` in place; only it trains."""
     peft = require("peft", "SPM adapters")
     unet.add_adapter(

@@ -79,7 +79,7 @@ class TestbedConfig:
     def from_manifest(cls, manifest: dict) -> TestbedConfig:
         """The recipe a testbed was trained with (fields its manifest lacks keep today's defaults)."""
         stored = {k: v for k, v in manifest.get("config", {}).items() if k in cls.__dataclass_fields__}
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in stored.items()})
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in stored.items()})  # type: ignore[arg-type]
 
 
 def unet_config(config: TestbedConfig, cross_attention_dim: int) -> dict:
