@@ -148,7 +148,18 @@ def test_every_method_file_registers_itself(package, registry):
     """A new method is one file: the package imports every module in it, and each method module registers a name."""
     module = importlib.import_module(f"erasekit.{package}")
     records = getattr(module, registry)
-    infrastructure = {"base", "encoding", "layers", "sklearn", "gates", "linear_edit", "tabular", "text_edit", "token_projection"}
+    infrastructure = {
+        "base",
+        "encoding",
+        "layers",
+        "sklearn",
+        "gates",
+        "linear_edit",
+        "tabular",
+        "text_edit",
+        "token_projection",
+        "testbed_files",
+    }
     for info in pkgutil.iter_modules(module.__path__):
         if info.name in infrastructure:
             continue

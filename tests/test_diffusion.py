@@ -368,9 +368,10 @@ def test_an_spm_adapter_transfers_to_another_unet_of_the_same_shape_and_refuses_
 
 
 def test_an_spm_erased_testbed_folder_reloads_with_its_adapter(testbed, tmp_path):
+    from erasekit.generative import edited_testbed_files
+    from erasekit.generative import load_edited_testbed as load_testbed
     from erasekit.generative.base import AdapterUNet
     from erasekit.generative.spm import SPMParams
-    from erasekit.models.diffusion_testbed import edited_testbed_files, load_testbed
     from erasekit.pipelines.diffusion_erasure import concept_request
 
     request, _ = concept_request(["seven"])
@@ -507,8 +508,9 @@ def test_a_method_that_edits_the_original_in_place_is_caught():
 
 
 def test_a_safree_guarded_testbed_folder_reloads_with_its_guard(testbed, tmp_path):
+    from erasekit.generative import edited_testbed_files
+    from erasekit.generative import load_edited_testbed as load_testbed
     from erasekit.generative.safree import GuardedUNet
-    from erasekit.models.diffusion_testbed import edited_testbed_files, load_testbed
     from erasekit.pipelines.diffusion_erasure import concept_request
 
     request, _ = concept_request(["seven"])

@@ -198,8 +198,7 @@ def _erase_diffusion(
 ) -> None:
     """``erase --diffusion``: every method on the same concepts, one report, one edited model folder per method."""
     from erasekit.core.errors import ErasekitError
-    from erasekit.generative import DIFFUSION_METHODS
-    from erasekit.models.diffusion_testbed import edited_testbed_files, load_testbed
+    from erasekit.generative import DIFFUSION_METHODS, edited_testbed_files, load_edited_testbed
     from erasekit.pipelines.diffusion_erasure import concept_request, run_diffusion_erasure
     from erasekit.report import to_json, write_report
 
@@ -209,8 +208,8 @@ def _erase_diffusion(
     parsed = DIFFUSION_METHODS.parse_params(list(params), names)
     concept_request(concepts, preserve)  # unknown or clashing concepts fail before anything loads
     check_out_dir(out_dir)
-    bed = load_testbed(model, device)
-    reference = load_testbed(reference_dir, device) if reference_dir is not None else None
+    bed = load_edited_testbed(model, device)
+    reference = load_edited_testbed(reference_dir, device) if reference_dir is not None else None
     from erasekit.audit.token_attack import TokenAttackSettings
 
     report, edited = run_diffusion_erasure(

@@ -141,12 +141,13 @@ def generate(model, prompts, n, seed, guidance, steps, negative, out_dir, device
     """Draw images from the testbed (or an edited copy): a PNG grid, one row per prompt, plus what the judges see."""
     from erasekit.core.errors import ModelError
     from erasekit.core.io import write_files
-    from erasekit.models.diffusion_testbed import image_grid_png, load_testbed
+    from erasekit.generative import load_edited_testbed
+    from erasekit.models.diffusion_testbed import image_grid_png
 
     if guidance is not None and not guidance > 0:
         raise ModelError(f"--guidance must be > 0, got {guidance}")
     check_out_dir(out_dir)
-    bed = load_testbed(model, device)
+    bed = load_edited_testbed(model, device)
     seeds = [seed + i for i in range(n)]
     images = bed.sample(
         [p for p in prompts for _ in seeds], seeds * len(prompts), guidance=guidance, steps=steps, negative=negative

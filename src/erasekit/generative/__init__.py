@@ -18,7 +18,9 @@ from erasekit.generative.base import (
     register_diffusion_method,
 )
 
-import_method_modules(__name__, __path__, frozenset({"base"}))
+import_method_modules(__name__, __path__, frozenset({"base", "testbed_files"}))
+
+from erasekit.generative.testbed_files import edited_testbed_files, load_edited_testbed  # noqa: E402 — after the methods
 
 __all__ = [
     "DIFFUSION_METHODS",
@@ -27,6 +29,8 @@ __all__ = [
     "ErasedDiffusion",
     "available_diffusion_methods",
     "diffusion_method_info",
+    "edited_testbed_files",
     "erase_concepts",
+    "load_edited_testbed",
     "register_diffusion_method",
 ]

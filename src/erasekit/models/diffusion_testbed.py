@@ -14,7 +14,6 @@ hash, weight hashes, measured quality); ``erasekit testbed train`` reproduces th
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from collections.abc import Sequence
@@ -299,36 +298,6 @@ def image_grid_png(images: torch.Tensor, columns: int, scale: int = 3) -> bytes:
     return buffer.getvalue()
 
 
-def edited_testbed_files(testbed: Testbed, unet: nn.Module, erased: dict) -> dict[str, bytes]:
-    """A testbed folder (name → bytes) with ``unet`` in place of the original UNet and ``erased`` recorded in the manifest."""
-    import hashlib
-
-    from safetensors.torch import save
-
-    from erasekit.generative.base import AdapterUNet, plain_unet
-
-    folder = Path(testbed.source if testbed.source != "testbed" else WEIGHTS)
-    files = {f"{name}.safetensors": (folder / f"{name}.safetensors").read_bytes() for name in COMPONENTS}
-    erased = {**erased, "from_unet_sha256": testbed.manifest.get("sha256", {}).get("unet.safetensors", "")}
-    from erasekit.generative.safree import GuardedUNet
-
-    if isinstance(unet, GuardedUNet):  # no weights changed: the original UNet, and the guard rebuilt on load
-        unet_state = unet.unet.state_dict()
-        erased["guard"] = {"method": "safree", "params": dataclasses.asdict(unet.params), "prompts": list(unet.prompts)}
-    elif isinstance(unet, AdapterUNet):  # the original UNet plus the adapter file, applied again on load
-        unet_state = plain_unet(testbed.unet).state_dict()
-        files[ADAPTER_FILE] = save(unet.adapter_state())
-        erased["adapter"] = {"file": ADAPTER_FILE, "rank": unet.rank, "transport_prompts": list(unet.transport_prompts)}
-    else:
-        unet_state = unet.state_dict()
-    files["unet.safetensors"] = save({k: v.detach().contiguous() for k, v in unet_state.items()})
-    manifest = dict(testbed.manifest)
-    manifest["erased"] = erased
-    manifest["sha256"] = {name: hashlib.sha256(payload).hexdigest() for name, payload in files.items()}
-    files[MANIFEST] = (json.dumps(manifest, indent=2) + "\n").encode()
-    return files
-
-
 def load_manifest(folder: Path) -> dict:
     """A testbed folder's manifest, or a one-line error saying the folder is not a testbed."""
     manifest_path = Path(folder) / MANIFEST
@@ -356,7 +325,9 @@ def latent_statistics(manifest: dict) -> dict[str, torch.Tensor]:
 
 
 def load_testbed(path: str | Path | None = None, device: str = "auto") -> Testbed:
-    """The shipped testbed (``path=None`` or ``"testbed"``) or one trained by ``erasekit testbed train --out DIR``."""
+    """The shipped testbed (``path=None`` or ``"testbed"``) or one trained by ``erasekit testbed train --out DIR``.
+    A folder written by an erasure that keeps the original UNet (an SPM adapter, a SAFREE guard) loads here without
+    them; ``erasekit.generative.load_edited_testbed`` applies them."""
     from safetensors.torch import load_file
 
     from erasekit.core.device import resolve_device
@@ -404,20 +375,4 @@ def load_testbed(path: str | Path | None = None, device: str = "auto") -> Testbe
         manifest=manifest,
         source="testbed" if path in (None, "testbed") else str(folder),
     )
-    guard = manifest.get("erased", {}).get("guard")
-    if guard:  # a SAFREE-guarded testbed: the original UNet behind its text-state filter
-        from erasekit.generative.base import ConceptRequest
-        from erasekit.generative.safree import SAFREEParams, safree
-
-        request = ConceptRequest(tuple(manifest["erased"].get("concepts", ["concept"])), tuple(guard["prompts"]))
-        testbed.unet = safree(testbed, request, SAFREEParams(**guard["params"]))
-    adapter = manifest.get("erased", {}).get("adapter")
-    if adapter:  # an SPM-erased testbed: the original UNet with its adapter and facilitated transport
-        from erasekit.generative.spm import apply_adapter
-
-        try:
-            state = load_file(folder / adapter["file"])
-        except Exception as exc:
-            raise ModelError(f"testbed file {folder / adapter['file']} cannot be loaded: {str(exc).splitlines()[0]}") from None
-        testbed.unet = apply_adapter(testbed, state, int(adapter["rank"]), list(adapter.get("transport_prompts") or []))
     return testbed
