@@ -11,6 +11,10 @@ and the seconds. Targets (issue 14):
 - every method's attack success rate reported; at least one keeps it ≤ 20 %;
 - UCE/RECE under 5 s on 2 CPU cores; ESD under 15 minutes.
 
+Each scenario runs at the methods' defaults and again at the settings ``generative_tuning.py`` found
+best (``TUNED_ONE``/``TUNED_THREE``: mostly erasekit's negative guidance η = 1, since mapping a digit
+onto the unconditional branch leaves it at its unprompted base rate).
+
 SPM's transfer claim is checked too: the adapter that erased "seven" from the shipped testbed is
 applied to a second testbed trained by the same script with seed 1. The exact reference for
 erasing "seven" — the UNet retrained without any seven (``erasekit testbed reference``, trained on
@@ -26,8 +30,10 @@ import json
 import os
 import platform
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from erasekit.audit.token_attack import TokenAttackSettings
 from erasekit.core.io import atomic_write_text, write_files
 from erasekit.generative import DIFFUSION_METHODS
 from erasekit.models.diffusion_testbed import load_testbed
@@ -37,9 +43,36 @@ from erasekit.report import render_report, to_json
 RESULTS = Path(__file__).parent / "results"
 TRANSFER_TESTBED = Path(__file__).parent / ".cache" / "testbed-seed1"
 REFERENCE_TESTBED = Path(__file__).parent / ".cache" / "testbed-without-seven"
+THREE = ("one", "three", "seven")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    title: str
+    concepts: tuple[str, ...]
+    methods: str | tuple[str, ...]  # "all", "closed_form" or method names
+    params: dict = field(default_factory=dict)  # method → its params (the defaults where absent)
+
+
+def tuned(**per_method: dict) -> dict:
+    """Params per method from the overrides that ``generative_tuning.py`` found best (the defaults elsewhere)."""
+    return {m: DIFFUSION_METHODS.get(m).make_params(values) for m, values in per_method.items()}
+
+
+# η = 1: erasekit's negative guidance (see UCEParams); RECE's edits damaged other digits at its own preserve_scale 0.1
+TUNED_ONE = tuned(
+    uce={"negative_guidance": 1.0},
+    rece={"negative_guidance": 1.0, "preserve_scale": 1.0},
+    realera={"negative_guidance": 1.0},
+    spm={"transport": False},
+)
+TUNED_THREE = tuned(uce={"negative_guidance": 1.0}, rece={"negative_guidance": 1.0}, realera={"negative_guidance": 1.0})
+
 SCENARIOS = (
-    ("one digit (seven)", ("seven",), None),
-    ("three digits (one, three, seven)", ("one", "three", "seven"), "closed_form"),
+    Scenario("one digit (seven), defaults", ("seven",), "all"),
+    Scenario("one digit (seven), tuned settings", ("seven",), tuple(TUNED_ONE), TUNED_ONE),
+    Scenario("three digits (one, three, seven), defaults", THREE, "closed_form"),
+    Scenario("three digits (one, three, seven), tuned settings", THREE, tuple(TUNED_THREE), TUNED_THREE),
 )
 
 
@@ -56,6 +89,7 @@ def main() -> None:
     parser.add_argument("--transfer-testbed", type=Path, default=TRANSFER_TESTBED)
     parser.add_argument("--no-transfer", action="store_true", help="skip SPM's transfer check")
     parser.add_argument("--reference-testbed", type=Path, default=REFERENCE_TESTBED)
+    parser.add_argument("--no-token-attack", action="store_true", help="skip the token attack (quick checks)")
     args = parser.parse_args()
     testbed = load_testbed()
     quality = testbed.manifest["quality"]["chosen"]
@@ -63,22 +97,27 @@ def main() -> None:
     started = time.perf_counter()
     reports = []
     reference = exact_reference(testbed, args.reference_testbed)
-    for title, concepts, only in SCENARIOS:
-        chosen = [m for m in methods if only is None or DIFFUSION_METHODS.get(m).closed_form]
+    for scenario in SCENARIOS:
+        title, concepts = scenario.title, scenario.concepts
+        chosen = [m for m in methods if selected(scenario, m)]
+        if not chosen:
+            continue
         report, edited = run_diffusion_erasure(
             testbed,
             concepts,
             chosen,
+            params=scenario.params,
             seeds_per_prompt=args.seeds_per_prompt,
             attack_seeds=args.attack_seeds,
+            token_attack=None if args.no_token_attack else TokenAttackSettings(),
             command="benchmarks/generative_erasure.py",
-            reference=reference if concepts == ("seven",) else None,
+            reference=reference if scenario is SCENARIOS[0] else None,
         )
-        reports.append((title, report))
-        if len(concepts) == 1 and "spm" in edited:
+        reports.append((scenario, report))
+        if scenario is SCENARIOS[0] and "spm" in edited:
             spm_adapter = edited["spm"].unet
         for row in report.methods:
-            print(f"{title}: {row.method} {row.verdict} fit {row.erased_accuracy_fit:.3f} held-out {row.erased_accuracy_held_out:.3f} "
+            print(f"{title}: {label(scenario, row.method)} {row.verdict} fit {row.erased_accuracy_fit:.3f} held-out {row.erased_accuracy_held_out:.3f} "
                   f"worst drop {row.worst_preserved_drop:.1f} FID× {row.fid_ratio:.2f} ASR {row.attack_success} {row.seconds:.1f} s")  # fmt: skip
     transfer_lines = []
     if not args.no_transfer and "spm" in methods:
@@ -105,8 +144,8 @@ def main() -> None:
         f"mark detector {testbed.manifest['quality']['mark_detector_test_accuracy']:.2%}; trained in {testbed.manifest['seconds']['total_s'] / 60:.1f} min",
         "",
     ]
-    targets = []
-    for title, report in reports:
+    for scenario, report in reports:
+        title = scenario.title
         attack_names = list(report.attacks)
         lines += [
             f"## {title}",
@@ -126,32 +165,19 @@ def main() -> None:
             r = report.reference
             lines.append(
                 f"| retrained without seven (exact reference) | — | {r.erased_accuracy_fit:.1%} | {r.erased_accuracy_held_out:.1%} | "
-                f"{-r.worst_preserved_drop:+.1f} pts | {r.fid_ratio:.2f} | — | "
+                f"{0.0 - r.worst_preserved_drop + 0.0:+.1f} pts | {r.fid_ratio:.2f} | — | "
                 + " | ".join(f"{r.attack_success[n]:.0%}" for n in attack_names)
                 + f" | {r.training_seconds:.0f} (training) | — |"
             )
         for row in report.methods:
             lines.append(
-                f"| {row.method} | {row.verdict} | {row.erased_accuracy_fit:.1%} | {row.erased_accuracy_held_out:.1%} | "
-                f"{-row.worst_preserved_drop:+.1f} pts | {row.fid_ratio:.2f} | {row.pixel_distance:.3f} | "
+                f"| {label(scenario, row.method)} | {row.verdict} | {row.erased_accuracy_fit:.1%} | {row.erased_accuracy_held_out:.1%} | "
+                f"{0.0 - row.worst_preserved_drop + 0.0:+.1f} pts | {row.fid_ratio:.2f} | {row.pixel_distance:.3f} | "
                 + " | ".join(f"{row.attack_success[n]:.0%}" for n in attack_names)
                 + f" | {row.seconds:.1f} | {row.peak_memory_mb:.0f} MB |"
             )
         lines.append("")
-        good = [r.method for r in report.methods if passes(r)]
-        need = 3 if len(report.erased_digits) == 1 else len(report.methods)
-        targets.append(
-            f"- {title}: methods meeting every bar: {', '.join(good) or 'none'} — **{'met' if len(good) >= need else 'not met'}** (needs {need})"
-        )
-        robust = [r.method for r in report.methods if max(r.attack_success.values()) <= 0.2]
-        targets.append(
-            f"- {title}: methods with every attack success rate ≤ 20 %: {', '.join(robust) or 'none'} — **{'met' if robust else 'not met'}**"
-        )
-        for row in report.methods:
-            limit = 5.0 if DIFFUSION_METHODS.get(row.method).closed_form else 900.0
-            targets.append(
-                f"- {title}: {row.method} took {row.seconds:.1f} s (limit {limit:g} s) — **{'met' if row.seconds <= limit else 'not met'}**"
-            )
+    targets = target_lines(reports)
     lines += transfer_lines
     lines[lines.index("## The testbed (from its manifest)") : lines.index("## The testbed (from its manifest)")] = [
         "## Targets",
@@ -163,13 +189,65 @@ def main() -> None:
     atomic_write_text(args.out / "generative_erasure.md", "\n".join(lines) + "\n")
     atomic_write_text(
         args.out / "generative_erasure.json",
-        json.dumps({"scenarios": [{"title": t, "report": json.loads(to_json(r))} for t, r in reports]}, indent=1) + "\n",
+        json.dumps({"scenarios": [{"title": s.title, "report": json.loads(to_json(r))} for s, r in reports]}, indent=1) + "\n",
     )
     files = {}
     for index, (_, report) in enumerate(reports):
         files[f"generative_erasure_{index + 1}.html"] = render_report(report)["report.html"]
     write_files(args.out, files)
     print("\n".join(lines))
+
+
+def label(scenario: Scenario, method: str) -> str:
+    """The method's name, with the setting when the scenario overrides its defaults."""
+    params = scenario.params.get(method)
+    if params is None:
+        return method
+    default = DIFFUSION_METHODS.get(method).params_type()
+    changed = {k: v for k, v in vars(params).items() if getattr(default, k) != v}
+    return f"{method} ({', '.join(f'{k}={v:g}' if isinstance(v, float) else f'{k}={v}' for k, v in changed.items())})"
+
+
+def target_lines(reports) -> list[str]:
+    """The issue's targets, each judged over every scenario that bears on it."""
+    lines = []
+    for digits, need_all in ((1, False), (3, True)):
+        chosen = [(s, r) for s, r in reports if len(r.erased_digits) == digits]
+        if not chosen:
+            continue
+        meeting = [label(s, row.method) for s, r in chosen for row in r.methods if passes(row)]
+        bases = sorted({m.split(" ")[0] for m in meeting})
+        tried = sorted({row.method for _, r in chosen for row in r.methods})
+        if need_all:
+            met, rule = set(tried) <= set(bases), f"needs every closed-form method ({', '.join(tried)}) in some setting"
+        else:
+            met, rule = len(bases) >= 3, "needs three methods"
+        lines.append(
+            f"- {digits} digit{'s' if digits > 1 else ''}: meeting every bar (erased ≤ 5 % fit and held-out, other digits within 3 points, "
+            f"FID ratio ≤ 1.10): {', '.join(meeting) or 'none'} — **{'met' if met else 'not met'}** ({rule})"
+        )
+    robust = [
+        f"{label(s, row.method)} [{s.title}]" for s, r in reports for row in r.methods if max(row.attack_success.values()) <= 0.2
+    ]
+    lines.append(
+        f"- every attack success rate ≤ 20 % for at least one method: {', '.join(robust) or 'none'} — **{'met' if robust else 'not met'}**"
+    )
+    for s, r in reports:
+        for row in r.methods:
+            limit = 5.0 if DIFFUSION_METHODS.get(row.method).closed_form else 900.0
+            if row.method.startswith(("uce", "rece", "esd")):
+                lines.append(
+                    f"- {s.title}: {label(s, row.method)} took {row.seconds:.1f} s (limit {limit:g} s) — **{'met' if row.seconds <= limit else 'not met'}**"
+                )
+    return lines
+
+
+def selected(scenario: Scenario, method: str) -> bool:
+    if scenario.methods == "all":
+        return True
+    if scenario.methods == "closed_form":
+        return DIFFUSION_METHODS.get(method).closed_form
+    return method in scenario.methods
 
 
 def exact_reference(testbed, folder: Path):

@@ -79,6 +79,27 @@ def test_the_uce_closed_form_solves_its_least_squares_problem():
     assert np.linalg.norm(erase_keys @ edited.T - targets) < np.linalg.norm(erase_keys @ w0.T - targets)
 
 
+def test_uce_negative_guidance_sends_values_past_the_guide_and_keys_to_it():
+    """With nothing preserved and a tiny λ the edit is (nearly) exact: for η = 1 the concept's value becomes
+    W₀(g − (c − g)) = W₀(2g − c) and its key W₀g; for η = 0 both become the guide's (the paper's UCE)."""
+    from erasekit.generative.uce import UCEParams, guided_targets
+
+    model = sd_shaped_model()
+    request = ConceptRequest(("cat",), ("cat",), ())
+    c = model.encode(["cat"])[0].double()
+    g = model.encode([""])[0].double()
+    assert torch.allclose(guided_targets(c, g, 1.0), 2 * g - c) and torch.equal(guided_targets(c, g, 0.0), g)
+    for eta in (0.0, 1.0):
+        edited = erase_concepts(model, request, "uce", UCEParams(negative_guidance=eta, lamb=1e-6, preserve_scale=0.0)).unet
+        original = dict(cross_attention_projections(model.unet))
+        for name, linear in cross_attention_projections(edited):
+            w0, w = original[name].weight.double(), linear.weight.double()
+            target = (g - eta * (c - g)) if name.endswith("to_v") else g
+            assert torch.allclose(c @ w.T, target @ w0.T, atol=1e-3), (name, eta)
+            if eta and name.endswith("to_v"):  # orientation: away from the concept, not toward it
+                assert (c @ w.T - g @ w0.T).flatten() @ (c @ w0.T - g @ w0.T).flatten() < 0
+
+
 def test_the_rece_embedding_solves_its_least_squares_problem():
     """c' = argmin Σ_l ‖W_l c − W_l⁰ c_e‖² + λ‖c‖², checked against numpy's solver on the stacked system."""
     from erasekit.generative.rece import adversarial_states
@@ -405,6 +426,41 @@ def test_safree_flags_the_token_that_carries_the_concept_and_projects_it_out():
     assert steps.tolist() == [0.0]
     _, no_triggers, _ = guard.filter(torch.zeros(1, 4, 4))  # the empty prompt is never filtered
     assert not no_triggers.any()
+
+
+def test_safree_computes_its_filter_once_per_context_and_again_for_a_new_one(monkeypatch):
+    from erasekit.generative.safree import GuardedUNet
+
+    model = sd_shaped_model()
+    guard = erase_concepts(model, ConceptRequest(("cat",), ("a photo of a cat",), ()), "safree").unet
+    calls = []
+    original_filter = GuardedUNet.filter
+    monkeypatch.setattr(GuardedUNet, "filter", lambda self, states: calls.append(1) or original_filter(self, states))
+    x, states = torch.randn(2, 4, 8, 8), model.encode(["a photo of a cat", "a dog"])
+    with torch.no_grad():
+        first = guard(x, torch.tensor(980), encoder_hidden_states=states).sample
+        for t in (960, 940):
+            guard(x, torch.tensor(t), encoder_hidden_states=states.clone())
+        assert len(calls) == 1, "the same states at every step: one filter"
+        guard(x, torch.tensor(980), encoder_hidden_states=model.encode(["a photo of a cat", "a bird"]))
+        assert len(calls) == 2, "new states: filtered again"
+        assert torch.equal(guard(x, torch.tensor(980), encoder_hidden_states=states).sample, first)
+
+
+def test_an_spm_adapters_fused_unet_is_made_once_and_again_after_its_weights_change():
+    from erasekit.generative.spm import SPMParams
+
+    model = sd_shaped_model()
+    request = ConceptRequest(("cat",), ("a photo of a cat",), ())
+    adapter = erase_concepts(model, request, "spm", SPMParams(iterations=2, transport=False)).unet
+    first = adapter.merged()
+    assert adapter.merged() is first
+    with torch.no_grad():
+        next(p for n, p in adapter.unet.named_parameters() if "lora_B" in n).add_(0.5)
+    again = adapter.merged()
+    assert again is not first
+    changed = [n for n, p in again.named_parameters() if not torch.equal(p, dict(first.named_parameters())[n])]
+    assert len(changed) == 1
 
 
 def test_safree_filters_sevens_prompts_for_more_steps_than_other_digits(testbed):

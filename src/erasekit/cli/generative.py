@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from erasekit.cli.options import check_out_dir, command_line, json_option, out
+from erasekit.cli.options import check_out_dir, command_line, json_option, out, resolve_device
 
 MODEL_HELP = "testbed (the one shipped with erasekit) or a folder written by `testbed train` or `erase --diffusion`."
 
@@ -55,7 +55,12 @@ def testbed_info(model, as_json) -> None:
     help="UNet training steps (default 1800, about 15 min on 2 CPU cores).",
 )
 @click.option("--rows", type=click.IntRange(min=100), default=None, help="Train on the first N MNIST images only (quick checks).")
-def testbed_train(data, out_dir, seed, unet_steps, rows) -> None:
+@click.option(
+    "--device",
+    default="cpu",
+    help="Where the UNet trains: cpu | cuda | cuda:N | mps | auto (default cpu, the shipped weights' recipe).",
+)
+def testbed_train(data, out_dir, seed, unet_steps, rows, device) -> None:
     """Train the testbed from scratch (about 20 minutes on 2 CPU cores); reproduces the shipped weights."""
     import dataclasses
 
@@ -68,7 +73,7 @@ def testbed_train(data, out_dir, seed, unet_steps, rows) -> None:
         config = dataclasses.replace(config, unet_steps=unet_steps)
     if rows is not None:
         config = dataclasses.replace(config, train_rows=rows)
-    manifest = train_testbed(directory, out_dir, config)
+    manifest = train_testbed(directory, out_dir, config, resolve_device(device))
     quality = manifest["quality"]["chosen"]
     out.print(
         f"wrote {out_dir}: held-out judge accuracy {quality['mean_held_out_accuracy']:.1%} (worst digit "

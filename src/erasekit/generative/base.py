@@ -148,6 +148,7 @@ class AdapterUNet(nn.Module):
         self.transport_prompts = tuple(transport_prompts)  # the prompts behind concept_states (saved with the adapter)
         self.register_buffer("concept_states", None if concept_states is None else concept_states.detach().clone())
         self.config = unet.config
+        self._merged: tuple[tuple, nn.Module] | None = None
 
     def strength(self, states: torch.Tensor) -> torch.Tensor:
         """γ per sample ``[B]``: 1 without transport; otherwise the highest cosine to any concept prompt, in [0, 1]."""
@@ -188,12 +189,19 @@ class AdapterUNet(nn.Module):
 
     @torch.no_grad()
     def merged(self) -> nn.Module:
-        """A plain UNet (no peft layers, the original's parameter names) with the adapter fused at strength 1."""
+        """A plain UNet (no peft layers, the original's parameter names) with the adapter fused at strength 1. Made once
+        and kept (an audit asks for it per attack); made again if the adapter's weights were changed in place since."""
+        lora = [p for name, p in self.unet.named_parameters() if "lora_" in name]
+        versions = (str(lora[0].device) if lora else "", *(p._version for p in lora))
+        if self._merged is not None and self._merged[0] == versions:
+            return self._merged[1]
         plain: Any = copy.deepcopy(self.unet)
         plain.set_adapters([self.adapter_name], weights=[1.0])
         plain.fuse_lora(lora_scale=1.0)
         plain.unload_lora()
-        return plain.requires_grad_(False).eval()
+        plain = plain.requires_grad_(False).eval()
+        self._merged = (versions, plain)
+        return plain
 
 
 def plain_unet(unet: nn.Module) -> nn.Module:

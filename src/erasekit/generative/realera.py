@@ -37,7 +37,7 @@ from erasekit.generative.base import (
     register_diffusion_method,
     training_states,
 )
-from erasekit.generative.uce import closed_form_edit, token_states
+from erasekit.generative.uce import closed_form_edit, guided_targets, token_states
 from erasekit.models.diffusion_testbed import DiffusionModel
 
 
@@ -58,6 +58,8 @@ class RealEraParams(Params):
     preserve_scale: Annotated[float, NON_NEGATIVE] = 1.0
     lamb: Annotated[float, POSITIVE] = 0.5
     lora_iterations: Annotated[int, NON_NEGATIVE] = 50
+    # erasekit's option (see UCEParams): values aimed past the anchor, and the noise target ε(anchor) − η(ε(c) − ε(anchor))
+    negative_guidance: Annotated[float, NON_NEGATIVE] = 0.0
     lora_rank: Annotated[int, AT_LEAST_ONE] = 4
     lr: Annotated[float, POSITIVE] = 1e-3
     batch_size: Annotated[int, AT_LEAST_ONE] = 4
@@ -105,12 +107,13 @@ def realera(model: DiffusionModel, request: ConceptRequest, params: RealEraParam
     preserve_keys = torch.cat(
         [token_states(model, (*request.preserve_prompts, "")), beyond.reshape(-1, concept.shape[-1]).double()]
     )
-    for _, linear in cross_attention_projections(unet):
+    anchor_values = guided_targets(erase_keys, anchor_keys, params.negative_guidance)
+    for name, linear in cross_attention_projections(unet):
         weight = linear.weight.data
         linear.weight.data = closed_form_edit(
             weight,
             erase_keys,
-            anchor_keys @ weight.double().T,
+            (anchor_values if name.endswith("to_v") else anchor_keys) @ weight.double().T,
             preserve_keys,
             params.erase_scale,
             params.preserve_scale,
@@ -139,6 +142,9 @@ def _align_noise(model, unet, concept, anchor, params: RealEraParams, generator:
             with torch.no_grad():
                 x_t, t = training_states(model, frozen, picked, model.guidance, generator)
                 erase_target = frozen(x_t, t, encoder_hidden_states=anchor.expand(len(picked), -1, -1)).sample
+                if params.negative_guidance:
+                    concept_noise = frozen(x_t, t, encoder_hidden_states=picked).sample
+                    erase_target = erase_target - params.negative_guidance * (concept_noise - erase_target)
                 keep_target = frozen(x_t, t, encoder_hidden_states=far).sample
             # the concept itself and its neighbours both go to the anchor's prediction
             both = torch.cat([picked, near])

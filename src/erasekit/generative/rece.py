@@ -18,7 +18,7 @@ import torch
 
 from erasekit.core.params import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, Params
 from erasekit.generative.base import ConceptRequest, cross_attention_projections, register_diffusion_method
-from erasekit.generative.uce import UCEParams, closed_form_edit, guide_states, token_states, uce
+from erasekit.generative.uce import UCEParams, closed_form_edit, guide_states, guided_targets, token_states, uce
 from erasekit.models.diffusion_testbed import DiffusionModel
 
 
@@ -33,6 +33,7 @@ class RECEParams(Params):
     erase_scale: Annotated[float, POSITIVE] = 1.0
     preserve_scale: Annotated[float, NON_NEGATIVE] = 0.1
     lamb: Annotated[float, POSITIVE] = 0.1
+    negative_guidance: Annotated[float, NON_NEGATIVE] = 0.0  # erasekit's option (see UCEParams), for both stages
 
 
 @torch.no_grad()
@@ -53,15 +54,17 @@ def adversarial_states(unet, original_unet, concept_rows: torch.Tensor, reg: flo
 @register_diffusion_method("rece", RECEParams, closed_form=True)
 def rece(model: DiffusionModel, request: ConceptRequest, params: RECEParams):
     """RECE: UCE, then repeatedly erase the closed-form embeddings that would still recall the concept."""
-    unet = uce(model, request, UCEParams())
+    unet = uce(model, request, UCEParams(negative_guidance=params.negative_guidance))
     concept_rows = token_states(model, request.erase_prompts)
     guide_rows = guide_states(model, request)
+    guide_value_rows = guided_targets(concept_rows, guide_rows, params.negative_guidance)
     preserve_rows = token_states(model, (*request.preserve_prompts, ""))
     for _ in range(params.epochs):
         adversarial = adversarial_states(unet, model.unet, concept_rows, params.embedding_reg)
-        for _, linear in cross_attention_projections(unet):
+        for name, linear in cross_attention_projections(unet):
             weight = linear.weight.data
-            targets = guide_rows @ weight.double().T  # the guide's values under the current edit
+            rows = guide_value_rows if name.endswith("to_v") else guide_rows
+            targets = rows @ weight.double().T  # the guide's values under the current edit
             linear.weight.data = closed_form_edit(
                 weight, adversarial, targets, preserve_rows, params.erase_scale, params.preserve_scale, params.lamb
             )

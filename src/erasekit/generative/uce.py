@@ -5,6 +5,12 @@ One closed form per cross-attention projection ``W`` (every ``attn2.to_k`` and `
 which minimises ``s_e Σ‖Wc_i − v*_i‖² + s_p Σ‖Wc_j − W₀c_j‖² + λ‖W − W₀‖²_F``: the text
 states ``c_i`` of the erased prompts are sent to the values ``v*_i = W₀ g_i`` of the guide prompt
 (``""``, the unconditional branch) while the preserved prompts' values stay as they were.
+
+Mapping a concept onto the unconditional branch makes its prompts draw what the model draws
+unprompted, and that includes the concept at its base rate (a tenth of the testbed's unprompted
+samples are sevens). ``negative_guidance`` η > 0 — erasekit's option, not the paper's — aims past
+the guide instead: ``v* = W₀(g − η(c_i − g))``, the value-space analogue of ESD's negatively guided
+target (keys still go to the guide's, keeping its attention pattern), so that classifier-free guidance steers the erased prompts away from the concept.
 """
 
 from __future__ import annotations
@@ -33,6 +39,12 @@ class UCEParams(Params):
     erase_scale: Annotated[float, POSITIVE] = 1.0
     preserve_scale: Annotated[float, NON_NEGATIVE] = 1.0
     lamb: Annotated[float, POSITIVE] = 0.5
+    negative_guidance: Annotated[float, NON_NEGATIVE] = 0.0
+
+
+def guided_targets(erase_rows: torch.Tensor, guide_rows: torch.Tensor, negative_guidance: float) -> torch.Tensor:
+    """The text states whose values the erased rows should take: the guide's, or past it away from the concept (η > 0)."""
+    return guide_rows - negative_guidance * (erase_rows - guide_rows)
 
 
 def token_states(model: DiffusionModel, prompts) -> torch.Tensor:
@@ -78,10 +90,13 @@ def uce(model: DiffusionModel, request: ConceptRequest, params: UCEParams):
     unet = copy_unet(model)
     erase_keys = token_states(model, request.erase_prompts)
     guide_keys = guide_states(model, request)
+    guide_values = guided_targets(erase_keys, guide_keys, params.negative_guidance)
     preserve_keys = token_states(model, (*request.preserve_prompts, ""))
-    for _, linear in cross_attention_projections(unet):
+    for name, linear in cross_attention_projections(unet):
         weight = linear.weight.data
-        targets = guide_keys @ weight.double().T  # v* = W₀ g
+        # keys go to the guide's (the unconditional attention pattern); only values are pushed past it (η > 0)
+        rows = guide_values if name.endswith("to_v") else guide_keys
+        targets = rows @ weight.double().T  # v* = W₀ g (η = 0)
         linear.weight.data = closed_form_edit(
             weight, erase_keys, targets, preserve_keys, params.erase_scale, params.preserve_scale, params.lamb
         )

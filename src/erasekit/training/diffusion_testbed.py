@@ -209,11 +209,16 @@ def _accuracy(model, images, targets, binary=False) -> float:
     return hits / len(images)
 
 
-def train_unet(latents, caption_ids, states, config: TestbedConfig, generator: torch.Generator):
+def train_unet(
+    latents, caption_ids, states, config: TestbedConfig, generator: torch.Generator, device: str | torch.device = "cpu"
+):
+    """The UNet (its EMA) trained on ``device``; every random draw comes from the CPU ``generator`` and is moved, so a seed
+    gives the same batches, noise and timesteps on every device."""
     diffusers = require("diffusers", "the diffusion testbed")
     with seeded(config.seed):  # the UNet's initial weights, without touching the caller's random state
-        unet = build_unet(unet_config(config, states.shape[-1]))
+        unet = build_unet(unet_config(config, states.shape[-1])).to(device)
     ema = copy.deepcopy(unet).requires_grad_(False)
+    states = states.to(device)
     # latents are not confined to [-1, 1] like pixels: clipping the predicted x₀ there would distort every sample
     scheduler = diffusers.DDPMScheduler(num_train_timesteps=1000, beta_schedule=config.beta_schedule, clip_sample=False)
     optimiser = torch.optim.AdamW(unet.parameters(), lr=config.lr, weight_decay=0.01)
@@ -235,7 +240,9 @@ def train_unet(latents, caption_ids, states, config: TestbedConfig, generator: t
             x0 = latents[idx]
             noise = torch.randn(x0.shape, generator=generator)
             t = torch.randint(0, 1000, (len(idx),), generator=generator)
-            pred = unet(scheduler.add_noise(x0, noise, t), t, encoder_hidden_states=states[ids]).sample
+            noisy = scheduler.add_noise(x0, noise, t).to(device)
+            pred = unet(noisy, t.to(device), encoder_hidden_states=states[ids.to(device)]).sample
+            noise = noise.to(device)
             loss = F.mse_loss(pred, noise)
             optimiser.zero_grad()
             loss.backward()
@@ -280,26 +287,53 @@ def mnist_sha256(directory: Path) -> str:
     return digest.hexdigest()
 
 
-def train_testbed(mnist_dir: Path, out: Path, config: TestbedConfig = TestbedConfig()) -> dict:
-    """Train every part, measure the quality bar, and write the testbed folder (all files or none); returns the manifest.
-    The caller's global random state is left as it was."""
-    with seeded(config.seed):  # module initialisers draw from torch's global generator
-        return _train_testbed(mnist_dir, out, config)
+@dataclass(frozen=True)
+class _MnistTraining:
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    images: TrainingImages
 
 
-def _train_testbed(mnist_dir: Path, out: Path, config: TestbedConfig) -> dict:
-    from safetensors.torch import save
-
+def _mnist_training(mnist_dir: Path, config: TestbedConfig, generator: torch.Generator) -> _MnistTraining:
+    """MNIST (cut to ``config.train_rows`` when set) and the styled, marked training images built from it; the testbed
+    and its exact references draw them identically from ``generator``."""
     from erasekit.data.loaders import load_mnist
 
-    started = time.perf_counter()
-    generator = rng.generator(config.seed)
     splits = load_mnist(mnist_dir)
     train_x, train_y = torch.as_tensor(splits.train.x), torch.as_tensor(splits.train.y)
     if config.train_rows:
         train_x, train_y = train_x[: config.train_rows], train_y[: config.train_rows]
-    test_x, test_y = torch.as_tensor(splits.test.x), torch.as_tensor(splits.test.y)
-    data = build_images(train_x, train_y, config, generator)
+    images = build_images(train_x, train_y, config, generator)
+    return _MnistTraining(train_x, train_y, torch.as_tensor(splits.test.x), torch.as_tensor(splits.test.y), images)
+
+
+def _caption_ids(digits: torch.Tensor, templates: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
+    return torch.tensor([caption_index(int(d), int(t), int(s)) for d, t, s in zip(digits, templates, styles)])
+
+
+def _cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+
+
+def train_testbed(
+    mnist_dir: Path, out: Path, config: TestbedConfig = TestbedConfig(), device: str | torch.device = "cpu"
+) -> dict:
+    """Train every part, measure the quality bar, and write the testbed folder (all files or none); returns the manifest.
+    The UNet trains and the quality is measured on ``device`` (the autoencoder and judges train on the CPU; they are
+    small). The caller's global random state is left as it was."""
+    with seeded(config.seed):  # module initialisers draw from torch's global generator
+        return _train_testbed(mnist_dir, out, config, torch.device(device))
+
+
+def _train_testbed(mnist_dir: Path, out: Path, config: TestbedConfig, device: torch.device) -> dict:
+    from safetensors.torch import save
+
+    started = time.perf_counter()
+    generator = rng.generator(config.seed)
+    mnist = _mnist_training(mnist_dir, config, generator)
+    train_x, test_x, test_y, data = mnist.train_x, mnist.test_x, mnist.test_y, mnist.images
     timings: dict[str, float] = {}
 
     t0 = time.perf_counter()
@@ -346,11 +380,14 @@ def _train_testbed(mnist_dir: Path, out: Path, config: TestbedConfig) -> dict:
             - latent_mean.view(1, -1, 1, 1)
         ) / latent_std.view(1, -1, 1, 1)
     templates = torch.randint(0, len(FIT_TEMPLATES), (len(latents),), generator=generator)
-    caption_ids = torch.tensor([caption_index(int(d), int(t), int(s)) for d, t, s in zip(data.digits, templates, data.styles)])
-    unet, scheduler_config, losses = train_unet(latents, caption_ids, states, config, generator)
+    caption_ids = _caption_ids(data.digits, templates, data.styles)
+    unet, scheduler_config, losses = train_unet(latents, caption_ids, states, config, generator, device)
     timings["unet_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
+    for module in (autoencoder, judge, detector):
+        module.to(device)
+    text_encoder = TextEncoder(device) if device.type != "cpu" else text_encoder
     testbed = Testbed(
         unet=unet,
         text_encoder=text_encoder,
@@ -360,8 +397,8 @@ def _train_testbed(mnist_dir: Path, out: Path, config: TestbedConfig) -> dict:
         autoencoder=autoencoder,
         digit_judge=judge,
         mark_detector=detector,
-        latent_mean=latent_mean,
-        latent_std=latent_std,
+        latent_mean=latent_mean.to(device),
+        latent_std=latent_std.to(device),
     )
     sweep = [measure_quality(testbed, g, config.sweep_seeds, config.sampling_steps, fit=False) for g in config.guidance_sweep]
     chosen = max(sweep, key=lambda r: (r["min_held_out_accuracy"], r["mean_held_out_accuracy"]))["guidance"]
@@ -370,10 +407,10 @@ def _train_testbed(mnist_dir: Path, out: Path, config: TestbedConfig) -> dict:
     timings["total_s"] = time.perf_counter() - started
 
     files = {
-        "autoencoder.safetensors": save(autoencoder.state_dict()),
-        "digit_judge.safetensors": save(judge.state_dict()),
-        "mark_detector.safetensors": save(detector.state_dict()),
-        "unet.safetensors": save({k: v.contiguous() for k, v in unet.state_dict().items()}),
+        "autoencoder.safetensors": save(_cpu_state(autoencoder)),
+        "digit_judge.safetensors": save(_cpu_state(judge)),
+        "mark_detector.safetensors": save(_cpu_state(detector)),
+        "unet.safetensors": save(_cpu_state(unet)),
     }
     import hashlib
 
@@ -403,7 +440,7 @@ def _train_testbed(mnist_dir: Path, out: Path, config: TestbedConfig) -> dict:
         "quality": {"chosen": best, "sweep": sweep, "autoencoder_test_mse": reconstruction_mse, **judges},
         "unet_loss": {"first_100": float(np.mean(losses[:100])), "last_100": float(np.mean(losses[-100:]))},
         "seconds": timings,
-        "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, UNet on {device}",
         "versions": library_versions(),
         "sha256": {name: hashlib.sha256(payload).hexdigest() for name, payload in files.items()},
     }
@@ -415,7 +452,8 @@ def _train_testbed(mnist_dir: Path, out: Path, config: TestbedConfig) -> dict:
 def retrain_without_digits(testbed: Testbed, mnist_dir: Path, digits: tuple[int, ...], out: Path, config: TestbedConfig) -> dict:
     """The exact reference for erasing ``digits``: the testbed's UNet retrained from scratch by the same recipe on the
     same latents minus every image of those digits; the autoencoder and the judges are the testbed's own, so the
-    reference is judged exactly like the original. Writes a testbed folder; returns its manifest."""
+    reference is judged exactly like the original. Trains on the testbed's device. Writes a testbed folder; returns its
+    manifest."""
     with seeded(config.seed):
         return _retrain_without_digits(testbed, mnist_dir, digits, out, config)
 
@@ -425,28 +463,20 @@ def _retrain_without_digits(testbed, mnist_dir, digits, out, config) -> dict:
 
     from safetensors.torch import save
 
-    from erasekit.data.loaders import load_mnist
-
     if not digits or not all(0 <= d <= 9 for d in digits):
         raise ModelError(f"give the digits to leave out (0–9), got {digits}")
     started = time.perf_counter()
     generator = rng.generator(config.seed)
-    splits = load_mnist(mnist_dir)
-    train_x, train_y = torch.as_tensor(splits.train.x), torch.as_tensor(splits.train.y)
-    if config.train_rows:
-        train_x, train_y = train_x[: config.train_rows], train_y[: config.train_rows]
-    data = build_images(train_x, train_y, config, generator)
+    data = _mnist_training(mnist_dir, config, generator).images
     keep = ~torch.isin(data.digits, torch.tensor(digits))
     with torch.no_grad():
         latents = torch.cat([testbed.encode_images(data.images[i : i + 2048]).cpu() for i in range(0, len(keep), 2048)])[keep]
     templates = torch.randint(0, len(FIT_TEMPLATES), (len(keep),), generator=generator)[keep]
-    caption_ids = torch.tensor(
-        [caption_index(int(d), int(t), int(s)) for d, t, s in zip(data.digits[keep], templates, data.styles[keep])]
-    )
-    states = testbed.text_encoder.encode(training_captions()).cpu()
-    unet, scheduler_config, losses = train_unet(latents, caption_ids, states, config, generator)
+    caption_ids = _caption_ids(data.digits[keep], templates, data.styles[keep])
+    states = testbed.text_encoder.encode(training_captions())
+    unet, scheduler_config, losses = train_unet(latents, caption_ids, states, config, generator, testbed.device)
     reference = Testbed(
-        unet=unet.to(testbed.device),
+        unet=unet,
         text_encoder=testbed.text_encoder,
         scheduler_config=dict(scheduler_config),
         guidance=testbed.guidance,
@@ -460,7 +490,7 @@ def _retrain_without_digits(testbed, mnist_dir, digits, out, config) -> dict:
     quality = measure_quality(reference, testbed.guidance, config.sweep_seeds, testbed.steps)
     folder = Path(testbed.source if testbed.source != "testbed" else WEIGHTS)
     files = {f"{name}.safetensors": (folder / f"{name}.safetensors").read_bytes() for name in COMPONENTS}
-    files["unet.safetensors"] = save({k: v.detach().cpu().contiguous() for k, v in unet.state_dict().items()})
+    files["unet.safetensors"] = save(_cpu_state(unet))
     manifest = {
         **testbed.manifest,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
