@@ -29,6 +29,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,7 +128,7 @@ def main() -> None:
     lines = [
         "# Concept erasure on the diffusion testbed",
         "",
-        f"Produced by `python benchmarks/generative_erasure.py` on {platform.machine()} ({os.cpu_count()} CPUs, load {load:.2f}), "
+        f"Produced by `python benchmarks/generative_erasure.py{' ' + ' '.join(sys.argv[1:]) if sys.argv[1:] else ''}` on {platform.machine()} ({os.cpu_count()} CPUs, load {load:.2f}), "
         f"{minutes:.1f} min; {args.seeds_per_prompt} seeds per prompt (6 fit + 2 held-out phrasings per digit), "
         f"{args.attack_seeds} seeds per prompt for the attacks. Accuracy = share of samples the digit judge reads as the prompted digit.",
         "",
