@@ -13,7 +13,11 @@ and the seconds. Targets (issue 14):
 
 Each scenario runs at the methods' defaults and again at the settings ``generative_tuning.py`` found
 best (``TUNED_ONE``/``TUNED_THREE``: mostly erasekit's negative guidance η = 1, since mapping a digit
-onto the unconditional branch leaves it at its unprompted base rate).
+onto the unconditional branch leaves it at its unprompted base rate). Every request names each digit in
+the 6 fit and 8 expansion phrasings (``--no-expand``: the 6 fit phrasings only); the held-out
+phrasings are only ever judged. ``--scenarios 2`` runs only the second scenario (numbered as in
+``SCENARIOS``) and ``--name`` picks the result files' stem, so that one scenario can be rerun at more
+seeds beside the full table.
 
 SPM's transfer claim is checked too: the adapter that erased "seven" from the shipped testbed is
 applied to a second testbed trained by the same script with seed 1. The exact reference for
@@ -60,14 +64,22 @@ def tuned(**per_method: dict) -> dict:
     return {m: DIFFUSION_METHODS.get(m).make_params(values) for m, values in per_method.items()}
 
 
-# η = 1: erasekit's negative guidance (see UCEParams); RECE's edits damaged other digits at its own preserve_scale 0.1
+# η = 1: erasekit's negative guidance (see UCEParams); RECE's edits damaged other digits at its own preserve_scale 0.1;
+# ESD-x/ESD-u: lr 1e-4 with erasekit's retain term (preserve_weight) — without it ESD-x cost "nine" 25 points and
+# ESD-u ruined the model
 TUNED_ONE = tuned(
     uce={"negative_guidance": 1.0},
     rece={"negative_guidance": 1.0, "preserve_scale": 1.0},
     realera={"negative_guidance": 1.0},
+    esd_x={"lr": 1e-4, "preserve_weight": 1.0},
+    esd_u={"lr": 1e-4, "iterations": 400, "preserve_weight": 1.0},
     spm={"transport": False},
 )
-TUNED_THREE = tuned(uce={"negative_guidance": 1.0}, rece={"negative_guidance": 1.0}, realera={"negative_guidance": 1.0})
+TUNED_THREE = tuned(
+    uce={"negative_guidance": 1.0, "preserve_scale": 3.0},
+    rece={"negative_guidance": 1.0, "preserve_scale": 1.0},
+    realera={"negative_guidance": 1.0},
+)
 
 SCENARIOS = (
     Scenario("one digit (seven), defaults", ("seven",), "all"),
@@ -91,14 +103,21 @@ def main() -> None:
     parser.add_argument("--no-transfer", action="store_true", help="skip SPM's transfer check")
     parser.add_argument("--reference-testbed", type=Path, default=REFERENCE_TESTBED)
     parser.add_argument("--no-token-attack", action="store_true", help="skip the token attack (quick checks)")
+    parser.add_argument("--no-expand", action="store_true", help="requests name each digit in its 6 fit phrasings only")
+    parser.add_argument("--scenarios", default="", help="comma-separated scenario numbers, 1-4 (default: all)")
+    parser.add_argument("--name", default="generative_erasure", help="stem of the result files")
     args = parser.parse_args()
     testbed = load_testbed()
     quality = testbed.manifest["quality"]["chosen"]
     methods = DIFFUSION_METHODS.parse_list(args.methods)
     started = time.perf_counter()
     reports = []
-    reference = exact_reference(testbed, args.reference_testbed)
-    for scenario in SCENARIOS:
+    picked = {int(n) for n in args.scenarios.split(",") if n.strip()} or set(range(1, len(SCENARIOS) + 1))
+    reference = exact_reference(testbed, args.reference_testbed) if 1 in picked else None
+    spm_adapter = None  # the defaults' SPM adapter, for the transfer check
+    for number, scenario in enumerate(SCENARIOS, 1):
+        if number not in picked:
+            continue
         title, concepts = scenario.title, scenario.concepts
         chosen = [m for m in methods if selected(scenario, m)]
         if not chosen:
@@ -113,6 +132,7 @@ def main() -> None:
             token_attack=None if args.no_token_attack else TokenAttackSettings(),
             command="benchmarks/generative_erasure.py",
             reference=reference if scenario is SCENARIOS[0] else None,
+            expand=not args.no_expand,
         )
         reports.append((scenario, report))
         if scenario is SCENARIOS[0] and "spm" in edited:
@@ -121,7 +141,7 @@ def main() -> None:
             print(f"{title}: {label(scenario, row.method)} {row.verdict} fit {row.erased_accuracy_fit:.3f} held-out {row.erased_accuracy_held_out:.3f} "
                   f"worst drop {row.worst_preserved_drop:.1f} FID× {row.fid_ratio:.2f} ASR {row.attack_success} {row.seconds:.1f} s")  # fmt: skip
     transfer_lines = []
-    if not args.no_transfer and "spm" in methods:
+    if not args.no_transfer and spm_adapter is not None:
         transfer_lines = spm_transfer(spm_adapter, args.transfer_testbed, args.seeds_per_prompt)
     minutes = (time.perf_counter() - started) / 60
     load = os.getloadavg()[0]
@@ -130,7 +150,12 @@ def main() -> None:
         "",
         f"Produced by `python benchmarks/generative_erasure.py{' ' + ' '.join(sys.argv[1:]) if sys.argv[1:] else ''}` on {platform.machine()} ({os.cpu_count()} CPUs, load {load:.2f}), "
         f"{minutes:.1f} min; {args.seeds_per_prompt} seeds per prompt (6 fit + 2 held-out phrasings per digit), "
-        f"{args.attack_seeds} seeds per prompt for the attacks. Accuracy = share of samples the digit judge reads as the prompted digit.",
+        f"{args.attack_seeds} seeds per prompt for the attacks. Accuracy = share of samples the digit judge reads as the prompted digit. "
+        + (
+            "Requests name each digit in its 6 fit phrasings only."
+            if args.no_expand
+            else "Requests name each digit in its 6 fit and 8 expansion phrasings (never the held-out ones)."
+        ),
         "",
         "## The testbed (from its manifest)",
         "",
@@ -187,14 +212,14 @@ def main() -> None:
         "",
     ]
     args.out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.out / "generative_erasure.md", "\n".join(lines) + "\n")
+    atomic_write_text(args.out / f"{args.name}.md", "\n".join(lines) + "\n")
     atomic_write_text(
-        args.out / "generative_erasure.json",
+        args.out / f"{args.name}.json",
         json.dumps({"scenarios": [{"title": s.title, "report": json.loads(to_json(r))} for s, r in reports]}, indent=1) + "\n",
     )
     files = {}
     for index, (_, report) in enumerate(reports):
-        files[f"generative_erasure_{index + 1}.html"] = render_report(report)["report.html"]
+        files[f"{args.name}_{index + 1}.html"] = render_report(report)["report.html"]
     write_files(args.out, files)
     print("\n".join(lines))
 
@@ -220,7 +245,9 @@ def target_lines(reports) -> list[str]:
         bases = sorted({m.split(" ")[0] for m in meeting})
         tried = sorted({row.method for _, r in chosen for row in r.methods})
         if need_all:
-            met, rule = set(tried) <= set(bases), f"needs every closed-form method ({', '.join(tried)}) in some setting"
+            closed = [m for m in tried if DIFFUSION_METHODS.get(m).closed_form]
+            met = bool(closed) and set(closed) <= set(bases)
+            rule = f"needs every closed-form method ({', '.join(closed)}) in some setting"
         else:
             met, rule = len(bases) >= 3, "needs three methods"
         lines.append(

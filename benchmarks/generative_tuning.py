@@ -107,6 +107,7 @@ def main() -> None:
     parser.add_argument("--group", choices=sorted(GROUPS), default="sweep")
     parser.add_argument("--only", default="", help="comma-separated method names (default: every setting)")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--no-expand", action="store_true", help="requests name each digit in its 6 fit phrasings only")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     started = time.perf_counter()
@@ -138,6 +139,7 @@ def main() -> None:
         "unprompted_counts": unprompted_counts,
         "guidance": testbed.guidance,
         "group": args.group,
+        "expand": not args.no_expand,
     }
     rows = []
     chosen = {m.strip() for m in args.only.split(",") if m.strip()}
@@ -148,7 +150,7 @@ def main() -> None:
         if time.perf_counter() - started > args.budget_s:
             print(f"budget spent; skipping {method} {overrides}")
             continue
-        request, erased_digits = concept_request(concepts)
+        request, erased_digits = concept_request(concepts, expand=not args.no_expand)
         others = [d for d in range(10) if d not in erased_digits]
         reference_features, fid_baseline = fid_reference(others)
         if guide:
@@ -191,7 +193,7 @@ def render(header: dict, rows: list[dict], seconds: float) -> str:
     lines = [
         "# Diffusion erasure: parameter sweep",
         "",
-        f"Produced by `python benchmarks/generative_tuning.py --group {header['group']}` on {header['device']} ({header['machine']}, {header['cpus']} CPUs), "
+        f"Produced by `python benchmarks/generative_tuning.py --group {header['group']}{'' if header.get('expand', True) else ' --no-expand'}` on {header['device']} ({header['machine']}, {header['cpus']} CPUs), "
         f"{seconds / 60:.1f} min; {header['seeds_per_prompt']} seeds per phrasing (6 fit + 2 held-out per digit), guidance "
         f"{header['guidance']}. Drops are points of judge accuracy (fit and held-out averaged); FID ratio against the "
         f"original's own sampling noise (FID {header['fid_baseline']:.2f}). Bars: erased ≤ 5 %, drop ≤ 3, FID ratio ≤ 1.10.",

@@ -157,6 +157,40 @@ def test_every_method_runs_on_a_stable_diffusion_shaped_unet_and_edits_a_copy(me
         assert not any(in_attn2)
 
 
+def test_esd_preserve_weight_keeps_the_preserved_prompts_prediction_closer_to_the_original():
+    """The retain term (erasekit's option): with it, a preserved prompt's noise prediction moves less; without it (the
+    paper's loss, the control) the same training moves it further (measured ratio 0.34–0.38 over three encoders)."""
+    model = sd_shaped_model()
+    request = ConceptRequest(("cat",), ("a photo of a cat", "a cat"), ("a photo of a dog",))
+    x = torch.randn(4, 4, 8, 8, generator=torch.Generator().manual_seed(1))
+    t = torch.tensor([100, 300, 600, 900])
+    dog = model.encode(["a photo of a dog"] * 4)
+    with torch.no_grad():
+        before = model.unet(x, t, encoder_hidden_states=dog).sample
+
+    def moved(weight: float) -> float:
+        params = diffusion_method_info("esd_x").make_params({"iterations": 20, "lr": 1e-3, "preserve_weight": weight})
+        unet = erase_concepts(model, request, "esd_x", params).unet
+        with torch.no_grad():
+            return float((unet(x, t, encoder_hidden_states=dog).sample - before).norm())
+
+    without, with_term = moved(0.0), moved(1000.0)
+    assert without > 0 and with_term < 0.6 * without, (without, with_term)
+
+
+def test_an_expanded_request_names_each_digit_in_more_phrasings_but_never_the_held_out_ones():
+    from erasekit.data.captions import digit_prompts, expansion_prompts
+    from erasekit.pipelines.diffusion_erasure import concept_request
+
+    expanded, digits = concept_request(["seven"])
+    narrow, _ = concept_request(["seven"], expand=False)
+    assert digits == (7,) and narrow.erase_prompts == tuple(digit_prompts(7))
+    assert expanded.erase_prompts == (*digit_prompts(7), *expansion_prompts(7)) and len(expanded.erase_prompts) == 14
+    assert "8" in expanded.preserve_prompts and "7" not in expanded.preserve_prompts  # the bare numeral, on both sides
+    held_out = {p for d in range(10) for p in digit_prompts(d, held_out=True)}
+    assert not held_out & {*expanded.erase_prompts, *expanded.preserve_prompts}
+
+
 # -- bad input ------------------------------------------------------------------------------------
 def test_bad_a_unet_without_cross_attention():
     with pytest.raises(ModelError, match="no cross-attention"):
@@ -332,6 +366,22 @@ def test_the_verdict_flags_a_method_that_changed_nothing_and_quotes_the_noise_fl
 
 
 # -- SPM: the adapter, facilitated transport, saving and transfer ---------------------------------------
+def test_one_sample_in_twenty_is_exactly_the_five_percent_bar_and_passes_it():
+    from erasekit.audit.generative import DigitSamples, digit_accuracy
+    from erasekit.pipelines.diffusion_erasure import verdict
+
+    class Judge:  # reads every image as a seven except the ones marked 1.0
+        def judge_digits(self, images):
+            return torch.where(images.flatten(1)[:, 0] > 0.5, 7, 3)
+
+    images = torch.zeros(40, 1, 2, 2)
+    images[25, 0, 0, 0] = 1.0  # one held-out sample of twenty still drawn as the erased digit
+    accuracy = digit_accuracy(Judge(), DigitSamples({7: images}, fit_prompts=2, held_out_prompts=2, seeds=10))[7]
+    assert (accuracy.fit, accuracy.held_out) == (0.0, 0.05)
+    assert verdict(accuracy.fit, accuracy.held_out, 0.0, 1.0)[0] == "erased"
+    assert verdict(accuracy.fit, 0.1, 0.0, 1.0)[0] == "not erased"  # control: two in twenty fail the bar
+
+
 def test_spm_transport_strength_is_one_on_the_concept_and_lower_elsewhere():
     from erasekit.generative.spm import SPMParams
 
@@ -613,6 +663,12 @@ def test_bad_testbed_train_into_a_folder_that_is_not_empty(capsys, tmp_path):
     code, _, err = run_cli(capsys, "testbed", "train", "--data", "mnist:/nowhere", "--out", tmp_path / "full")
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert (tmp_path / "full" / "keep.txt").read_text() == "x"
+
+
+def test_bad_testbed_train_on_an_unknown_device(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "testbed", "train", "--data", "mnist:/nowhere", "--out", tmp_path / "bed", "--device", "bogus")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "bogus" in err, err
+    assert not (tmp_path / "bed").exists()
 
 
 # -- the exact reference: the UNet retrained without the digit ---------------------------------------------

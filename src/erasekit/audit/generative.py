@@ -78,14 +78,15 @@ def digit_accuracy(testbed: Testbed, samples: DigitSamples) -> dict[int, DigitAc
     out = {}
     split = samples.fit_prompts * samples.seeds
     for digit, images in samples.images.items():
-        correct = (testbed.judge_digits(images) == digit).float()
+        # float64: in float32, 1 of 20 samples is 0.0500000007 and fails a "≤ 5 %" bar it meets
+        correct = (testbed.judge_digits(images) == digit).double()
         out[digit] = DigitAccuracy(digit, float(correct[:split].mean()), float(correct[split:].mean()))
     return out
 
 
 def mark_rate(testbed: Testbed, samples: DigitSamples, digits: Sequence[int] | None = None) -> float:
     chosen = [samples.images[d] for d in (digits if digits is not None else samples.images)]
-    return float(torch.cat([testbed.has_mark(images).float() for images in chosen]).mean())
+    return float(torch.cat([testbed.has_mark(images).double() for images in chosen]).mean())
 
 
 @torch.no_grad()
@@ -136,7 +137,7 @@ def _fixed_attacks(testbed: Testbed, unet: nn.Module, plain: nn.Module, digit: i
     all_seeds = list(seeds) * len(prompts)
 
     def rate(images: torch.Tensor) -> float:
-        return float((testbed.judge_digits(images) == digit).float().mean())
+        return float((testbed.judge_digits(images) == digit).double().mean())
 
     states = testbed.encode(prompts)
     rows = states.reshape(-1, states.shape[-1]).double()

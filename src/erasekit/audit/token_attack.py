@@ -127,4 +127,4 @@ def token_attack(
             context = prefixed.states(F.one_hot(relaxed[rows].argmax(-1), vocabulary).float(), rows)
             images = testbed.sample(None, [unit_seeds[int(i)] for i in rows], unet=unet, context=context)
             success[rows.cpu()] |= judged(images).cpu()
-    return float(success.float().mean())
+    return float(success.double().mean())

@@ -30,6 +30,12 @@ TABLE_HELP = "A table: csv:PATH or parquet:PATH (numeric and categorical columns
 @click.option("--preserve", multiple=True, help="--diffusion: a concept whose images must not change (default: every other).")
 @click.option("--param", "params", multiple=True, help="--diffusion: METHOD.NAME=VALUE, e.g. uce.lamb=0.1 (repeatable).")
 @click.option(
+    "--expand/--no-expand",
+    default=True,
+    help="--diffusion: name every digit in 8 more phrasings than the 6 the testbed was trained on, on both the erased and "
+    "the preserved side (the held-out phrasings are never used).",
+)
+@click.option(
     "--seeds-per-prompt", type=click.IntRange(min=1, max=100), default=5, help="--diffusion: samples per prompt in the audit."
 )
 @click.option(
@@ -80,6 +86,7 @@ def erase(
     diffusion,
     preserve,
     params,
+    expand,
     seeds_per_prompt,
     token_attack,
     reference_dir,
@@ -115,6 +122,7 @@ def erase(
             method or "uce",
             preserve,
             params,
+            expand,
             seeds_per_prompt,
             token_attack,
             reference_dir,
@@ -194,7 +202,7 @@ def erase(
 
 
 def _erase_diffusion(
-    model, concepts, methods, preserve, params, seeds_per_prompt, token_attack, reference_dir, out_dir, as_json, device
+    model, concepts, methods, preserve, params, expand, seeds_per_prompt, token_attack, reference_dir, out_dir, as_json, device
 ) -> None:
     """``erase --diffusion``: every method on the same concepts, one report, one edited model folder per method."""
     from erasekit.core.errors import ErasekitError
@@ -206,7 +214,7 @@ def _erase_diffusion(
         raise ErasekitError("--diffusion needs --concept NAME (e.g. --concept seven)")
     names = DIFFUSION_METHODS.parse_list(methods)
     parsed = DIFFUSION_METHODS.parse_params(list(params), names)
-    concept_request(concepts, preserve)  # unknown or clashing concepts fail before anything loads
+    concept_request(concepts, preserve, expand)  # unknown or clashing concepts fail before anything loads
     check_out_dir(out_dir)
     bed = load_edited_testbed(model, device)
     reference = load_edited_testbed(reference_dir, device) if reference_dir is not None else None
@@ -222,6 +230,7 @@ def _erase_diffusion(
         command=command_line(),
         token_attack=TokenAttackSettings() if token_attack else None,
         reference=reference,
+        expand=expand,
     )
     outputs = {}
     for name, erased in edited.items():

@@ -67,13 +67,14 @@ def testbed_train(data, out_dir, seed, unet_steps, rows, device) -> None:
     from erasekit.training.diffusion_testbed import TestbedConfig, train_testbed
 
     check_out_dir(out_dir)
+    where = resolve_device(device)  # an unknown device fails before the data is read
     directory = _mnist_dir(data)
     config = TestbedConfig(seed=seed)
     if unet_steps is not None:
         config = dataclasses.replace(config, unet_steps=unet_steps)
     if rows is not None:
         config = dataclasses.replace(config, train_rows=rows)
-    manifest = train_testbed(directory, out_dir, config, resolve_device(device))
+    manifest = train_testbed(directory, out_dir, config, where)
     quality = manifest["quality"]["chosen"]
     out.print(
         f"wrote {out_dir}: held-out judge accuracy {quality['mean_held_out_accuracy']:.1%} (worst digit "

@@ -2,7 +2,10 @@
 
 The testbed is trained only on the ``FIT_TEMPLATES`` phrasings; ``HELD_OUT_TEMPLATES`` are never
 seen in training and measure whether an erasure (or the model) generalises beyond the phrasings
-it was fitted on. Styles are named in captions; the implicit mark never is.
+it was fitted on. ``EXPANSION_TEMPLATES`` are further phrasings an erasure request may name its
+concepts in (UCE's ``expand_prompts`` does the same); they share no template with the held-out
+ones, so held-out accuracy still measures generalisation. Styles are named in captions; the
+implicit mark never is.
 """
 
 from __future__ import annotations
@@ -20,6 +23,16 @@ HELD_OUT_TEMPLATES = (
     "a drawing of the numeral {word}",
     "the handwritten digit {numeral}",
 )
+EXPANSION_TEMPLATES = (
+    "a photo of a {word}",
+    "the number {word}",
+    "{numeral}",
+    "a {word}",
+    "written {numeral}",
+    "a sketch of a {word}",
+    "this is a {word}",
+    "digit {word}",
+)
 STYLES = ("plain", "thick", "thin", "slanted")
 STYLE_PHRASES = {"thick": "with thick strokes", "thin": "with thin strokes", "slanted": "slanted"}
 
@@ -33,6 +46,11 @@ def caption(digit: int, template: str, style: str = "plain") -> str:
 def digit_prompts(digit: int, held_out: bool = False, style: str = "plain") -> list[str]:
     """Every fit (or held-out) phrasing of ``digit``."""
     return [caption(digit, t, style) for t in (HELD_OUT_TEMPLATES if held_out else FIT_TEMPLATES)]
+
+
+def expansion_prompts(digit: int) -> list[str]:
+    """``digit`` in every expansion phrasing (never trained on, never used to evaluate)."""
+    return [caption(digit, t) for t in EXPANSION_TEMPLATES]
 
 
 def training_captions() -> list[str]:
