@@ -112,7 +112,10 @@ def main() -> None:
     methods = DIFFUSION_METHODS.parse_list(args.methods)
     started = time.perf_counter()
     reports = []
-    picked = {int(n) for n in args.scenarios.split(",") if n.strip()} or set(range(1, len(SCENARIOS) + 1))
+    every = set(range(1, len(SCENARIOS) + 1))
+    picked = {int(n) for n in args.scenarios.split(",") if n.strip().isdigit()} or every
+    if picked - every or any(n.strip() and not n.strip().isdigit() for n in args.scenarios.split(",")):
+        parser.error(f"--scenarios takes numbers from 1 to {len(SCENARIOS)}, e.g. 2,4")
     reference = exact_reference(testbed, args.reference_testbed) if 1 in picked else None
     spm_adapter = None  # the defaults' SPM adapter, for the transfer check
     for number, scenario in enumerate(SCENARIOS, 1):

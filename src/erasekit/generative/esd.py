@@ -65,22 +65,25 @@ def _esd(model: DiffusionModel, request: ConceptRequest, params: ESDParams, cros
     prompts = list(request.erase_prompts)
     kept = [*request.preserve_prompts, ""]
     uncond = model.encode([""])
+
+    @torch.no_grad()
+    def draw(pool: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """A batch of prompts from ``pool``, their text states and data-free training states (x_t, t)."""
+        chosen = torch.randint(0, len(pool), (params.batch_size,), generator=generator)
+        cond = model.encode([pool[int(i)] for i in chosen])
+        return (cond, *training_states(model, frozen, cond, guidance, generator))
+
     with progress.step(label, params.iterations) as advance:
         for _ in range(params.iterations):
-            chosen = torch.randint(0, len(prompts), (params.batch_size,), generator=generator)
-            cond = model.encode([prompts[int(i)] for i in chosen])
-            empty = uncond.expand(len(cond), -1, -1)
+            cond, x_t, t = draw(prompts)
             with torch.no_grad():
-                x_t, t = training_states(model, frozen, cond, guidance, generator)
-                eps_uncond = frozen(x_t, t, encoder_hidden_states=empty).sample
+                eps_uncond = frozen(x_t, t, encoder_hidden_states=uncond.expand(len(cond), -1, -1)).sample
                 eps_cond = frozen(x_t, t, encoder_hidden_states=cond).sample
                 target = eps_uncond - params.negative_guidance * (eps_cond - eps_uncond)
             loss = F.mse_loss(unet(x_t, t, encoder_hidden_states=cond).sample, target)
             if params.preserve_weight > 0:
-                picked = torch.randint(0, len(kept), (params.batch_size,), generator=generator)
-                kept_cond = model.encode([kept[int(i)] for i in picked])
+                kept_cond, x_p, t_p = draw(kept)
                 with torch.no_grad():
-                    x_p, t_p = training_states(model, frozen, kept_cond, guidance, generator)
                     kept_target = frozen(x_p, t_p, encoder_hidden_states=kept_cond).sample
                 kept_prediction = unet(x_p, t_p, encoder_hidden_states=kept_cond).sample
                 loss = loss + params.preserve_weight * F.mse_loss(kept_prediction, kept_target)
