@@ -74,24 +74,29 @@ class DigitAccuracy:
     held_out: float
 
 
+def share(mask: torch.Tensor) -> float:
+    """The share of true entries, counted exactly on any device: a float32 mean puts 1 of 20 samples at 0.0500000007,
+    failing a "≤ 5 %" bar it meets (and MPS has no float64)."""
+    return int(mask.sum()) / mask.numel() if mask.numel() else float("nan")
+
+
 def digit_accuracy(testbed: Testbed, samples: DigitSamples) -> dict[int, DigitAccuracy]:
     out = {}
     split = samples.fit_prompts * samples.seeds
     for digit, images in samples.images.items():
-        # float64: in float32, 1 of 20 samples is 0.0500000007 and fails a "≤ 5 %" bar it meets
-        correct = (testbed.judge_digits(images) == digit).double()
-        out[digit] = DigitAccuracy(digit, float(correct[:split].mean()), float(correct[split:].mean()))
+        correct = testbed.judge_digits(images) == digit
+        out[digit] = DigitAccuracy(digit, share(correct[:split]), share(correct[split:]))
     return out
 
 
 def mark_rate(testbed: Testbed, samples: DigitSamples, digits: Sequence[int] | None = None) -> float:
     chosen = [samples.images[d] for d in (digits if digits is not None else samples.images)]
-    return float(torch.cat([testbed.has_mark(images).double() for images in chosen]).mean())
+    return share(torch.cat([testbed.has_mark(images) for images in chosen]))
 
 
 @torch.no_grad()
 def judge_features(testbed: Testbed, samples: DigitSamples, digits: Sequence[int]) -> np.ndarray:
-    return torch.cat([testbed.digit_judge.features(samples.images[d]) for d in digits]).double().cpu().numpy()
+    return torch.cat([testbed.digit_judge.features(samples.images[d]) for d in digits]).cpu().double().numpy()
 
 
 def pixel_distance(a: DigitSamples, b: DigitSamples, digits: Sequence[int]) -> float:
@@ -137,7 +142,7 @@ def _fixed_attacks(testbed: Testbed, unet: nn.Module, plain: nn.Module, digit: i
     all_seeds = list(seeds) * len(prompts)
 
     def rate(images: torch.Tensor) -> float:
-        return float((testbed.judge_digits(images) == digit).double().mean())
+        return share(testbed.judge_digits(images) == digit)
 
     states = testbed.encode(prompts)
     rows = states.reshape(-1, states.shape[-1]).double()
