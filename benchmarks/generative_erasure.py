@@ -2,7 +2,7 @@
 
 Writes ``benchmarks/results/generative_erasure.md`` and ``.json`` (and the HTML reports) with, per
 method: the erased digit's judge accuracy (fit and held-out phrasings), the worst drop among the
-other digits, the FID ratio against the original's own sampling noise, the attack success rates
+other digits and among the stroke styles (thick, thin, slanted, asked for on the other digits), the FID ratio against the original's own sampling noise, the attack success rates
 and the seconds. Targets (issue 14):
 
 - one digit: erased-prompt accuracy ≤ 5 % (held-out phrasings included) for at least three methods,
@@ -13,9 +13,10 @@ and the seconds. Targets (issue 14):
 
 Each scenario runs at the methods' defaults and again at the settings ``generative_tuning.py`` found
 best (``TUNED_ONE``/``TUNED_THREE``: mostly erasekit's negative guidance η = 1, since mapping a digit
-onto the unconditional branch leaves it at its unprompted base rate). Every request names each digit in
-the 6 fit and 8 expansion phrasings (``--no-expand``: the 6 fit phrasings only); the held-out
-phrasings are only ever judged. ``--scenarios 2`` runs only the second scenario (numbered as in
+onto the unconditional branch leaves it at its unprompted base rate; tuned before requests named the
+stroke styles). Every request names each digit in the 6 fit and 8 expansion phrasings and in the fit
+phrasings with each stroke style (``--no-expand``: the 6 fit phrasings only); the held-out phrasings
+are only ever judged. ``--scenarios 2`` runs only the second scenario (numbered as in
 ``SCENARIOS``) and ``--name`` picks the result files' stem, so that one scenario can be rerun at more
 seeds beside the full table.
 
@@ -42,7 +43,7 @@ from erasekit.audit.token_attack import TokenAttackSettings
 from erasekit.core.io import atomic_write_text, write_files
 from erasekit.generative import DIFFUSION_METHODS
 from erasekit.models.diffusion_testbed import load_testbed
-from erasekit.pipelines.diffusion_erasure import run_diffusion_erasure
+from erasekit.pipelines.diffusion_erasure import run_diffusion_erasure, verdict
 from erasekit.report import render_report, to_json
 
 RESULTS = Path(__file__).parent / "results"
@@ -90,6 +91,13 @@ SCENARIOS = (
 
 
 def passes(row) -> bool:
+    """The issue's bars: erased ≤ 5 % (fit and held-out), every other digit within 3 points, FID ratio ≤ 1.10."""
+    return verdict(row.erased_accuracy_fit, row.erased_accuracy_held_out, row.worst_preserved_drop, row.fid_ratio)[0] == "erased"
+
+
+def keeps_styles(row) -> bool:
+    """The report's stricter verdict: the issue's bars, the erased digit gone when asked for in a stroke style too, and
+    every stroke style of the other digits within 3 points."""
     return row.verdict == "erased"
 
 
@@ -157,7 +165,8 @@ def main() -> None:
         + (
             "Requests name each digit in its 6 fit phrasings only."
             if args.no_expand
-            else "Requests name each digit in its 6 fit and 8 expansion phrasings (never the held-out ones)."
+            else "Requests name each digit in its 6 fit and 8 expansion phrasings and in its 6 fit phrasings with each of the 3 "
+            "stroke styles: 32 phrasings (never the held-out ones)."
         ),
         "",
         "## The testbed (from its manifest)",
@@ -171,6 +180,7 @@ def main() -> None:
         + ("**met**" if abs(quality["mark_rate"] - testbed.manifest["data"]["mark_rate"]) <= 0.05 else "**not met**"),
         f"- digit judge {testbed.manifest['quality']['digit_judge_test_accuracy']:.2%} on MNIST test (target ≥ 99 %); "
         f"mark detector {testbed.manifest['quality']['mark_detector_test_accuracy']:.2%}; trained in {testbed.manifest['seconds']['total_s'] / 60:.1f} min",
+        *style_judge_lines(testbed.manifest),
         "",
     ]
     for scenario, report in reports:
@@ -181,27 +191,36 @@ def main() -> None:
             "",
             "Original (negative control): erased digit drawn in "
             + ", ".join(f"{r.original_fit:.0%} / {r.original_held_out:.0%}" for r in report.methods[0].digits if r.erased)
-            + " of samples (fit / held-out); attack success on the original: "
+            + f" of samples (fit / held-out), {report.original_erased_styled:.0%} when asked for in a stroke style; attack success on the original: "
             + ", ".join(f"{n.replace('_', ' ')} {report.original_attack_success[n]:.0%}" for n in attack_names)
-            + f"; FID of the original against itself {report.fid_baseline:.2f}.",
+            + f"; FID of the original against itself {report.fid_baseline:.2f}."
+            + (
+                " Stroke styles asked for on the other digits (style judge / digit judge): "
+                + ", ".join(f"{r.style} {r.original_style:.0%} / {r.original_digit:.0%}" for r in report.methods[0].styles)
+                + f" (one style's standard error up to ±{report.style_noise_points:.1f} points)."
+                if report.methods and report.methods[0].styles
+                else ""
+            ),
             "",
-            "| method | verdict | erased, fit | erased, held-out | worst other digit | FID ratio | |Δpixel| | "
+            "| method | verdict | erased, fit | erased, held-out | erased, styled | worst other digit | worst style | FID ratio | |Δpixel| | "
             + " | ".join(n.replace("_", " ") for n in attack_names)
             + " | seconds | peak memory |",
-            "|---|---|---:|---:|---:|---:|---:|" + "---:|" * len(attack_names) + "---:|---:|",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * len(attack_names) + "---:|---:|",
         ]
         if report.reference is not None:
             r = report.reference
             lines.append(
                 f"| retrained without seven (exact reference) | — | {r.erased_accuracy_fit:.1%} | {r.erased_accuracy_held_out:.1%} | "
-                f"{0.0 - r.worst_preserved_drop + 0.0:+.1f} pts | {r.fid_ratio:.2f} | — | "
+                f"{r.erased_accuracy_styled:.1%} | "
+                f"{0.0 - r.worst_preserved_drop + 0.0:+.1f} pts | {style_cell(r.worst_style_drop)} | {r.fid_ratio:.2f} | — | "
                 + " | ".join(f"{r.attack_success[n]:.0%}" for n in attack_names)
                 + f" | {r.training_seconds:.0f} (training) | — |"
             )
         for row in report.methods:
             lines.append(
                 f"| {label(scenario, row.method)} | {row.verdict} | {row.erased_accuracy_fit:.1%} | {row.erased_accuracy_held_out:.1%} | "
-                f"{0.0 - row.worst_preserved_drop + 0.0:+.1f} pts | {row.fid_ratio:.2f} | {row.pixel_distance:.3f} | "
+                f"{row.erased_accuracy_styled:.1%} | "
+                f"{0.0 - row.worst_preserved_drop + 0.0:+.1f} pts | {style_cell(row.worst_style_drop)} | {row.fid_ratio:.2f} | {row.pixel_distance:.3f} | "
                 + " | ".join(f"{row.attack_success[n]:.0%}" for n in attack_names)
                 + f" | {row.seconds:.1f} | {row.peak_memory_mb:.0f} MB |"
             )
@@ -257,6 +276,11 @@ def target_lines(reports) -> list[str]:
             f"- {digits} digit{'s' if digits > 1 else ''}: meeting every bar (erased ≤ 5 % fit and held-out, other digits within 3 points, "
             f"FID ratio ≤ 1.10): {', '.join(meeting) or 'none'} — **{'met' if met else 'not met'}** ({rule})"
         )
+        styled = [label(s, row.method) for s, r in chosen for row in r.methods if keeps_styles(row)]
+        lines.append(
+            f"  - of these, also erased when asked for in a stroke style and keeping every style of the other digits within 3 points "
+            f"(the report's verdict; not among the issue's bars): {', '.join(styled) or 'none'}"
+        )
     robust = [
         f"{label(s, row.method)} [{s.title}]" for s, r in reports for row in r.methods if max(row.attack_success.values()) <= 0.2
     ]
@@ -271,6 +295,22 @@ def target_lines(reports) -> list[str]:
                     f"- {s.title}: {label(s, row.method)} took {row.seconds:.1f} s (limit {limit:g} s) — **{'met' if row.seconds <= limit else 'not met'}**"
                 )
     return lines
+
+
+def style_cell(drop: float | None) -> str:
+    return "—" if drop is None else f"{0.0 - drop + 0.0:+.1f} pts"
+
+
+def style_judge_lines(manifest: dict) -> list[str]:
+    quality = manifest["quality"]
+    if "style_judge_test_accuracy" not in quality:
+        return ["- no style judge: stroke-style preservation not measured"]
+    drawn = quality["chosen"].get("style_accuracy", {})
+    return [
+        f"- style judge {quality['style_judge_test_accuracy']:.1%} on restyled MNIST test; asked for a style, the testbed draws it in "
+        + ", ".join(f"{style} {rate:.0%}" for style, rate in drawn.items())
+        + " of samples (every digit's fit phrasings)"
+    ]
 
 
 def selected(scenario: Scenario, method: str) -> bool:

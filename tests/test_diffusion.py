@@ -179,15 +179,17 @@ def test_esd_preserve_weight_keeps_the_preserved_prompts_prediction_closer_to_th
 
 
 def test_an_expanded_request_names_each_digit_in_more_phrasings_but_never_the_held_out_ones():
-    from erasekit.data.captions import digit_prompts, expansion_prompts
+    from erasekit.data.captions import STYLES, digit_prompts, expansion_prompts, styled_prompts
     from erasekit.pipelines.diffusion_erasure import concept_request
 
     expanded, digits = concept_request(["seven"])
     narrow, _ = concept_request(["seven"], expand=False)
     assert digits == (7,) and narrow.erase_prompts == tuple(digit_prompts(7))
-    assert expanded.erase_prompts == (*digit_prompts(7), *expansion_prompts(7)) and len(expanded.erase_prompts) == 14
+    assert expanded.erase_prompts == (*digit_prompts(7), *expansion_prompts(7), *styled_prompts(7))
+    assert len(expanded.erase_prompts) == 6 + 8 + 6 * 3 and "a handwritten seven, slanted" in expanded.erase_prompts
     assert "8" in expanded.preserve_prompts and "7" not in expanded.preserve_prompts  # the bare numeral, on both sides
-    held_out = {p for d in range(10) for p in digit_prompts(d, held_out=True)}
+    assert "number 8, with thin strokes" in expanded.preserve_prompts  # the kept digits in every style
+    held_out = {p for d in range(10) for s in STYLES for p in digit_prompts(d, held_out=True, style=s)}
     assert not held_out & {*expanded.erase_prompts, *expanded.preserve_prompts}
 
 
@@ -281,6 +283,134 @@ def test_the_report_judges_uce_on_seven_against_the_original(testbed):
     html = render_report(report)["report.html"].decode()
     assert "erasekit diffusion-erasure report" in html and html.count("data:image/png;base64,") >= 8
     assert set(edited) == {"uce"}
+    # the erased digit asked for in a stroke style: the original draws it (control), the edit lowers it
+    assert report.original_erased_styled >= 0.75 and row.erased_accuracy_styled < report.original_erased_styled
+    # every named style is judged over the other digits, before and after
+    assert [s.style for s in row.styles] == ["thick", "thin", "slanted"] and row.worst_style_drop is not None
+    assert all(s.original_style >= 0.5 for s in row.styles if s.style != "thin") and report.style_noise_points > 0
+    assert "Stroke styles, other digits" in html and "worst style drop" in html and not report.notes
+
+
+# -- stroke styles: the style judge and per-style preservation ----------------------------------------------
+def test_the_style_judge_reads_restyled_digits_and_the_testbed_draws_a_style_only_when_asked(testbed):
+    # the positive control of every style check: real restyled digits are read as their style, and the original
+    # model draws a named style when the caption asks for it and not otherwise
+    from erasekit.audit.generative import sample_styles, share, style_accuracy
+    from erasekit.data.captions import STYLES
+    from erasekit.data.loaders import load_mnist
+    from erasekit.training.diffusion_testbed import restyle
+
+    digits = torch.as_tensor(load_mnist(require_shared("mnist")).test.x[:300])
+    for index in range(len(STYLES)):
+        images = torch.nn.functional.pad(restyle(digits, torch.full((300,), index)), (2, 2, 2, 2))
+        assert share(testbed.judge_styles(images) == index) >= 0.85, STYLES[index]
+    asked = style_accuracy(testbed, sample_styles(testbed, testbed.unet, [0, 1], digits=[3, 8]))
+    assert asked["thick"].style_accuracy >= 0.75 and asked["slanted"].style_accuracy >= 0.75
+    plain = testbed.sample(["a handwritten three", "the digit 8"] * 2, [0, 0, 1, 1])
+    assert share(testbed.judge_styles(plain) == STYLES.index("thick")) <= 0.25  # not asked: not thick
+
+
+def test_style_preservation_catches_a_model_that_lost_a_style_and_not_one_that_changed_nothing(testbed):
+    from erasekit.data.captions import caption
+    from erasekit.pipelines.diffusion_erasure import _judge, _style_rows, verdict
+    from erasekit.report.diffusion import worst_style_drop
+
+    kept = [2, 5]
+    original = _judge(testbed, testbed.unet, [0, 1], kept)
+    assert worst_style_drop(_style_rows(original, original)) == 0.0  # control: no change, no drop
+    thick = tuple(caption(d, t, "thick") for d in range(10) for t in ("a handwritten {word}", "the digit {numeral}"))
+    request = ConceptRequest(("thick strokes",), thick, tuple(caption(d, "a handwritten {word}") for d in range(10)))
+    after = _judge(testbed, erase_concepts(testbed, request, "uce").unet, [0, 1], kept)
+    rows = {r.style: r for r in _style_rows(original, after)}
+    assert rows["thick"].original_style >= 0.75 and rows["thick"].drop >= 30  # the lost style is caught
+    assert worst_style_drop(tuple(rows.values())) == max(r.drop for r in rows.values())
+    label, reason = verdict(0.0, 0.0, 0.0, 1.0, 7.9, rows["thick"].drop, 8.0)
+    assert label == "erased, with collateral damage" and "a stroke style lost" in reason
+
+
+def test_a_style_rows_drop_by_hand_and_orientation():
+    from erasekit.pipelines.diffusion_erasure import verdict
+    from erasekit.report.diffusion import StyleRow, worst_style_drop
+
+    lost = StyleRow("thin", original_style=0.9, after_style=0.6, original_digit=1.0, after_digit=0.95)
+    better = StyleRow("thick", original_style=0.5, after_style=0.9, original_digit=0.8, after_digit=0.9)
+    assert lost.drop == pytest.approx(30.0) and better.drop == pytest.approx(-10.0)  # the larger drop of the two judges
+    assert worst_style_drop((lost, better)) == pytest.approx(30.0) and worst_style_drop(()) is None
+    assert verdict(0.0, 0.0, 0.0, 1.0, 7.9, 2.0, 5.3)[0] == "erased"
+    assert "within 2 standard errors" in verdict(0.0, 0.0, 0.0, 1.0, 7.9, 4.0, 5.3)[1]
+    assert "every stroke style" not in verdict(0.0, 0.0, 0.0, 1.0, 7.9, None)[1]  # not measured: not claimed
+    assert "every stroke style" in verdict(0.0, 0.0, 0.0, 1.0, 7.9, 0.0, 5.3)[1]
+    # the erased digit asked for in a stroke style is held to the erasure bar: exactly 5 % passes, 10 % does not
+    assert verdict(0.0, 0.0, 0.0, 1.0, 7.9, 0.0, 5.3, erased_styled=0.05)[0] == "erased"
+    label, reason = verdict(0.0, 0.0, 0.0, 1.0, 7.9, 0.0, 5.3, erased_styled=0.10)
+    assert label == "not erased" and "stroke style" in reason and "10%" in reason
+
+
+def _as_older_testbed(folder):
+    """``folder`` as a testbed trained before the style judge existed: no judge file, no trace in the manifest."""
+    manifest = json.loads((folder / "manifest.json").read_text())
+    del manifest["sha256"]["style_judge.safetensors"]
+    for key in ("style_judge_test_accuracy", "style_judge_test_confusion"):
+        manifest["quality"].pop(key, None)
+    manifest["quality"]["chosen"].pop("style_accuracy", None)
+    manifest["config"].pop("style_judge_epochs", None)
+    manifest.pop("style_judge_added", None)
+    (folder / "style_judge.safetensors").unlink()
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+@pytest.fixture(scope="module")
+def older_testbed(tmp_path_factory):
+    import shutil
+
+    from erasekit.models.diffusion_testbed import WEIGHTS
+
+    folder = tmp_path_factory.mktemp("older") / "bed"
+    shutil.copytree(WEIGHTS, folder)
+    _as_older_testbed(folder)
+    return folder
+
+
+def test_an_older_testbed_without_a_style_judge_reports_styles_as_not_measured(older_testbed):
+    from erasekit.models.diffusion_testbed import load_testbed
+    from erasekit.pipelines.diffusion_erasure import run_diffusion_erasure
+    from erasekit.report import render_report
+
+    bed = load_testbed(older_testbed)
+    assert bed.style_judge is None
+    with pytest.raises(ModelError, match="has no style judge"):
+        bed.judge_styles(torch.zeros(1, 1, 32, 32))
+    report, _ = run_diffusion_erasure(bed, ["seven"], ["uce"], seeds_per_prompt=1, attack_seeds=1, token_attack=None)
+    row = report.methods[0]
+    assert row.styles == () and row.worst_style_drop is None and report.style_noise_points is None
+    assert "no style judge" in report.notes[0] and "every stroke style" not in row.reason
+    html = render_report(report)["report.html"].decode()
+    assert "no style judge" in html and "worst style drop" not in html
+
+
+def test_testbed_info_names_the_style_judge_or_its_absence(capsys, older_testbed):
+    code, out, err = run_cli(capsys, "testbed", "info")
+    out = " ".join(out.split())  # the console wraps long lines
+    assert code == 0 and "style judge 96." in out and "on restyled MNIST test" in out, err
+    code, out, err = run_cli(capsys, "testbed", "info", "--model", older_testbed)
+    assert code == 0 and "no style judge" in " ".join(out.split()), err
+
+
+def test_bad_add_style_judge_to_a_folder_that_is_not_a_testbed_or_already_has_one(capsys, tmp_path, older_testbed):
+    code, _, err = run_cli(capsys, "testbed", "add-style-judge", "--model", tmp_path / "nowhere", "--data", "mnist:/nowhere")
+    assert code == 2 and "is not a diffusion testbed" in err and len(err.strip().splitlines()) == 1, err
+    from erasekit.models.diffusion_testbed import WEIGHTS
+
+    code, _, err = run_cli(capsys, "testbed", "add-style-judge", "--model", WEIGHTS, "--data", f"mnist:{require_shared('mnist')}")
+    assert code == 2 and "already has a style judge" in err and len(err.strip().splitlines()) == 1, err
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "train-images-idx3-ubyte.gz").write_bytes(b"not mnist")
+    before = (older_testbed / "manifest.json").read_bytes()
+    code, _, err = run_cli(
+        capsys, "testbed", "add-style-judge", "--model", older_testbed, "--data", f"mnist:{tmp_path / 'other'}"
+    )
+    assert code == 2 and "not the MNIST" in err and len(err.strip().splitlines()) == 1, err
+    assert (older_testbed / "manifest.json").read_bytes() == before and not (older_testbed / "style_judge.safetensors").exists()
 
 
 def test_cli_generate_and_erase_write_their_files(capsys, tmp_path):
@@ -639,7 +769,14 @@ def test_a_quick_testbed_training_run_writes_a_loadable_testbed_with_its_manifes
 
     mnist = require_shared("mnist")
     config = TestbedConfig(
-        train_rows=600, unet_steps=4, judge_epochs=1, guidance_sweep=(1.5,), sweep_seeds=1, eval_seeds=1, sampling_steps=2
+        train_rows=600,
+        unet_steps=4,
+        judge_epochs=1,
+        style_judge_epochs=1,
+        guidance_sweep=(1.5,),
+        sweep_seeds=1,
+        eval_seeds=1,
+        sampling_steps=2,
     )
     manifest = train_testbed(mnist, tmp_path / "bed", config)
     assert manifest["scheduler"]["clip_sample"] is False, "latents are not in [-1, 1]: the sampler must not clip them"
@@ -655,6 +792,14 @@ def test_a_quick_testbed_training_run_writes_a_loadable_testbed_with_its_manifes
     latents = bed.encode_images(images)
     # (raw channel means here are far from zero; the plain test images differ a little from the styled training set)
     assert latents.mean(dim=(0, 2, 3)).abs().max() < 0.5 and (latents.std(dim=(0, 2, 3)) - 1).abs().max() < 0.5
+    # the style judge draws from its own seed: added to the same testbed without one, it comes out byte for byte the same
+    from erasekit.training.diffusion_testbed import add_style_judge
+
+    assert bed.style_judge is not None and set(manifest["quality"]["chosen"]["style_accuracy"]) == {"thick", "thin", "slanted"}
+    _as_older_testbed(tmp_path / "bed")
+    added = add_style_judge(tmp_path / "bed", mnist, config)  # (an older manifest does not record style_judge_epochs)
+    assert added["sha256"] == manifest["sha256"]
+    assert load_testbed(tmp_path / "bed").style_judge is not None
 
 
 def test_bad_testbed_train_into_a_folder_that_is_not_empty(capsys, tmp_path):

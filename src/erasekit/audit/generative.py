@@ -1,8 +1,9 @@
 """Judging a diffusion erasure on the testbed: erasure, preservation and the distance between image sets.
 
 All judges see only images. The digit judge's accuracy on a prompt's samples is the share of
-samples it reads as the prompted digit (higher = the concept is there); FID is the Fréchet
-distance between Gaussian fits of the judge's penultimate features (0 = the same distribution).
+samples it reads as the prompted digit (higher = the concept is there); the style judge's, the
+share it reads as drawn in the prompted stroke style; FID is the Fréchet distance between Gaussian
+fits of the digit judge's penultimate features (0 = the same distribution).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import torch
 from torch import nn
 
 from erasekit.audit.token_attack import TokenAttackSettings
-from erasekit.data.captions import digit_prompts
+from erasekit.data.captions import STYLES, digit_prompts
 from erasekit.models.diffusion_testbed import Testbed
 
 
@@ -92,6 +93,62 @@ def digit_accuracy(testbed: Testbed, samples: DigitSamples) -> dict[int, DigitAc
 def mark_rate(testbed: Testbed, samples: DigitSamples, digits: Sequence[int] | None = None) -> float:
     chosen = [samples.images[d] for d in (digits if digits is not None else samples.images)]
     return share(torch.cat([testbed.has_mark(images) for images in chosen]))
+
+
+NAMED_STYLES = tuple(s for s in STYLES if s != "plain")  # the styles a caption can ask for
+
+
+@dataclass(frozen=True)
+class StyleSamples:
+    """Samples of one model per named style: ``images[style]`` holds, digit by digit, its first fit and first held-out
+    phrasing with the style phrase appended, ``seeds`` each."""
+
+    images: dict[str, torch.Tensor]
+    digits: tuple[int, ...]
+    seeds: int
+
+    @property
+    def prompted_digits(self) -> torch.Tensor:
+        """The digit each image was prompted for, in the order of ``images[style]``."""
+        return torch.tensor(self.digits).repeat_interleave(2 * self.seeds)
+
+
+def style_prompts(digit: int, style: str) -> list[str]:
+    return [digit_prompts(digit, style=style)[0], digit_prompts(digit, held_out=True, style=style)[0]]
+
+
+def sample_styles(testbed: Testbed, unet: nn.Module, seeds: Sequence[int], digits: Sequence[int], **options) -> StyleSamples:
+    """Every digit in ``digits`` in each named style (one fit and one held-out phrasing), one image per seed."""
+    images = {}
+    for style in NAMED_STYLES:
+        prompts = [p for digit in digits for p in style_prompts(digit, style) for _ in seeds]
+        images[style] = testbed.sample(prompts, list(seeds) * (len(prompts) // len(seeds)), unet=unet, **options)
+    return StyleSamples(images, tuple(digits), len(seeds))
+
+
+@dataclass(frozen=True)
+class StyleAccuracy:
+    """For one named style over the sampled digits: the share the style judge reads as that style, and the share the
+    digit judge reads as the prompted digit."""
+
+    style: str
+    style_accuracy: float
+    digit_accuracy: float
+
+
+def style_accuracy(testbed: Testbed, samples: StyleSamples) -> dict[str, StyleAccuracy]:
+    out = {}
+    for style, images in samples.images.items():
+        styled = testbed.judge_styles(images) == STYLES.index(style)
+        correct = testbed.judge_digits(images) == samples.prompted_digits.to(images.device)
+        out[style] = StyleAccuracy(style, share(styled), share(correct))
+    return out
+
+
+def styled_digit_accuracy(testbed: Testbed, samples: StyleSamples) -> float:
+    """The share of every styled sample that the digit judge reads as the prompted digit (all styles pooled)."""
+    prompted = samples.prompted_digits
+    return share(torch.cat([testbed.judge_digits(images).cpu() == prompted for images in samples.images.values()]))
 
 
 @torch.no_grad()

@@ -244,7 +244,9 @@ def _erase_diffusion(
         out.print(
             f"{row.method}: {row.verdict} — erased digit drawn in {row.erased_accuracy_fit:.0%} (fit) / "
             f"{row.erased_accuracy_held_out:.0%} (held-out phrasings) of samples; worst other digit "
-            f"{0.0 - row.worst_preserved_drop + 0.0:+.1f} pts; FID ratio {row.fid_ratio:.2f}; {row.seconds:.1f} s"
+            f"{0.0 - row.worst_preserved_drop + 0.0:+.1f} pts; "
+            + (f"worst style {0.0 - row.worst_style_drop + 0.0:+.1f} pts; " if row.worst_style_drop is not None else "")
+            + f"FID ratio {row.fid_ratio:.2f}; {row.seconds:.1f} s"
         )
     out.print(f"wrote {paths[0].parent} (report.html, and the edited model in {', '.join(f'{n}/' for n in edited)})")
 

@@ -20,6 +20,7 @@ def testbed() -> None:
     erasekit testbed info
     erasekit testbed train --data mnist:../shared/data/mnist --out my-testbed
     erasekit testbed reference --without seven --data mnist:../shared/data/mnist --out without-seven
+    erasekit testbed add-style-judge --model my-older-testbed --data mnist:../shared/data/mnist
     """
 
 
@@ -41,6 +42,11 @@ def testbed_info(model, as_json) -> None:
         f"held-out phrasings: judge accuracy {quality['mean_held_out_accuracy']:.1%} (worst digit "
         f"{quality['min_held_out_accuracy']:.1%}); mark in {quality['mark_rate']:.1%} of samples "
         f"(training images: {manifest['data']['mark_rate']:.1%}); digit judge {manifest['quality']['digit_judge_test_accuracy']:.2%} on MNIST test"
+        + (
+            f"; style judge {manifest['quality']['style_judge_test_accuracy']:.2%} on restyled MNIST test"
+            if "style_judge_test_accuracy" in manifest["quality"]
+            else "; no style judge (trained before erasekit had one)"
+        )
     )
 
 
@@ -129,6 +135,24 @@ def testbed_reference(model, without, data, out_dir, unet_steps, device) -> None
         f"wrote {out_dir}: UNet retrained on {manifest['reference']['training_images']:,} images without "
         f"{', '.join(map(str, digits))}; held-out judge accuracy {quality['mean_held_out_accuracy']:.1%}, "
         f"{manifest['seconds']['total_s'] / 60:.1f} min"
+    )
+
+
+@testbed.command("add-style-judge")
+@click.option("--model", required=True, help="A testbed folder trained before erasekit had a style judge.")
+@click.option("--data", default=None, help="mnist:DIR with the four MNIST IDX files (default: $ERASEKIT_SHARED_DATA/mnist).")
+@click.option("--device", default="auto", help="Where the style check samples: auto | cpu | cuda | cuda:N | mps.")
+def testbed_add_style_judge(model, data, device) -> None:
+    """Add the style judge to an older testbed folder (about 3 minutes on 2 CPU cores), so that erasure reports measure
+    how each stroke style is preserved. Trained exactly as `testbed train` trains it."""
+    from erasekit.training.diffusion_testbed import add_style_judge
+
+    where = resolve_device(device)
+    manifest = add_style_judge(Path(model), _mnist_dir(data), device=where)
+    drawn = manifest["quality"]["chosen"]["style_accuracy"]
+    out.print(
+        f"added a style judge to {model}: {manifest['quality']['style_judge_test_accuracy']:.1%} on restyled MNIST test; "
+        f"the testbed draws " + ", ".join(f"{style} {rate:.0%}" for style, rate in drawn.items())
     )
 
 

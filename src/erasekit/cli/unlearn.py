@@ -463,6 +463,7 @@ def _demo_diffusion() -> dict[str, bytes]:
     out.print(
         f"diffusion testbed, erase 'seven' with uce (negative_guidance=1): {row.verdict} — drawn in {row.erased_accuracy_fit:.0%} (fit) / "
         f"{row.erased_accuracy_held_out:.0%} (held-out phrasings) of samples, worst other digit {0.0 - row.worst_preserved_drop + 0.0:+.1f} pts, "
-        f"{row.seconds:.2f} s"
+        + (f"worst style {0.0 - row.worst_style_drop + 0.0:+.1f} pts, " if row.worst_style_drop is not None else "")
+        + f"{row.seconds:.2f} s"
     )
     return {f"diffusion/{name}": payload for name, payload in render_report(report).items()}

@@ -53,6 +53,11 @@ def expansion_prompts(digit: int) -> list[str]:
     return [caption(digit, t) for t in EXPANSION_TEMPLATES]
 
 
+def styled_prompts(digit: int) -> list[str]:
+    """``digit`` in every fit phrasing with each named stroke style."""
+    return [caption(digit, t, style) for style in STYLES if style != "plain" for t in FIT_TEMPLATES]
+
+
 def training_captions() -> list[str]:
     """Every caption the testbed trains on: fit templates × digits × styles, then the empty caption."""
     return [caption(d, t, s) for s in STYLES for d in range(10) for t in FIT_TEMPLATES] + [""]

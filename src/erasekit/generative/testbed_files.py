@@ -25,10 +25,10 @@ def edited_testbed_files(testbed: Testbed, unet: nn.Module, erased: dict) -> dic
 
     from safetensors.torch import save
 
-    from erasekit.models.diffusion_testbed import ADAPTER_FILE, COMPONENTS, MANIFEST, WEIGHTS
+    from erasekit.models.diffusion_testbed import ADAPTER_FILE, MANIFEST, WEIGHTS, component_files
 
     folder = Path(testbed.source if testbed.source != "testbed" else WEIGHTS)
-    files = {f"{name}.safetensors": (folder / f"{name}.safetensors").read_bytes() for name in COMPONENTS}
+    files = component_files(folder)
     erased = {**erased, "from_unet_sha256": testbed.manifest.get("sha256", {}).get("unet.safetensors", "")}
     if isinstance(unet, GuardedUNet):  # no weights changed: the original UNet, and the guard rebuilt on load
         unet_state = unet.unet.state_dict()

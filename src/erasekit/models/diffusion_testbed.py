@@ -5,10 +5,10 @@ all-MiniLM-L6-v2; its token hidden states are the cross-attention context), a la
 autoencoder (32×32 pixels ↔ 8×8×4 latents), a diffusers ``UNet2DConditionModel`` trained as an
 ε-predicting DDPM with classifier-free guidance, and DDIM sampling. Erasure methods edit the
 same modules they edit in Stable Diffusion (``attn2.to_k`` / ``to_v`` …). The judges — a digit
-classifier (its penultimate features also give FID) and a detector of the implicit mark — are
-trained on real images only.
+classifier (its penultimate features also give FID), a classifier of the caption-named stroke styles
+and a detector of the implicit mark — are trained on real images only.
 
-The trained weights ship in ``erasekit/generative/weights`` with a manifest (script, seed, data
+The trained weights ship in ``erasekit/models/testbed_weights`` with a manifest (script, seed, data
 hash, weight hashes, measured quality); ``erasekit testbed train`` reproduces them.
 """
 
@@ -34,6 +34,14 @@ TOKENS = 16  # every prompt is padded (or cut) to 16 tokens, like SD's fixed 77
 MANIFEST = "manifest.json"
 ADAPTER_FILE = "adapter.safetensors"  # an SPM adapter saved beside the original UNet
 COMPONENTS = ("autoencoder", "digit_judge", "mark_detector")
+STYLE_JUDGE = "style_judge"  # optional: testbeds trained before it existed lack it, and style preservation goes unmeasured
+
+
+def component_files(folder: Path) -> dict[str, bytes]:
+    """The judges and the autoencoder of a testbed folder (name → bytes), the style judge where the folder has one:
+    what an edited model or an exact reference copies unchanged."""
+    names = [*COMPONENTS, *([STYLE_JUDGE] if (Path(folder) / f"{STYLE_JUDGE}.safetensors").is_file() else [])]
+    return {f"{name}.safetensors": (Path(folder) / f"{name}.safetensors").read_bytes() for name in names}
 
 
 class LatentAutoencoder(nn.Module):
@@ -249,6 +257,7 @@ class Testbed(DiffusionModel):
     latent_std: torch.Tensor
     manifest: dict = field(default_factory=dict)
     source: str = "testbed"
+    style_judge: DigitJudge | None = None  # reads the stroke style (an index into ``STYLES``); None in older testbeds
 
     @torch.no_grad()
     def sample(self, prompts: Sequence[str] | None, seeds: Sequence[int], **options) -> torch.Tensor:
@@ -273,6 +282,16 @@ class Testbed(DiffusionModel):
     @torch.no_grad()
     def has_mark(self, images: torch.Tensor) -> torch.Tensor:
         return self.mark_detector(images) > 0
+
+    @torch.no_grad()
+    def judge_styles(self, images: torch.Tensor) -> torch.Tensor:
+        """The stroke style of each image, as an index into ``erasekit.data.captions.STYLES``."""
+        if self.style_judge is None:
+            raise ModelError(
+                f"the testbed {self.source} has no style judge (it was trained before erasekit had one); retrain it "
+                "with `erasekit testbed train` to measure style preservation"
+            )
+        return self.style_judge(images).argmax(1)
 
 
 def build_unet(config: dict) -> nn.Module:
@@ -350,6 +369,10 @@ def load_testbed(path: str | Path | None = None, device: str = "auto") -> Testbe
         "digit_judge": DigitJudge(),
         "mark_detector": MarkDetector(),
     }
+    if f"{STYLE_JUDGE}.safetensors" in manifest.get("sha256", {}):
+        from erasekit.data.captions import STYLES
+
+        parts[STYLE_JUDGE] = DigitJudge(classes=len(STYLES))
     for name, module in parts.items():
         try:
             module.load_state_dict(load_file(folder / f"{name}.safetensors"))
@@ -374,5 +397,6 @@ def load_testbed(path: str | Path | None = None, device: str = "auto") -> Testbe
         **latent_statistics(manifest),
         manifest=manifest,
         source="testbed" if path in (None, "testbed") else str(folder),
+        style_judge=parts.get(STYLE_JUDGE),  # type: ignore[arg-type]
     )
     return testbed

@@ -18,6 +18,7 @@ import torch
 from erasekit.audit.generative import (
     ATTACKS,
     DigitSamples,
+    StyleAccuracy,
     attack_success,
     digit_accuracy,
     frechet_distance,
@@ -25,11 +26,14 @@ from erasekit.audit.generative import (
     mark_rate,
     pixel_distance,
     sample_digits,
+    sample_styles,
+    style_accuracy,
+    styled_digit_accuracy,
 )
 from erasekit.audit.token_attack import TokenAttackSettings
 from erasekit.core.errors import MethodError
 from erasekit.core.provenance import Provenance, sha256_state
-from erasekit.data.captions import DIGIT_WORDS, digit_prompts, expansion_prompts
+from erasekit.data.captions import DIGIT_WORDS, digit_prompts, expansion_prompts, styled_prompts
 from erasekit.generative import ConceptRequest, ErasedDiffusion, diffusion_method_info, erase_concepts
 from erasekit.models.diffusion_testbed import Testbed, image_grid_png
 from erasekit.report.diffusion import (
@@ -39,6 +43,8 @@ from erasekit.report.diffusion import (
     Grid,
     MethodResult,
     ReferenceResult,
+    StyleRow,
+    worst_style_drop,
 )
 
 MAX_ERASED_ACCURACY = 0.05  # the erased digit's prompts: at most 5 % of samples still read as it
@@ -65,10 +71,12 @@ def concept_request(
 ) -> tuple[ConceptRequest, tuple[int, ...]]:
     """Erase the named digits in their fit phrasings; preserve the others (or ``preserve``) in theirs.
 
-    ``expand`` (the default) names every digit in the expansion phrasings too, on both sides: a request
-    fitted on six phrasings moves the words they share with other phrasings, so that the *held-out*
-    phrasings of the kept digits lost up to 30 points when three digits were erased at once. The
-    held-out phrasings are never part of a request."""
+    ``expand`` (the default) names every digit in the expansion phrasings and in its fit phrasings with
+    each stroke style too, on both sides: a request fitted on six phrasings moves the words they share
+    with other phrasings, so that the *held-out* phrasings of the kept digits lost up to 30 points when
+    three digits were erased at once; and UCE erasing seven from plain phrasings alone still drew seven
+    in a third of "…, with thick strokes" samples while the kept digits stopped being drawn slanted.
+    The held-out phrasings are never part of a request."""
     digits = tuple(dict.fromkeys(digit_of(c) for c in concepts))
     kept = tuple(dict.fromkeys(digit_of(c) for c in preserve)) if preserve else tuple(d for d in range(10) if d not in digits)
     clash = sorted(set(digits) & set(kept))
@@ -76,7 +84,7 @@ def concept_request(
         raise MethodError(f"digit {DIGIT_WORDS[clash[0]]} is both erased and preserved; a concept cannot be both")
 
     def phrasings(digit: int) -> list[str]:
-        return [*digit_prompts(digit), *(expansion_prompts(digit) if expand else ())]
+        return [*digit_prompts(digit), *((*expansion_prompts(digit), *styled_prompts(digit)) if expand else ())]
 
     erase_prompts = tuple(p for d in digits for p in phrasings(d))
     preserve_prompts = tuple(p for d in kept for p in phrasings(d))
@@ -92,23 +100,52 @@ def _strip(images: torch.Tensor) -> str:
 class _Judged:
     samples: DigitSamples
     accuracy: dict
+    styles: dict[str, StyleAccuracy]  # empty when the testbed has no style judge or no digit is kept
+    erased_styled: float  # the erased digits asked for in each stroke style: share read as the prompted digit
 
 
-def _judge(testbed: Testbed, unet, seeds: Sequence[int]) -> _Judged:
+def _judge(testbed: Testbed, unet, seeds: Sequence[int], kept: Sequence[int], erased: Sequence[int] = ()) -> _Judged:
     samples = sample_digits(testbed, unet, seeds)
-    return _Judged(samples, digit_accuracy(testbed, samples))
+    styles = {}
+    if testbed.style_judge is not None and kept:
+        styles = style_accuracy(testbed, sample_styles(testbed, unet, seeds, kept))
+    erased_styled = styled_digit_accuracy(testbed, sample_styles(testbed, unet, seeds, erased)) if erased else float("nan")
+    return _Judged(samples, digit_accuracy(testbed, samples), styles, erased_styled)
+
+
+def _style_rows(original: _Judged, after: _Judged) -> tuple[StyleRow, ...]:
+    return tuple(
+        StyleRow(
+            name, row.style_accuracy, after.styles[name].style_accuracy, row.digit_accuracy, after.styles[name].digit_accuracy
+        )
+        for name, row in original.styles.items()
+    )
 
 
 def verdict(
-    erased_fit: float, erased_held_out: float, worst_drop: float, fid_ratio: float, noise_points: float = 0.0
+    erased_fit: float,
+    erased_held_out: float,
+    worst_drop: float,
+    fid_ratio: float,
+    noise_points: float = 0.0,
+    style_drop: float | None = None,
+    style_noise_points: float = 0.0,
+    erased_styled: float | None = None,
 ) -> tuple[str, str]:
     """ "erased", "erased, with collateral damage" or "not erased", with the reason; a method that changed nothing
     keeps the original's accuracy on the erased digit and is "not erased". ``noise_points`` (one digit's standard
-    error) is quoted beside a drop it could explain."""
+    error) is quoted beside a drop it could explain; ``style_drop`` (the worst named style's drop over the other
+    digits, in points; None when not measured) is held to the same bar, with ``style_noise_points``;
+    ``erased_styled`` (the erased digit asked for in the stroke styles) to the erasure bar."""
     if max(erased_fit, erased_held_out) > MAX_ERASED_ACCURACY:
         return "not erased", (
             f"the judge still reads the erased digit in {max(erased_fit, erased_held_out):.0%} of its samples "
             f"(at most {MAX_ERASED_ACCURACY:.0%} allowed)"
+        )
+    if erased_styled is not None and erased_styled > MAX_ERASED_ACCURACY:
+        return "not erased", (
+            f"asked for in a stroke style (“…, with thick strokes”), the erased digit is still drawn in {erased_styled:.0%} "
+            f"of samples (at most {MAX_ERASED_ACCURACY:.0%} allowed)"
         )
     damaged = []
     if worst_drop > MAX_PRESERVED_DROP:
@@ -116,11 +153,18 @@ def verdict(
         damaged.append(
             f"another digit lost {worst_drop:.1f} points (at most {MAX_PRESERVED_DROP:g}; noise ±{noise_points:.1f}{within})"
         )
+    if style_drop is not None and style_drop > MAX_PRESERVED_DROP:
+        within = " — within 2 standard errors of sampling noise" if style_drop <= 2 * style_noise_points else ""
+        damaged.append(
+            f"a stroke style lost {style_drop:.1f} points on the other digits (at most {MAX_PRESERVED_DROP:g}; "
+            f"noise ±{style_noise_points:.1f}{within})"
+        )
     if fid_ratio > MAX_FID_RATIO:
         damaged.append(f"the other digits' FID is {fid_ratio:.2f}× the original's sampling noise (at most {MAX_FID_RATIO:g}×)")
     if damaged:
         return "erased, with collateral damage", "; ".join(damaged)
-    return "erased", "the erased digit's prompts no longer draw it and every other digit is drawn as before"
+    styles = " in every stroke style" if style_drop is not None else ""
+    return "erased", f"the erased digit's prompts no longer draw it and every other digit is drawn as before{styles}"
 
 
 def run_diffusion_erasure(
@@ -160,7 +204,10 @@ def run_diffusion_erasure(
     reference_seeds = [10_000 + s for s in seeds]
     samples_per_digit = (len(digit_prompts(0)) + len(digit_prompts(0, held_out=True))) * seeds_per_prompt
     noise_points = 100 * (0.25 / samples_per_digit) ** 0.5
-    original = _judge(testbed, testbed.unet, seeds)
+    others = [d for d in range(10) if d not in digits]
+    original = _judge(testbed, testbed.unet, seeds, others, digits)
+    # one style's accuracy pools two phrasings of every kept digit
+    style_noise = 100 * (0.25 / (2 * seeds_per_prompt * len(others))) ** 0.5 if original.styles else None
     for digit in digits:
         row = original.accuracy[digit]
         if (row.fit + row.held_out) / 2 < MIN_ORIGINAL_ACCURACY:
@@ -168,7 +215,6 @@ def run_diffusion_erasure(
                 f"the original model draws {DIGIT_WORDS[digit]} in only {(row.fit + row.held_out) / 2:.0%} of its samples: "
                 "there is nothing to erase (the negative control fails)"
             )
-    others = [d for d in range(10) if d not in digits]
     attack_seed_list = [20_000 + s for s in range(attack_seeds)]
 
     def attacked(unet) -> dict[str, float]:
@@ -184,7 +230,8 @@ def run_diffusion_erasure(
     for method in methods:
         erased = erase_concepts(testbed, request, method, params.get(method))
         edited_models[method] = erased
-        after = _judge(testbed, erased.unet, seeds)
+        after = _judge(testbed, erased.unet, seeds, others, digits)
+        styles = _style_rows(original, after)
         rows = tuple(
             DigitRow(
                 d,
@@ -202,7 +249,9 @@ def run_diffusion_erasure(
         worst = max((r.original - r.after) * 100 for r in rows if not r.erased) if others else 0.0
         fid = frechet_distance(judge_features(testbed, after.samples, others), reference_features)
         ratio = fid / fid_baseline if fid_baseline > 0 else float("inf")
-        label, reason = verdict(erased_fit, erased_held, worst, ratio, noise_points)
+        label, reason = verdict(
+            erased_fit, erased_held, worst, ratio, noise_points, worst_style_drop(styles), style_noise or 0.0, after.erased_styled
+        )
         grids = []
         per = original.samples.seeds
         for d in (*digits, *(others[:2])):
@@ -221,6 +270,7 @@ def run_diffusion_erasure(
                 digits=rows,
                 erased_accuracy_fit=erased_fit,
                 erased_accuracy_held_out=erased_held,
+                erased_accuracy_styled=after.erased_styled,
                 worst_preserved_drop=float(worst),
                 fid=fid,
                 fid_ratio=ratio,
@@ -230,11 +280,14 @@ def run_diffusion_erasure(
                 verdict=label,
                 reason=reason,
                 grids=tuple(grids),
+                styles=styles,
+                worst_style_drop=worst_style_drop(styles),
             )
         )
     reference_result = None
     if reference is not None:
-        judged = _judge(testbed, reference.unet, seeds)
+        judged = _judge(testbed, reference.unet, seeds, others, digits)
+        reference_styles = _style_rows(original, judged)
         rows = tuple(
             DigitRow(d, DIGIT_WORDS[d], d in digits, original.accuracy[d].fit, original.accuracy[d].held_out, judged.accuracy[d].fit, judged.accuracy[d].held_out)
             for d in range(10)
@@ -247,9 +300,12 @@ def run_diffusion_erasure(
             digits=rows,
             erased_accuracy_fit=float(np.mean([judged.accuracy[d].fit for d in digits])),
             erased_accuracy_held_out=float(np.mean([judged.accuracy[d].held_out for d in digits])),
+            erased_accuracy_styled=judged.erased_styled,
             worst_preserved_drop=max((r.original - r.after) * 100 for r in rows if not r.erased) if others else 0.0,
             fid_ratio=fid / fid_baseline if fid_baseline > 0 else float("inf"),
             attack_success=attacked(reference.unet),
+            styles=reference_styles,
+            worst_style_drop=worst_style_drop(reference_styles),
         )
     info = DiffusionModelInfo(
         source=testbed.source,
@@ -266,6 +322,7 @@ def run_diffusion_erasure(
         preserve_prompts=request.preserve_prompts,
         seeds_per_prompt=seeds_per_prompt,
         original_mark_rate=mark_rate(testbed, original.samples),
+        original_erased_styled=original.erased_styled,
         original_attack_success=original_attacks,
         attacks={name: text for name, text in ATTACKS.items() if name in original_attacks},
         fid_baseline=fid_baseline,
@@ -278,5 +335,12 @@ def run_diffusion_erasure(
         methods=tuple(results),
         provenance=Provenance.collect(seeds=seeds, command=command),
         reference=reference_result,
+        style_noise_points=style_noise,
+        notes=()
+        if original.styles or not others
+        else (
+            f"{testbed.source} has no style judge (it was trained before erasekit had one): preservation of the stroke "
+            "styles was not measured; retrain the testbed with `erasekit testbed train` to measure it",
+        ),
     )
     return report, edited_models

@@ -33,6 +33,28 @@ class DigitRow:
 
 
 @dataclass(frozen=True)
+class StyleRow:
+    """One named stroke style, over the other digits' prompts with the style phrase, before and after: the share the
+    style judge reads as the style and the share the digit judge reads as the prompted digit (each in [0, 1])."""
+
+    style: str
+    original_style: float
+    after_style: float
+    original_digit: float
+    after_digit: float
+
+    @property
+    def drop(self) -> float:
+        """The larger of the two accuracy drops, in points (0–100); negative = both improved."""
+        return 100 * max(self.original_style - self.after_style, self.original_digit - self.after_digit)
+
+
+def worst_style_drop(rows: tuple[StyleRow, ...]) -> float | None:
+    """The largest drop over the styles, in points; None when styles were not measured."""
+    return max(r.drop for r in rows) if rows else None
+
+
+@dataclass(frozen=True)
 class Grid:
     """Before/after images for one prompt at the same seeds (base64 PNG strips)."""
 
@@ -53,6 +75,7 @@ class MethodResult:
     digits: tuple[DigitRow, ...]
     erased_accuracy_fit: float  # mean over erased digits; the original's is the positive control
     erased_accuracy_held_out: float
+    erased_accuracy_styled: float  # the erased digits asked for in each stroke style (one fit, one held-out phrasing)
     worst_preserved_drop: float  # largest accuracy drop (points, 0–100) among the other digits; negative = improved
     fid: float  # other digits' samples vs the original's at other seeds; compare with fid_baseline
     fid_ratio: float  # fid / fid_baseline (1 = as far as the original is from itself)
@@ -62,6 +85,8 @@ class MethodResult:
     verdict: str
     reason: str
     grids: tuple[Grid, ...] = ()
+    styles: tuple[StyleRow, ...] = ()  # empty when the testbed has no style judge
+    worst_style_drop: float | None = None  # points; None when styles were not measured
 
 
 @dataclass(frozen=True)
@@ -75,9 +100,12 @@ class ReferenceResult:
     digits: tuple[DigitRow, ...]
     erased_accuracy_fit: float
     erased_accuracy_held_out: float
+    erased_accuracy_styled: float
     worst_preserved_drop: float
     fid_ratio: float
     attack_success: dict[str, float]
+    styles: tuple[StyleRow, ...] = ()
+    worst_style_drop: float | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +126,7 @@ class DiffusionErasureReport:
     preserve_prompts: tuple[str, ...]
     seeds_per_prompt: int
     original_mark_rate: float
+    original_erased_styled: float  # the positive control for erased_accuracy_styled
     original_attack_success: dict[str, float]  # the positive control: every attack finds the digit in the original
     attacks: dict[str, str]  # attack → what it does
     fid_baseline: float  # the original at evaluation seeds vs the original at other seeds (sampling noise)
@@ -107,5 +136,6 @@ class DiffusionErasureReport:
     provenance: Provenance
     reference: ReferenceResult | None = None
     notes: tuple[str, ...] = ()
+    style_noise_points: float | None = None  # worst-case standard error of one style's accuracy; None: styles not measured
     schema: str = SCHEMA
     template: ClassVar[str] = "diffusion.html"

@@ -32,8 +32,8 @@ from erasekit.core.provenance import library_versions
 from erasekit.core.rng import seeded
 from erasekit.data.captions import FIT_TEMPLATES, HELD_OUT_TEMPLATES, STYLES, caption_index, digit_prompts, training_captions
 from erasekit.models.diffusion_testbed import (
-    COMPONENTS,
     MANIFEST,
+    STYLE_JUDGE,
     WEIGHTS,
     DigitJudge,
     LatentAutoencoder,
@@ -41,6 +41,7 @@ from erasekit.models.diffusion_testbed import (
     Testbed,
     TextEncoder,
     build_unet,
+    component_files,
 )
 
 MAX_RECONSTRUCTION_MSE = 0.02  # a blank image scores ≈ 0.08 on padded MNIST
@@ -59,6 +60,7 @@ class TestbedConfig:
     autoencoder_epochs: int = 2
     decoder_noise: float = 0.1  # latent perturbation while training the decoder, in per-channel standard deviations
     judge_epochs: int = 6
+    style_judge_epochs: int = 3
     unet_steps: int = 1800
     batch_size: int = 128
     lr: float = 1e-3
@@ -260,6 +262,42 @@ def train_unet(
     return ema.eval(), scheduler.config, losses
 
 
+def train_style_judge(
+    train_x: torch.Tensor, test_x: torch.Tensor, config: TestbedConfig
+) -> tuple[DigitJudge, float, list[list[int]]]:
+    """The style judge — which of ``STYLES`` an image is drawn in — trained on MNIST restyled uniformly at random (a
+    share carrying the mark, as in the testbed's training images), with its test accuracy and confusion matrix
+    (rows: true style). It draws from its own generators (seed + 1), so adding it leaves every other part of a
+    testbed trained with the same seed unchanged."""
+    with seeded(config.seed + 1):
+        generator = rng.generator(config.seed + 1)
+
+        def styled(x28: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            styles = torch.randint(0, len(STYLES), (len(x28),), generator=generator)
+            corners = torch.where(
+                torch.rand(len(x28), generator=generator) < config.mark_rate,
+                torch.randint(0, 4, (len(x28),), generator=generator),
+                -1,
+            )
+            return paste_mark(F.pad(restyle(x28, styles), (2, 2, 2, 2)), corners), styles
+
+        images, styles = styled(train_x)
+        judge = train_classifier(
+            DigitJudge(classes=len(STYLES)),
+            images,
+            styles,
+            config.style_judge_epochs,
+            config.batch_size,
+            generator,
+            "style judge",
+        )
+        test_images, test_styles = styled(test_x)
+    with torch.no_grad():
+        predicted = torch.cat([judge(test_images[i : i + 2048]).argmax(1) for i in range(0, len(test_images), 2048)])
+    confusion = [[int(((test_styles == t) & (predicted == p)).sum()) for p in range(len(STYLES))] for t in range(len(STYLES))]
+    return judge, _accuracy(judge, test_images, test_styles), confusion
+
+
 # -- quality -----------------------------------------------------------------------------------
 def measure_quality(testbed: Testbed, guidance: float, seeds: int, steps: int, fit: bool = True) -> dict:
     """Judge accuracy per digit on held-out (and, with ``fit``, fit) phrasings, and the mark rate on fit phrasings, at one guidance."""
@@ -276,6 +314,20 @@ def measure_quality(testbed: Testbed, guidance: float, seeds: int, steps: int, f
     result["min_held_out_accuracy"] = min(result["held_out_accuracy"])
     result["mean_held_out_accuracy"] = float(np.mean(result["held_out_accuracy"]))
     return result
+
+
+def measure_style_quality(testbed: Testbed, guidance: float, seeds: int, steps: int) -> dict[str, float]:
+    """Per named style: the share of samples of every digit's fit phrasings with that style that the style judge reads
+    as drawn in it."""
+    out = {}
+    for index, style in enumerate(STYLES):
+        if style == "plain":  # never named in a caption: nothing asks for it
+            continue
+        prompts = [p for digit in range(10) for p in digit_prompts(digit, style=style) for _ in range(seeds)]
+        images = testbed.sample(prompts, list(range(len(prompts))), guidance=guidance, steps=steps)
+        read = testbed.judge_styles(images) == index
+        out[style] = int(read.sum()) / read.numel()
+    return out
 
 
 def mnist_sha256(directory: Path) -> str:
@@ -362,7 +414,7 @@ def _train_testbed(mnist_dir: Path, out: Path, config: TestbedConfig, device: to
     test_corners = torch.where(
         torch.rand(len(test_x), generator=generator) < 0.5, torch.randint(0, 4, (len(test_x),), generator=generator), -1
     )
-    judges = {
+    judges: dict[str, object] = {
         "digit_judge_test_accuracy": _accuracy(judge, test_plain, test_y),
         "mark_detector_test_accuracy": _accuracy(
             detector, paste_mark(test_plain, test_corners), (test_corners >= 0).long(), binary=True
@@ -404,12 +456,21 @@ def _train_testbed(mnist_dir: Path, out: Path, config: TestbedConfig, device: to
     chosen = max(sweep, key=lambda r: (r["min_held_out_accuracy"], r["mean_held_out_accuracy"]))["guidance"]
     best = measure_quality(testbed, chosen, config.eval_seeds, config.sampling_steps)
     timings["sweep_s"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    style_judge, style_accuracy, style_confusion = train_style_judge(train_x, test_x, config)
+    testbed.style_judge = style_judge.to(device)
+    judges["style_judge_test_accuracy"] = style_accuracy
+    judges["style_judge_test_confusion"] = style_confusion
+    best["style_accuracy"] = measure_style_quality(testbed, chosen, config.sweep_seeds, config.sampling_steps)
+    timings["style_judge_s"] = time.perf_counter() - t0
     timings["total_s"] = time.perf_counter() - started
 
     files = {
         "autoencoder.safetensors": save(_cpu_state(autoencoder)),
         "digit_judge.safetensors": save(_cpu_state(judge)),
         "mark_detector.safetensors": save(_cpu_state(detector)),
+        f"{STYLE_JUDGE}.safetensors": save(_cpu_state(style_judge)),
         "unet.safetensors": save(_cpu_state(unet)),
     }
     import hashlib
@@ -486,10 +547,11 @@ def _retrain_without_digits(testbed, mnist_dir, digits, out, config) -> dict:
         mark_detector=testbed.mark_detector,
         latent_mean=testbed.latent_mean,
         latent_std=testbed.latent_std,
+        style_judge=testbed.style_judge,
     )
     quality = measure_quality(reference, testbed.guidance, config.sweep_seeds, testbed.steps)
     folder = Path(testbed.source if testbed.source != "testbed" else WEIGHTS)
-    files = {f"{name}.safetensors": (folder / f"{name}.safetensors").read_bytes() for name in COMPONENTS}
+    files = component_files(folder)
     files["unet.safetensors"] = save(_cpu_state(unet))
     manifest = {
         **testbed.manifest,
@@ -509,4 +571,53 @@ def _retrain_without_digits(testbed, mnist_dir, digits, out, config) -> dict:
     manifest["sha256"] = {name: hashlib.sha256(payload).hexdigest() for name, payload in files.items()}
     files[MANIFEST] = (json.dumps(manifest, indent=2) + "\n").encode()
     write_files(out, files)
+    return manifest
+
+
+def add_style_judge(
+    folder: Path, mnist_dir: Path, config: TestbedConfig | None = None, device: str | torch.device = "cpu"
+) -> dict:
+    """Give a testbed folder trained before the style judge existed one, trained exactly as ``erasekit testbed train``
+    trains it (``train_style_judge`` draws from its own seed, so the result equals a fresh training's), measure the
+    styles it draws, and record both in its manifest. The judge file is written before the manifest that names it,
+    each atomically, so a failure leaves a folder that still loads. Returns the new manifest."""
+    import hashlib
+
+    from erasekit.core.io import atomic_write_bytes
+    from erasekit.data.loaders import load_mnist
+    from erasekit.models.diffusion_testbed import load_manifest, load_testbed
+
+    folder = Path(folder)
+    manifest = load_manifest(folder)
+    if f"{STYLE_JUDGE}.safetensors" in manifest.get("sha256", {}):
+        raise ModelError(f"the testbed {folder} already has a style judge; nothing to add")
+    if mnist_sha256(mnist_dir) != manifest.get("data", {}).get("mnist_sha256"):
+        raise ModelError(f"{mnist_dir} is not the MNIST the testbed {folder} was trained on (its SHA-256 differs)")
+    config = config or TestbedConfig.from_manifest(manifest)
+    testbed = load_testbed(folder, str(device))
+    started = time.perf_counter()
+    splits = load_mnist(mnist_dir)
+    train_x = torch.as_tensor(splits.train.x)
+    if config.train_rows:
+        train_x = train_x[: config.train_rows]
+    judge, accuracy, confusion = train_style_judge(train_x, torch.as_tensor(splits.test.x), config)
+    testbed.style_judge = judge.to(testbed.device)
+    style_quality = measure_style_quality(testbed, testbed.guidance, config.sweep_seeds, testbed.steps)
+    from safetensors.torch import save
+
+    payload = save(_cpu_state(judge))
+    manifest = json.loads(json.dumps(manifest))  # a deep copy
+    manifest["config"] = {**manifest.get("config", {}), "style_judge_epochs": config.style_judge_epochs}
+    manifest["quality"]["style_judge_test_accuracy"] = accuracy
+    manifest["quality"]["style_judge_test_confusion"] = confusion
+    manifest["quality"]["chosen"]["style_accuracy"] = style_quality
+    manifest.setdefault("seconds", {})["style_judge_s"] = time.perf_counter() - started
+    manifest["style_judge_added"] = {
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "script": "erasekit testbed add-style-judge (erasekit.training.diffusion_testbed.add_style_judge)",
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
+    }
+    manifest["sha256"] = {**manifest["sha256"], f"{STYLE_JUDGE}.safetensors": hashlib.sha256(payload).hexdigest()}
+    atomic_write_bytes(folder / f"{STYLE_JUDGE}.safetensors", payload)
+    atomic_write_bytes(folder / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
     return manifest
