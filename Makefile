@@ -7,7 +7,7 @@ OUT ?= erasekit-demo
 # torch is pinned through constraints.txt: an unpinned torch pulls gigabytes of CUDA wheels.
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
-.PHONY: install demo test lint format bench bench-evidence bench-erase bench-gpu bench-tables bench-features bench-concepts bench-sisa bench-cli bench-ledger bench-generative bench-generative-tuning clean
+.PHONY: install demo test lint format bench bench-evidence bench-erase bench-gpu bench-tables bench-features bench-concepts bench-sisa bench-cli bench-ledger bench-generative bench-generative-tuning bench-testbed clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -69,6 +69,10 @@ bench-generative-tuning: $(STAMP)
 	$(BIN)/python benchmarks/generative_tuning.py --group sweep
 	$(BIN)/python benchmarks/generative_tuning.py --group followup
 	$(BIN)/python benchmarks/generative_tuning.py --group refine
+	$(BIN)/python benchmarks/generative_tuning.py --group styled
+
+bench-testbed: $(STAMP)
+	$(BIN)/python benchmarks/testbed_quality.py
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .mypy_cache .ruff_cache

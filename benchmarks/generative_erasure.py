@@ -13,8 +13,8 @@ and the seconds. Targets (issue 14):
 
 Each scenario runs at the methods' defaults and again at the settings ``generative_tuning.py`` found
 best (``TUNED_ONE``/``TUNED_THREE``: mostly erasekit's negative guidance η = 1, since mapping a digit
-onto the unconditional branch leaves it at its unprompted base rate; tuned before requests named the
-stroke styles). Every request names each digit in the 6 fit and 8 expansion phrasings and in the fit
+onto the unconditional branch leaves it at its unprompted base rate; ``TUNED_ONE``'s RECE, RealEra and
+ESD-x retuned after requests named the stroke styles). Every request names each digit in the 6 fit and 8 expansion phrasings and in the fit
 phrasings with each stroke style (``--no-expand``: the 6 fit phrasings only); the held-out phrasings
 are only ever judged. ``--scenarios 2`` runs only the second scenario (numbered as in
 ``SCENARIOS``) and ``--name`` picks the result files' stem, so that one scenario can be rerun at more
@@ -68,11 +68,13 @@ def tuned(**per_method: dict) -> dict:
 # η = 1: erasekit's negative guidance (see UCEParams); RECE's edits damaged other digits at its own preserve_scale 0.1;
 # ESD-x/ESD-u: lr 1e-4 with erasekit's retain term (preserve_weight) — without it ESD-x cost "nine" 25 points and
 # ESD-u ruined the model
+# one digit, retuned for 32-phrasing requests (generative_tuning.py --group styled): RECE needed more preservation,
+# RealEra no LoRA stage, ESD-x a larger step
 TUNED_ONE = tuned(
     uce={"negative_guidance": 1.0},
-    rece={"negative_guidance": 1.0, "preserve_scale": 1.0},
-    realera={"negative_guidance": 1.0},
-    esd_x={"lr": 1e-4, "preserve_weight": 1.0},
+    rece={"negative_guidance": 1.0, "preserve_scale": 10.0},
+    realera={"negative_guidance": 1.0, "lora_iterations": 0},
+    esd_x={"lr": 2e-4, "preserve_weight": 1.0},
     esd_u={"lr": 1e-4, "iterations": 400, "preserve_weight": 1.0},
     spm={"transport": False},
 )
@@ -176,8 +178,7 @@ def main() -> None:
         + ", ".join(f"{a:.0%}" for a in quality["held_out_accuracy"])
         + ") — target ≥ 90 % for every digit: "
         + ("**met**" if quality["min_held_out_accuracy"] >= 0.9 else "**not met**"),
-        f"- mark rate in samples {quality['mark_rate']:.1%} vs {testbed.manifest['data']['mark_rate']:.1%} of training images — target within 5 points: "
-        + ("**met**" if abs(quality["mark_rate"] - testbed.manifest["data"]["mark_rate"]) <= 0.05 else "**not met**"),
+        mark_rate_line(testbed.manifest),
         f"- digit judge {testbed.manifest['quality']['digit_judge_test_accuracy']:.2%} on MNIST test (target ≥ 99 %); "
         f"mark detector {testbed.manifest['quality']['mark_detector_test_accuracy']:.2%}; trained in {testbed.manifest['seconds']['total_s'] / 60:.1f} min",
         *style_judge_lines(testbed.manifest),
@@ -299,6 +300,29 @@ def target_lines(reports) -> list[str]:
 
 def style_cell(drop: float | None) -> str:
     return "—" if drop is None else f"{0.0 - drop + 0.0:+.1f} pts"
+
+
+def mark_rate_line(manifest: dict) -> str:
+    """The mark-rate bar from ``testbed_quality.py``'s independent samples when they were measured on this UNet;
+    else the manifest's check (whose samples share seeds across digits, so it is noisier than its count suggests)."""
+    training = manifest["data"]["mark_rate"]
+    measured = RESULTS / "testbed_quality.json"
+    if measured.is_file():
+        quality = json.loads(measured.read_text())
+        if quality.get("unet_sha256") == manifest["sha256"]["unet.safetensors"]:
+            prompted = quality["mark_rate"]["prompted"]
+            low, high = prompted["wilson_95"]
+            return (
+                f"- mark rate in samples {prompted['rate']:.1%} (95 % interval {low:.1%} – {high:.1%}; {prompted['samples']:,} "
+                f"samples at their own seeds, `testbed_quality.md`) vs {training:.1%} of training images — target within 5 "
+                "points: " + ("**met**" if abs(prompted["rate"] - training) <= 0.05 else "**not met**")
+            )
+    chosen = manifest["quality"]["chosen"]
+    shared = "" if chosen.get("distinct_seeds") else " (the manifest's check: every digit at the same seeds)"
+    return (
+        f"- mark rate in samples {chosen['mark_rate']:.1%}{shared} vs {training:.1%} of training images — target within 5 "
+        "points: " + ("**met**" if abs(chosen["mark_rate"] - training) <= 0.05 else "**not met**")
+    )
 
 
 def style_judge_lines(manifest: dict) -> list[str]:

@@ -10,7 +10,8 @@ It also measures the floor of any method that maps the concept onto the uncondit
 samples that are sevens.
 
 Settings come in groups (``--group``): ``sweep`` (the first pass over every method) and
-``followup`` and ``refine`` (around what the sweep found, including three digits at once). Writes
+``followup`` and ``refine`` (around what the sweep found, including three digits at once), ``styled``
+(after requests named each digit in every stroke style too, around the settings that then failed). Writes
 ``benchmarks/results/generative_tuning_<group>.md`` (and a ``.jsonl`` with one line per setting,
 appended as it goes, so that an interrupted run keeps what it measured). ``--budget-s`` stops
 starting new settings after that many seconds; ``--only`` picks methods (e.g. ``uce,esd_x``).
@@ -96,7 +97,20 @@ REFINE: list[tuple] = [
     ("rece", {"negative_guidance": 1.0, "preserve_scale": 5.0}, "", THREE),
     ("spm", {"transport": False, "anchor_weight": 300.0}, ""),
 ]
-GROUPS = {"sweep": SWEEP, "followup": FOLLOWUP, "refine": REFINE}
+# once requests named every digit in its stroke styles too (32 phrasings): around the settings that failed there
+STYLED: list[tuple] = [
+    ("rece", {"negative_guidance": 1.0, "preserve_scale": 3.0}, ""),
+    ("rece", {"negative_guidance": 1.0, "preserve_scale": 10.0}, ""),
+    ("rece", {"negative_guidance": 1.0, "preserve_scale": 1.0, "epochs": 1}, ""),
+    ("realera", {"negative_guidance": 2.0}, ""),
+    ("realera", {"negative_guidance": 1.0, "erase_scale": 3.0}, ""),
+    ("realera", {"negative_guidance": 1.0, "lora_iterations": 0}, ""),
+    ("esd_x", {"lr": 2e-4, "preserve_weight": 1.0}, ""),
+    ("esd_x", {"lr": 1e-4, "preserve_weight": 1.0, "iterations": 400}, ""),
+    ("esd_u", {"lr": 1e-4, "iterations": 400, "preserve_weight": 3.0}, ""),
+    ("spm", {"transport": False, "anchor_weight": 300.0}, ""),
+]
+GROUPS = {"sweep": SWEEP, "followup": FOLLOWUP, "refine": REFINE, "styled": STYLED}
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from conftest import require_shared, run_cli
+from erasekit.audit.generative import style_prompts
 from erasekit.core.errors import MethodError, ModelError
 from erasekit.generative import ConceptRequest, available_diffusion_methods, diffusion_method_info, erase_concepts
 from erasekit.generative.base import cross_attention_projections
@@ -289,6 +290,28 @@ def test_the_report_judges_uce_on_seven_against_the_original(testbed):
     assert [s.style for s in row.styles] == ["thick", "thin", "slanted"] and row.worst_style_drop is not None
     assert all(s.original_style >= 0.5 for s in row.styles if s.style != "thin") and report.style_noise_points > 0
     assert "Stroke styles, other digits" in html and "worst style drop" in html and not report.notes
+    # image strips of the styled prompts: the erased digit and the first kept one, in every style, before and after
+    styled = {g.prompt: g for g in row.grids if "strokes" in g.prompt or "slanted" in g.prompt}
+    assert sorted(styled) == sorted(style_prompts(d, s)[0] for d in (7, 0) for s in ("thick", "thin", "slanted"))
+    assert all(g.erased == ("seven" in g.prompt) for g in styled.values())
+    from erasekit.data.captions import STYLES
+
+    for style in ("thick", "slanted"):  # the original's strips show the asked-for digit in the asked-for style
+        for digit in (7, 0):
+            images = strip_images(styled[style_prompts(digit, style)[0]].before_png)
+            assert len(images) == 2 and (testbed.judge_digits(images) == digit).all()
+            assert (testbed.judge_styles(images) == STYLES.index(style)).all()
+
+
+def strip_images(png_base64: str) -> torch.Tensor:
+    """The 32×32 images of a report strip (one row, each pixel drawn 3×3) as ``[n, 1, 32, 32]`` in [0, 1]."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    array = np.asarray(Image.open(io.BytesIO(base64.b64decode(png_base64))), dtype=np.float32)[::3, ::3] / 255
+    return torch.from_numpy(np.ascontiguousarray(array)).reshape(32, -1, 32).permute(1, 0, 2).unsqueeze(1)
 
 
 # -- stroke styles: the style judge and per-style preservation ----------------------------------------------
@@ -392,6 +415,8 @@ def test_testbed_info_names_the_style_judge_or_its_absence(capsys, older_testbed
     code, out, err = run_cli(capsys, "testbed", "info")
     out = " ".join(out.split())  # the console wraps long lines
     assert code == 0 and "style judge 96." in out and "on restyled MNIST test" in out, err
+    # the shipped manifest's mark rate reused one set of seeds for every digit: info says so, with its error
+    assert "mark in 14.6% of samples (every digit at the same 120 seeds: ±3.2 points)" in out, out
     code, out, err = run_cli(capsys, "testbed", "info", "--model", older_testbed)
     assert code == 0 and "no style judge" in " ".join(out.split()), err
 
@@ -866,3 +891,57 @@ def test_bad_testbed_reference_without_an_unknown_digit(capsys, tmp_path):
     code, _, err = run_cli(capsys, "testbed", "reference", "--without", "banana", "--out", tmp_path / "o")
     assert code == 2 and "concept 'banana' never occurs" in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "o").exists()
+
+
+# -- the testbed-quality benchmark's statistics --------------------------------------------------------------
+def _testbed_quality_module():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "testbed_quality.py"
+    spec = importlib.util.spec_from_file_location("testbed_quality", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_wilson_interval_by_hand_and_the_corner_of_a_pasted_mark():
+    quality = _testbed_quality_module()
+    low, high = quality.wilson(5, 10)  # p = 0.5, z = 1.96: centre 0.5, half-width 0.3646 / 1.3842
+    assert low == pytest.approx(0.23659, abs=1e-5) and high == pytest.approx(0.76341, abs=1e-5)
+    low, high = quality.wilson(0, 10)  # no successes: the interval starts at 0 and is not empty
+    assert low == pytest.approx(0.0, abs=1e-12) and high == pytest.approx(3.8416 / 13.8416, abs=1e-5)
+    assert quality.rate(15, 100)["standard_error"] == pytest.approx((0.15 * 0.85 / 100) ** 0.5)
+    from erasekit.training.diffusion_testbed import paste_mark
+
+    digit = torch.zeros(4, 1, 32, 32)
+    digit[:, :, 8:24, 14:18] = 1.0  # a stroke in the middle, away from every corner
+    marked = paste_mark(digit, torch.tensor([2, 0, 3, 1]))
+    assert quality.corner_of_mark(marked).tolist() == [2, 0, 3, 1]
+
+
+def test_the_training_check_samples_every_image_of_its_mark_rate_at_its_own_seed():
+    # the starting noise all but decides whether the mark is drawn: seeds shared across digits would make the
+    # check's samples copies of each other (the shipped manifest's 1,200 samples rested on 120 seeds)
+    from erasekit.training.diffusion_testbed import measure_quality
+
+    class RecordingTestbed:
+        def __init__(self):
+            self.seeds: list[int] = []
+
+        def sample(self, prompts, seeds, **options):
+            assert len(prompts) == len(seeds)
+            self.seeds.extend(seeds)
+            return torch.zeros(len(seeds), 1, 32, 32)
+
+        def judge_digits(self, images):
+            return torch.zeros(len(images), dtype=torch.long)
+
+        def has_mark(self, images):
+            return torch.arange(len(images)) < len(images) // 3  # a third of every batch
+
+    bed = RecordingTestbed()
+    result = measure_quality(bed, guidance=2.0, seeds=3, steps=2)
+    assert len(bed.seeds) == 10 * (6 + 2) * 3 and len(set(bed.seeds)) == len(bed.seeds)
+    assert result["distinct_seeds"] is True and result["mark_rate"] == pytest.approx(1 / 3)
+    assert result["held_out_accuracy"][0] == 1.0 and result["held_out_accuracy"][1] == 0.0  # the judge reads only zeros

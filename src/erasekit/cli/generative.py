@@ -24,6 +24,16 @@ def testbed() -> None:
     """
 
 
+def _shared_seeds(quality: dict) -> str:
+    """Older manifests measured the mark rate with every digit at the same seeds; the initial noise largely decides
+    the mark, so that estimate rests on one draw per seed, not per sample."""
+    if quality.get("distinct_seeds"):
+        return ""
+    seeds = 6 * int(quality["seeds_per_prompt"])
+    error = 100 * (quality["mark_rate"] * (1 - quality["mark_rate"]) / seeds) ** 0.5
+    return f" (every digit at the same {seeds} seeds: ±{error:.1f} points)"
+
+
 @testbed.command("info")
 @click.option("--model", default="testbed", help=MODEL_HELP)
 @json_option
@@ -40,7 +50,7 @@ def testbed_info(model, as_json) -> None:
         f"UNet {sum(1 for _ in manifest['unet']['block_out_channels'])} levels {manifest['unet']['block_out_channels']}, "
         f"latents 4×8×8, text encoder MiniLM; guidance {manifest['guidance']}, {manifest['sampling_steps']} DDIM steps\n"
         f"held-out phrasings: judge accuracy {quality['mean_held_out_accuracy']:.1%} (worst digit "
-        f"{quality['min_held_out_accuracy']:.1%}); mark in {quality['mark_rate']:.1%} of samples "
+        f"{quality['min_held_out_accuracy']:.1%}); mark in {quality['mark_rate']:.1%} of samples{_shared_seeds(quality)} "
         f"(training images: {manifest['data']['mark_rate']:.1%}); digit judge {manifest['quality']['digit_judge_test_accuracy']:.2%} on MNIST test"
         + (
             f"; style judge {manifest['quality']['style_judge_test_accuracy']:.2%} on restyled MNIST test"

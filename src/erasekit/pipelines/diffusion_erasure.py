@@ -19,6 +19,7 @@ from erasekit.audit.generative import (
     ATTACKS,
     DigitSamples,
     StyleAccuracy,
+    StyleSamples,
     attack_success,
     digit_accuracy,
     frechet_distance,
@@ -28,6 +29,7 @@ from erasekit.audit.generative import (
     sample_digits,
     sample_styles,
     style_accuracy,
+    style_prompts,
     styled_digit_accuracy,
 )
 from erasekit.audit.token_attack import TokenAttackSettings
@@ -102,15 +104,49 @@ class _Judged:
     accuracy: dict
     styles: dict[str, StyleAccuracy]  # empty when the testbed has no style judge or no digit is kept
     erased_styled: float  # the erased digits asked for in each stroke style: share read as the prompted digit
+    kept_style_samples: StyleSamples | None  # None when the testbed has no style judge or no digit is kept
+    erased_style_samples: StyleSamples | None  # None when nothing is erased
 
 
 def _judge(testbed: Testbed, unet, seeds: Sequence[int], kept: Sequence[int], erased: Sequence[int] = ()) -> _Judged:
     samples = sample_digits(testbed, unet, seeds)
-    styles = {}
+    styles, kept_styled = {}, None
     if testbed.style_judge is not None and kept:
-        styles = style_accuracy(testbed, sample_styles(testbed, unet, seeds, kept))
-    erased_styled = styled_digit_accuracy(testbed, sample_styles(testbed, unet, seeds, erased)) if erased else float("nan")
-    return _Judged(samples, digit_accuracy(testbed, samples), styles, erased_styled)
+        kept_styled = sample_styles(testbed, unet, seeds, kept)
+        styles = style_accuracy(testbed, kept_styled)
+    erased_styled = sample_styles(testbed, unet, seeds, erased) if erased else None
+    erased_share = styled_digit_accuracy(testbed, erased_styled) if erased_styled is not None else float("nan")
+    return _Judged(samples, digit_accuracy(testbed, samples), styles, erased_share, kept_styled, erased_styled)
+
+
+def _grids(original: _Judged, after: _Judged, erased: Sequence[int], kept: Sequence[int]) -> tuple[Grid, ...]:
+    """Before/after strips: each erased digit and the first two kept ones in their first fit and held-out phrasing;
+    then each erased digit and the first kept one in every stroke style (first fit phrasing)."""
+    grids = []
+    per = original.samples.seeds
+    for d in (*erased, *kept[:2]):
+        for index, prompt in ((0, digit_prompts(d)[0]), (original.samples.fit_prompts, digit_prompts(d, held_out=True)[0])):
+            before = original.samples.images[d][index * per : (index + 1) * per]
+            after_images = after.samples.images[d][index * per : (index + 1) * per]
+            grids.append(Grid(prompt, d in erased, _strip(before), _strip(after_images)))
+    styled = [(original.erased_style_samples, after.erased_style_samples, list(erased))]
+    styled.append((original.kept_style_samples, after.kept_style_samples, list(kept[:1])))
+    for before_samples, after_samples, digits in styled:
+        if before_samples is None or after_samples is None:
+            continue
+        for d in digits:
+            position = before_samples.digits.index(d)  # each digit holds its fit then its held-out phrasing
+            rows = slice(2 * position * per, (2 * position + 1) * per)
+            for style in before_samples.images:
+                grids.append(
+                    Grid(
+                        style_prompts(d, style)[0],
+                        d in erased,
+                        _strip(before_samples.images[style][rows]),
+                        _strip(after_samples.images[style][rows]),
+                    )
+                )
+    return tuple(grids)
 
 
 def _style_rows(original: _Judged, after: _Judged) -> tuple[StyleRow, ...]:
@@ -252,13 +288,6 @@ def run_diffusion_erasure(
         label, reason = verdict(
             erased_fit, erased_held, worst, ratio, noise_points, worst_style_drop(styles), style_noise or 0.0, after.erased_styled
         )
-        grids = []
-        per = original.samples.seeds
-        for d in (*digits, *(others[:2])):
-            for index, prompt in ((0, digit_prompts(d)[0]), (original.samples.fit_prompts, digit_prompts(d, held_out=True)[0])):
-                before = original.samples.images[d][index * per : (index + 1) * per]
-                after_images = after.samples.images[d][index * per : (index + 1) * per]
-                grids.append(Grid(prompt, d in digits, _strip(before), _strip(after_images)))
         results.append(
             MethodResult(
                 method=method,
@@ -279,7 +308,7 @@ def run_diffusion_erasure(
                 attack_success=attacked(erased.unet),
                 verdict=label,
                 reason=reason,
-                grids=tuple(grids),
+                grids=_grids(original, after, digits, others),
                 styles=styles,
                 worst_style_drop=worst_style_drop(styles),
             )
